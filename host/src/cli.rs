@@ -1,0 +1,129 @@
+//! The command line: `sluice serve` and `sluice check-config`.
+
+use crate::config::Config;
+use crate::gateway::{Gateway, load_domains};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "A cache gateway in front of Redis with WebAssembly domain policies"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve HTTP with the given configuration.
+    Serve {
+        /// The configuration file.
+        #[arg(long, short, default_value = "config/sluice.toml")]
+        config: PathBuf,
+        /// Listen here instead of the file's `server.listen` (port 0: any free port).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Check a configuration file, its plugins and their settings; exit 0 when
+    /// it would start.
+    CheckConfig {
+        /// The configuration file.
+        file: PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init();
+    match cli.command {
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Serve { config, listen } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("sluice: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config, listen)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sluice: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    let loaded = Config::load(file)
+        .map_err(anyhow::Error::from)
+        .and_then(|config| {
+            load_domains(&config)
+                .map(|_| config)
+                .map_err(anyhow::Error::from)
+        });
+    match loaded {
+        Ok(config) => {
+            println!(
+                "{}: ok (domains: {})",
+                file.display(),
+                config
+                    .domains
+                    .keys()
+                    .map(|d| d.get_ref().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let config = Config::load(&config_path)?;
+    let gateway = Arc::new(Gateway::new(&config)?);
+    let addr = listen.unwrap_or(config.server.listen);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, config = %config_path.display(), "listening");
+    // A stable line on stdout for scripts and tests that start on port 0.
+    println!("sluice listening on http://{local}");
+    let _ = std::io::stdout().flush();
+    crate::server::run(listener, gateway, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

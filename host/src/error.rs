@@ -1,0 +1,68 @@
+//! Every error a request can end in, and the one place each becomes an HTTP
+//! status. Handlers return `Result<_, Error>`; `server::problem` renders it as
+//! `application/problem+json` (RFC 9457).
+
+use crate::plugin::PluginError;
+use crate::store::StoreError;
+use hyper::StatusCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no domain named {0:?} is configured")]
+    UnknownDomain(String),
+    #[error("no value is stored for key {0:?}")]
+    Miss(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the body is larger than the limit of {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("unsupported media type {0:?}: send application/json or application/msgpack")]
+    UnsupportedMediaType(String),
+    /// The client's `Accept` rules out every format the answer can take.
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error("no route for this path; see docs/api.md")]
+    NoRoute,
+    #[error("method not allowed here; allowed: {0}")]
+    MethodNotAllowed(&'static str),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::UnknownDomain(_) | Error::Miss(_) | Error::NoRoute => StatusCode::NOT_FOUND,
+            Error::BadRequest(_) | Error::Plugin(PluginError::Refused { .. }) => {
+                StatusCode::BAD_REQUEST
+            }
+            Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Plugin(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Store(StoreError::Command(_)) => StatusCode::BAD_GATEWAY,
+            Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A stable, short name for the kind of problem (the `type` URN's tail).
+    pub fn slug(&self) -> &'static str {
+        match self {
+            Error::UnknownDomain(_) => "unknown-domain",
+            Error::Miss(_) => "not-found",
+            Error::BadRequest(_) => "bad-request",
+            Error::BodyTooLarge(_) => "body-too-large",
+            Error::UnsupportedMediaType(_) => "unsupported-media-type",
+            Error::NotAcceptable(_) => "not-acceptable",
+            Error::NoRoute => "no-route",
+            Error::MethodNotAllowed(_) => "method-not-allowed",
+            Error::Plugin(PluginError::Refused { .. }) => "plugin-refused",
+            Error::Plugin(_) => "plugin-failed",
+            Error::Store(StoreError::Command(_)) => "redis-error",
+            Error::Store(_) => "redis-unavailable",
+        }
+    }
+}

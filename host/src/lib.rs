@@ -1,0 +1,29 @@
+//! Sluice: a cache gateway in front of Redis.
+//!
+//! Services speak HTTP to the gateway; the gateway owns the connection pool,
+//! MessagePack storage and pipelining, and asks a per-domain WebAssembly
+//! policy what to do with each request.
+//!
+//! # Layout
+//!
+//! - [`cli`]: `sluice serve` / `sluice check-config`; `main.rs` only calls it.
+//! - [`config`]: the TOML file, its defaults and its checks.
+//! - [`gateway`]: the assembled gateway and the request flow every route
+//!   shares: policy → plan → validation → Redis → response body.
+//! - [`server`]: hyper 1 server, routing, one module per resource, content
+//!   negotiation and problem+json rendering.
+//! - [`plugin`]: the wasmtime component host: the one `bindgen!`, the
+//!   sandbox, warm instances, plan validation.
+//! - [`store`]: everything that talks to Redis: the pool, plan execution,
+//!   reply shaping.
+//! - [`error`]: every request error and its HTTP status, in one place.
+//! - [`telemetry`]: logging set-up.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod plugin;
+pub mod server;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,9 @@
+//! The one `bindgen!` of the host: everything else imports the contract's
+//! types from here, so `sdk/wit/policy.wit` is the single source of truth.
+
+wasmtime::component::bindgen!({
+    path: "../sdk/wit",
+    world: "policy",
+});
+
+pub use self::sluice::policy::types::{AccessStats, Action, CacheHint, Operation, ZsetBounds};

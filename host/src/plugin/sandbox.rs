@@ -1,0 +1,91 @@
+//! What a plugin instance can reach: a log line, and WASI with nothing behind
+//! it. Rust's standard library on wasm32-wasip2 imports WASI, so it must be
+//! linked, but the context has no preopened files, no environment, no
+//! sockets, no stdio and clocks frozen at zero: the only time a policy sees
+//! is the one in its request.
+
+use super::bindings::sluice::policy::log;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+/// Per-instance host state.
+pub struct State {
+    plugin: Arc<str>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limits: StoreLimits,
+}
+
+impl State {
+    pub fn new(plugin: Arc<str>, memory_bytes: usize) -> State {
+        let wasi = WasiCtx::builder()
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(memory_bytes)
+            .instances(4)
+            .tables(8)
+            .memories(2)
+            // A clear trap instead of the guest's OOM handler's `unreachable`.
+            .trap_on_grow_failure(true)
+            .build();
+        State {
+            plugin,
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+        }
+    }
+}
+
+pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    log::add_to_linker::<State, HasSelf<State>>(linker, |s| s)
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl log::Host for State {
+    fn log(&mut self, level: log::Level, message: String) {
+        let plugin = &*self.plugin;
+        match level {
+            log::Level::Trace => tracing::trace!(plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, "{message}"),
+            log::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
+/// Both WASI clocks, stopped at zero.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}

@@ -1,0 +1,112 @@
+//! `sluice check-config`: exit 0 on a good file; on a broken one, a message
+//! that names the line and the field.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use support::plugins_dir;
+
+fn check(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.toml");
+    std::fs::write(&path, text).unwrap();
+    check_file(&path)
+}
+
+fn check_file(path: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("check-config")
+        .arg(path)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn good() -> String {
+    format!(
+        "[redis]\nurl = \"redis://127.0.0.1:6379\"\n\n[plugins]\ndir = \"{}\"\n\n[domains.cache]\nplugin = \"fixed-ttl\"\nttl_s = 60\n",
+        plugins_dir().display()
+    )
+}
+
+#[test]
+fn a_good_file_passes_and_names_its_domains() {
+    let (ok, out) = check(&good());
+    assert!(ok, "{out}");
+    assert!(out.contains("ok") && out.contains("cache"), "{out}");
+}
+
+#[test]
+fn the_shipped_example_config_passes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/sluice.toml");
+    let (ok, out) = check_file(&path);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn a_typo_in_a_field_is_reported_with_line_and_field() {
+    let text = good().replace("ttl_s = 60", "tll_s = 60");
+    let (ok, out) = check(&text);
+    assert!(!ok);
+    assert!(out.contains("line 9"), "{out}");
+    assert!(out.contains("tll_s"), "{out}");
+}
+
+#[test]
+fn a_toml_syntax_error_is_reported_with_its_line() {
+    let text = good().replace("ttl_s = 60", "ttl_s = ");
+    let (ok, out) = check(&text);
+    assert!(!ok);
+    assert!(out.contains("line 9"), "{out}");
+}
+
+#[test]
+fn inconsistent_ttls_name_the_line_and_field() {
+    let text = good().replace("ttl_s = 60", "ttl_s = 60\nmin_ttl_s = 100\nmax_ttl_s = 10");
+    let (ok, out) = check(&text);
+    assert!(!ok);
+    assert!(out.contains(":10: domains.cache.min_ttl_s"), "{out}");
+}
+
+#[test]
+fn a_missing_plugin_file_is_named() {
+    let text = good().replace("fixed-ttl", "no-such-policy");
+    let (ok, out) = check(&text);
+    assert!(!ok);
+    assert!(
+        out.contains(":8: domains.cache.plugin") && out.contains("no-such-policy.wasm"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_bad_domain_name_and_a_bad_redis_url_are_refused() {
+    let (ok, out) = check(&good().replace("[domains.cache]", "[domains.Cache]"));
+    assert!(!ok && out.contains("domains.Cache"), "{out}");
+    let (ok, out) = check(&good().replace("redis://127.0.0.1:6379", "http://nope"));
+    assert!(!ok && out.contains(":2: redis.url"), "{out}");
+}
+
+#[test]
+fn a_file_that_is_not_a_plugin_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.wasm"), b"\0asm not really").unwrap();
+    let text = format!(
+        "[plugins]\ndir = \"{}\"\n\n[domains.cache]\nplugin = \"broken\"\n",
+        dir.path().display()
+    );
+    let (ok, out) = check(&text);
+    assert!(!ok);
+    assert!(
+        out.contains("broken.wasm") && out.contains("not a usable sluice:policy component"),
+        "{out}"
+    );
+}
