@@ -1,7 +1,7 @@
 //! The command line: `sluice serve` and `sluice check-config`.
 
 use crate::config::Config;
-use crate::gateway::{Gateway, load_domains};
+use crate::gateway::Gateway;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -70,8 +70,8 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     let loaded = Config::load(file)
         .map_err(anyhow::Error::from)
         .and_then(|config| {
-            load_domains(&config)
-                .map(|_| config)
+            crate::gateway::check(&config)
+                .map(|()| config)
                 .map_err(anyhow::Error::from)
         });
     match loaded {
@@ -98,6 +98,7 @@ fn check_config(file: &std::path::Path) -> ExitCode {
 async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     let config = Config::load(&config_path)?;
     let gateway = Arc::new(Gateway::new(&config)?);
+    gateway.spawn_background();
     let addr = listen.unwrap_or(config.server.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -17,6 +17,17 @@ pub struct Config {
     #[serde(default)]
     pub redis: RedisConfig,
     pub plugins: PluginsConfig,
+    #[serde(default)]
+    pub breaker: crate::store::breaker::BreakerConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub scripts: ScriptsConfig,
+    #[serde(default)]
+    pub near_cache: NearCacheConfig,
+    /// Token-bucket policies for `/v1/ratelimit/{policy}/{subject}`.
+    #[serde(default)]
+    pub ratelimits: BTreeMap<Spanned<String>, RateLimitConfig>,
     /// Domain name → policy. A domain is the first path segment after
     /// `/v1/cache/` and the prefix `{domain}:` of every key it owns.
     #[serde(default)]
@@ -54,6 +65,9 @@ pub struct RedisConfig {
     pub url: String,
     /// Connections the gateway holds to Redis, all subsystems together.
     pub pool_size: u32,
+    /// Of those, how many the request path shares (multiplexed); the rest
+    /// serve commands that need a connection of their own.
+    pub shared_connections: u32,
     /// How long to wait for a new connection to Redis.
     pub connect_timeout_ms: u64,
     /// How long any command or pipeline may take before the request gets 503.
@@ -65,6 +79,7 @@ impl Default for RedisConfig {
         RedisConfig {
             url: "redis://127.0.0.1:6379".into(),
             pool_size: 8,
+            shared_connections: 2,
             connect_timeout_ms: 2_000,
             command_timeout_ms: 1_000,
         }
@@ -72,6 +87,11 @@ impl Default for RedisConfig {
 }
 
 impl RedisConfig {
+    /// Shared lanes: at least one, never more than the budget.
+    pub fn shared_connections(&self) -> usize {
+        self.shared_connections.clamp(1, self.pool_size.max(1)) as usize
+    }
+
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
     }
@@ -79,6 +99,69 @@ impl RedisConfig {
     pub fn command_timeout(&self) -> Duration {
         Duration::from_millis(self.command_timeout_ms)
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// How often Redis's INFO is read into `redis_*` metrics.
+    pub info_interval_ms: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            info_interval_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScriptsConfig {
+    /// A folder of `NAME.lua` scripts plans may call by name (relative to
+    /// this file); the built-in ones are always there.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NearCacheConfig {
+    /// Bytes of values the gateway keeps in process for stale reads.
+    pub max_bytes: u64,
+}
+
+impl Default for NearCacheConfig {
+    fn default() -> Self {
+        NearCacheConfig {
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What a rate-limit policy does while Redis cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhenUnavailable {
+    /// Admit (the protected service matters more than the limit).
+    FailOpen,
+    /// Refuse with 503 (the limit matters more).
+    FailClosed,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Tokens the bucket holds: the largest burst.
+    pub capacity: u64,
+    /// Tokens added per second.
+    pub refill_per_s: f64,
+    #[serde(default = "default_when_unavailable")]
+    pub when_unavailable: WhenUnavailable,
+}
+
+fn default_when_unavailable() -> WhenUnavailable {
+    WhenUnavailable::FailOpen
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +185,10 @@ pub struct DomainConfig {
     /// Upper bound for any TTL.
     #[serde(default = "default_max_ttl_s")]
     pub max_ttl_s: u64,
+    /// How stale a copy of a value read earlier may be served while Redis
+    /// cannot answer; 0 never serves stale.
+    #[serde(default)]
+    pub max_stale_s: u64,
     /// Settings only the plugin reads, handed to it as text.
     #[serde(default)]
     pub settings: BTreeMap<String, toml::Value>,
@@ -205,6 +292,33 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        let breaker_line = line_of(text, 0, "[breaker]");
+        let b = &self.breaker;
+        if b.failure_threshold == 0 || b.half_open_trials == 0 || b.probe_interval_ms == 0 {
+            return Err(invalid(
+                breaker_line,
+                "breaker".into(),
+                "failure_threshold, half_open_trials and probe_interval_ms must be at least 1"
+                    .into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&b.failure_rate) || b.failure_rate == 0.0 {
+            return Err(invalid(
+                line_of(text, breaker_line, "failure_rate"),
+                "breaker.failure_rate".into(),
+                "must be in (0, 1]".into(),
+            ));
+        }
+        for (name, rl) in &self.ratelimits {
+            let line = text[..name.span().start].lines().count().max(1);
+            if rl.capacity == 0 || !(rl.refill_per_s > 0.0 && rl.refill_per_s.is_finite()) {
+                return Err(invalid(
+                    line,
+                    format!("ratelimits.{}", name.get_ref()),
+                    "capacity must be at least 1 and refill_per_s a positive number".into(),
+                ));
+            }
+        }
         for (name, domain) in &self.domains {
             let line = text[..name.span().start].lines().count().max(1);
             let field = |f: &str| format!("domains.{}.{f}", name.get_ref());
@@ -253,6 +367,11 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The scripts folder, if any, resolved against the file's folder.
+    pub fn scripts_dir(&self) -> Option<PathBuf> {
+        self.scripts.dir.as_ref().map(|d| self.base_dir.join(d))
     }
 
     /// Where the `.wasm` of a plugin lives.

@@ -10,6 +10,8 @@ use hyper::StatusCode;
 pub enum Error {
     #[error("no domain named {0:?} is configured")]
     UnknownDomain(String),
+    #[error("no rate-limit policy named {0:?} is configured")]
+    UnknownPolicy(String),
     #[error("no value is stored for key {0:?}")]
     Miss(String),
     #[error("{0}")]
@@ -34,7 +36,9 @@ pub enum Error {
 impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::UnknownDomain(_) | Error::Miss(_) | Error::NoRoute => StatusCode::NOT_FOUND,
+            Error::UnknownDomain(_) | Error::UnknownPolicy(_) | Error::Miss(_) | Error::NoRoute => {
+                StatusCode::NOT_FOUND
+            }
             Error::BadRequest(_) | Error::Plugin(PluginError::Refused { .. }) => {
                 StatusCode::BAD_REQUEST
             }
@@ -52,6 +56,7 @@ impl Error {
     pub fn slug(&self) -> &'static str {
         match self {
             Error::UnknownDomain(_) => "unknown-domain",
+            Error::UnknownPolicy(_) => "unknown-policy",
             Error::Miss(_) => "not-found",
             Error::BadRequest(_) => "bad-request",
             Error::BodyTooLarge(_) => "body-too-large",

@@ -1,17 +1,21 @@
 //! The gateway assembled from a config: domains with their loaded policies,
-//! the store, and the one request flow every route shares —
-//! policy → plan → validation → Redis → response body.
+//! the store, the near cache, rate-limit policies — and the one request flow
+//! every route shares: policy → plan → validation → Redis → response body,
+//! for one call or a batch in one round trip.
 
-use crate::config::{Config, DomainConfig};
+use crate::config::{Config, DomainConfig, RateLimitConfig};
 use crate::error::Error;
-use crate::plugin::bindings::{AccessStats, Operation, Request};
+use crate::near_cache::NearCache;
+use crate::plugin::bindings::{AccessStats, Operation, Plan, Request};
 use crate::plugin::{self, PlanLimits, Plugin, Runtime, SandboxLimits};
 use crate::store::exec::{self, TtlBounds};
-use crate::store::{Store, reply};
+use crate::store::scripts::Scripts;
+use crate::store::{Store, StoreError, reply};
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A configured domain and the policy that serves it.
 pub struct Domain {
@@ -20,14 +24,19 @@ pub struct Domain {
     /// The settings the plugin sees, computed once.
     pub settings: Vec<(String, String)>,
     pub ttl: TtlBounds,
+    /// How stale a kept copy may be served while Redis cannot answer.
+    pub max_stale: Duration,
 }
 
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
     pub domains: HashMap<String, Domain>,
+    pub ratelimits: HashMap<String, RateLimitConfig>,
     pub store: Store,
+    pub near: NearCache,
     pub max_body_bytes: usize,
     pub max_key_bytes: usize,
+    info_interval: Duration,
     plan_limits: PlanLimits,
     entropy: AtomicU64,
 }
@@ -43,7 +52,9 @@ pub enum StartError {
         source: plugin::PluginError,
     },
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] StoreError),
+    #[error("cannot read the scripts folder: {0}")]
+    Scripts(std::io::Error),
     #[error("cannot start the WebAssembly runtime: {0:#}")]
     Runtime(wasmtime::Error),
 }
@@ -69,18 +80,47 @@ impl Call {
     }
 }
 
+/// What a call came to.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// The body the plan pointed at (MessagePack).
+    Fresh(Bytes),
+    /// Redis could not answer; this copy, read `age` ago, stands in.
+    Stale { body: Bytes, age: Duration },
+    /// A read that found nothing, or a write (no body).
+    Nothing,
+}
+
 impl Gateway {
-    /// Load the domains and set up the store (inside a tokio runtime: the
-    /// pool runs a background task).
+    /// Load the domains and scripts and set up the store (inside a tokio
+    /// runtime: the pool runs a background task).
     pub fn new(config: &Config) -> Result<Gateway, StartError> {
+        let scripts =
+            Scripts::load(config.scripts_dir().as_deref()).map_err(StartError::Scripts)?;
         Ok(Gateway {
             domains: load_domains(config)?,
-            store: Store::new(&config.redis)?,
+            ratelimits: config
+                .ratelimits
+                .iter()
+                .map(|(k, v)| (k.get_ref().clone(), v.clone()))
+                .collect(),
+            store: Store::new(&config.redis, config.breaker.clone(), Arc::new(scripts))?,
+            near: NearCache::new(config.near_cache.max_bytes),
             max_body_bytes: config.server.max_body_bytes,
             max_key_bytes: config.server.max_key_bytes,
+            info_interval: Duration::from_millis(config.metrics.info_interval_ms.max(100)),
             plan_limits: PlanLimits::default(),
             entropy: AtomicU64::new(now_ms()),
         })
+    }
+
+    /// Start the background tasks: the breaker's probe loop and the INFO poller.
+    pub fn spawn_background(&self) {
+        self.store.spawn_breaker();
+        tokio::spawn(crate::store::info::poll(
+            self.store.clone(),
+            self.info_interval,
+        ));
     }
 
     pub fn domain(&self, name: &str) -> Result<&Domain, Error> {
@@ -89,9 +129,51 @@ impl Gateway {
             .ok_or_else(|| Error::UnknownDomain(name.to_owned()))
     }
 
-    /// Serve one call: ask the policy, check its plan, run it on Redis, and
-    /// shape the reply it points at. `Ok(None)` is a miss or a write.
-    pub async fn call(&self, domain: &Domain, call: Call) -> Result<Option<Vec<u8>>, Error> {
+    /// Serve one call.
+    pub async fn call(&self, domain: &Domain, call: Call) -> Result<Answer, Error> {
+        self.call_many(domain, vec![call])
+            .await
+            .pop()
+            .unwrap_or(Ok(Answer::Nothing))
+    }
+
+    /// Serve calls into one domain: each asks the policy, every valid plan
+    /// goes into one pipeline — one round trip for the whole batch — and each
+    /// call gets its own answer or error.
+    pub async fn call_many(&self, domain: &Domain, calls: Vec<Call>) -> Vec<Result<Answer, Error>> {
+        let mut pipe = crate::store::pipeline();
+        let mut planned = Vec::with_capacity(calls.len());
+        for call in calls {
+            let key = call.key.clone();
+            let fields = call.fields.clone();
+            let operation = call.operation;
+            let placed = self.plan(domain, call).and_then(|plan| {
+                let placed = exec::append(&mut pipe, &plan, &domain.ttl, self.store.scripts())?;
+                Ok((plan, placed))
+            });
+            planned.push((key, fields, operation, placed));
+        }
+        let any = planned.iter().any(|p| p.3.is_ok());
+        let mut replies = if any {
+            self.store.query(&pipe).await
+        } else {
+            Ok(Vec::new())
+        };
+        planned
+            .into_iter()
+            .map(|(key, fields, operation, placed)| {
+                let (plan, placed) = placed?;
+                let result = match &mut replies {
+                    Ok(replies) => exec::take(&placed, replies),
+                    Err(e) => Err(e.clone()),
+                };
+                self.answer(domain, &key, &fields, operation, &plan, result)
+            })
+            .collect()
+    }
+
+    /// Ask the policy and check its plan.
+    fn plan(&self, domain: &Domain, call: Call) -> Result<Plan, Error> {
         if call.key.is_empty() || call.key.len() > self.max_key_bytes {
             return Err(Error::BadRequest(format!(
                 "keys are 1 to {} bytes; this one has {}",
@@ -119,19 +201,75 @@ impl Gateway {
             },
         };
         let plan = domain.plugin.plan(&req)?;
-        plugin::validate(&plan, &domain.name, &|_| false, &self.plan_limits)
+        let scripts = |name: &str| self.store.scripts().get(name).is_some();
+        plugin::validate(&plan, &domain.name, &scripts, &self.plan_limits)
             .map_err(|m| domain.plugin.invalid_plan(m))?;
-        let replies = exec::run(&self.store, &plan, &domain.ttl).await?;
+        Ok(plan)
+    }
+
+    /// Turn a plan's replies into the call's answer; keep or drop the near
+    /// copy; fall back to it when Redis could not answer a read.
+    fn answer(
+        &self,
+        domain: &Domain,
+        key: &str,
+        fields: &[String],
+        operation: Operation,
+        plan: &Plan,
+        replies: Result<Vec<redis::Value>, StoreError>,
+    ) -> Result<Answer, Error> {
+        let max_stale = plan.cache.map_or(domain.max_stale, |c| {
+            if c.keep {
+                Duration::from_millis(c.max_stale_ms)
+            } else {
+                Duration::ZERO
+            }
+        });
+        let replies = match replies {
+            Ok(r) => r,
+            Err(e) if e.is_unavailable() && operation == Operation::Get && !max_stale.is_zero() => {
+                return match self.near.stale(&domain.name, key, fields) {
+                    Some((body, age)) => {
+                        crate::telemetry::METRICS
+                            .l1
+                            .with_label_values(&["stale"])
+                            .inc();
+                        Ok(Answer::Stale { body, age })
+                    }
+                    None => {
+                        crate::telemetry::METRICS
+                            .l1
+                            .with_label_values(&["miss"])
+                            .inc();
+                        Err(e.into())
+                    }
+                };
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if operation != Operation::Get {
+            self.near.forget(&domain.name, key);
+        }
         let Some(i) = plan.respond else {
-            return Ok(None);
+            return Ok(Answer::Nothing);
         };
         let i = i as usize;
-        match (plan.actions.get(i), replies.into_iter().nth(i)) {
-            (Some(action), Some(value)) => Ok(reply::shape(action, value)),
-            _ => Err(domain
+        let (Some(action), Some(value)) = (plan.actions.get(i), replies.into_iter().nth(i)) else {
+            return Err(domain
                 .plugin
-                .invalid_plan("Redis answered fewer replies than actions".into())
-                .into()),
+                .invalid_plan(format!("responds with action {i}, which has no reply"))
+                .into());
+        };
+        match reply::shape(action, value) {
+            Some(body) => {
+                let body = Bytes::from(body);
+                if operation == Operation::Get && !max_stale.is_zero() {
+                    self.near
+                        .keep(&domain.name, key, fields, body.clone(), max_stale);
+                }
+                Ok(Answer::Fresh(body))
+            }
+            None => Ok(Answer::Nothing),
         }
     }
 
@@ -147,8 +285,15 @@ impl Gateway {
     }
 }
 
+/// Everything `check-config` verifies beyond parsing: the scripts folder
+/// reads, every plugin loads and accepts its domain's settings.
+pub fn check(config: &Config) -> Result<(), StartError> {
+    Scripts::load(config.scripts_dir().as_deref()).map_err(StartError::Scripts)?;
+    load_domains(config).map(drop)
+}
+
 /// Load every domain's plugin (each file once) and run each plugin's check of
-/// its domain's settings. This is all `check-config` needs beyond parsing.
+/// its domain's settings.
 pub fn load_domains(config: &Config) -> Result<HashMap<String, Domain>, StartError> {
     let runtime = Runtime::new().map_err(StartError::Runtime)?;
     let mut plugins: HashMap<&str, Arc<Plugin>> = HashMap::new();
@@ -189,6 +334,7 @@ impl Domain {
                 min_ms: dc.min_ttl_s * 1000,
                 max_ms: dc.max_ttl_s * 1000,
             },
+            max_stale: Duration::from_secs(dc.max_stale_s),
         }
     }
 

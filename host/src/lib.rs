@@ -10,19 +10,21 @@
 //! - [`config`]: the TOML file, its defaults and its checks.
 //! - [`gateway`]: the assembled gateway and the request flow every route
 //!   shares: policy → plan → validation → Redis → response body.
+//! - [`near_cache`]: in-process copies of recent reads (stale fallback).
 //! - [`server`]: hyper 1 server, routing, one module per resource, content
 //!   negotiation and problem+json rendering.
 //! - [`plugin`]: the wasmtime component host: the one `bindgen!`, the
 //!   sandbox, warm instances, plan validation.
-//! - [`store`]: everything that talks to Redis: the pool, plan execution,
-//!   reply shaping.
+//! - [`store`]: everything that talks to Redis: the pool, the circuit
+//!   breaker, the script cache, plan execution, reply shaping, INFO metrics.
 //! - [`error`]: every request error and its HTTP status, in one place.
-//! - [`telemetry`]: logging set-up.
+//! - [`telemetry`]: logging set-up and the Prometheus metrics.
 
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod near_cache;
 pub mod plugin;
 pub mod server;
 pub mod store;

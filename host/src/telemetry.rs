@@ -1,7 +1,14 @@
-//! Logging set-up: `tracing` with structured fields, filtered by `RUST_LOG`
-//! (default `info`).
+//! Logging set-up and the Prometheus metrics every module records into.
+//!
+//! Label values are bounded: routes are a fixed set, domains and rate-limit
+//! policies only the configured ones (`-` otherwise); never keys.
 
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use std::io::IsTerminal;
+use std::sync::LazyLock;
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
@@ -11,4 +18,221 @@ pub fn init() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// The process's metrics.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: HistogramVec,
+    pub pool_connections: IntGaugeVec,
+    pub pool_wait: Histogram,
+    pub pool_size: IntGauge,
+    pub round_trips: IntCounter,
+    pub pipeline_commands: Histogram,
+    pub breaker_state: IntGauge,
+    pub breaker_transitions: IntCounterVec,
+    pub breaker_probes: IntCounter,
+    pub breaker_rejected: IntCounter,
+    pub script_calls: IntCounterVec,
+    pub script_loads: IntCounter,
+    pub noscript_recoveries: IntCounter,
+    pub l1: IntCounterVec,
+    pub ratelimit: IntCounterVec,
+    pub redis_memory_used: IntGauge,
+    pub redis_memory_peak: IntGauge,
+    pub redis_fragmentation: Gauge,
+    pub redis_connected_clients: IntGauge,
+    pub redis_keyspace_hits: IntCounter,
+    pub redis_keyspace_misses: IntCounter,
+    pub redis_evicted_keys: IntCounter,
+    pub redis_info_errors: IntCounter,
+}
+
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+fn reg<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: C) -> C {
+    // Names are static and distinct: registration cannot collide.
+    let _ = r.register(Box::new(c.clone()));
+    c
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let r = Registry::new();
+        let buckets = vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            2.5,
+        ];
+        let h = |name: &str, help: &str| HistogramOpts::new(name, help).buckets(buckets.clone());
+        let c =
+            |name: &str, help: &str| IntCounter::new(name, help).unwrap_or_else(|e| panic!("{e}"));
+        let g =
+            |name: &str, help: &str| IntGauge::new(name, help).unwrap_or_else(|e| panic!("{e}"));
+        let cv = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("{e}"))
+        };
+        Metrics {
+            requests: reg(
+                &r,
+                HistogramVec::new(
+                    h(
+                        "sluice_http_request_duration_seconds",
+                        "HTTP requests by route, domain and status",
+                    ),
+                    &["route", "domain", "status"],
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
+            ),
+            pool_connections: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "sluice_redis_pool_connections",
+                        "Connections to Redis by state (in_use, idle)",
+                    ),
+                    &["state"],
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
+            ),
+            pool_wait: reg(
+                &r,
+                Histogram::with_opts(h(
+                    "sluice_redis_pool_wait_seconds",
+                    "Time to get a connection from the pool",
+                ))
+                .unwrap_or_else(|e| panic!("{e}")),
+            ),
+            pool_size: reg(
+                &r,
+                g("sluice_redis_pool_size", "The configured connection budget"),
+            ),
+            round_trips: reg(
+                &r,
+                c(
+                    "sluice_redis_round_trips_total",
+                    "Pipelines (round trips) sent to Redis",
+                ),
+            ),
+            pipeline_commands: reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new("sluice_redis_pipeline_commands", "Commands per round trip")
+                        .buckets(vec![
+                            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0,
+                        ]),
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
+            ),
+            breaker_state: reg(
+                &r,
+                g(
+                    "sluice_breaker_state",
+                    "Circuit breaker: 0 closed, 1 open, 2 half-open",
+                ),
+            ),
+            breaker_transitions: reg(
+                &r,
+                cv(
+                    "sluice_breaker_transitions_total",
+                    "Breaker transitions by new state",
+                    &["to"],
+                ),
+            ),
+            breaker_probes: reg(
+                &r,
+                c(
+                    "sluice_breaker_probes_total",
+                    "Background probes of Redis while open",
+                ),
+            ),
+            breaker_rejected: reg(
+                &r,
+                c(
+                    "sluice_breaker_rejected_total",
+                    "Calls failed fast while open",
+                ),
+            ),
+            script_calls: reg(
+                &r,
+                cv(
+                    "sluice_script_calls_total",
+                    "EVALSHA calls by script",
+                    &["script"],
+                ),
+            ),
+            script_loads: reg(
+                &r,
+                c("sluice_script_loads_total", "SCRIPT LOAD commands sent"),
+            ),
+            noscript_recoveries: reg(
+                &r,
+                c(
+                    "sluice_script_noscript_recoveries_total",
+                    "NOSCRIPT answers recovered by loading and retrying",
+                ),
+            ),
+            l1: reg(
+                &r,
+                cv(
+                    "sluice_l1_total",
+                    "Near-cache lookups on the fallback path by result (stale, miss)",
+                    &["result"],
+                ),
+            ),
+            ratelimit: reg(
+                &r,
+                cv(
+                    "sluice_ratelimit_total",
+                    "Rate-limit decisions by policy and result",
+                    &["policy", "result"],
+                ),
+            ),
+            redis_memory_used: reg(
+                &r,
+                g("redis_memory_used_bytes", "Redis memory used in bytes"),
+            ),
+            redis_memory_peak: reg(
+                &r,
+                g("redis_memory_peak_bytes", "Redis memory peak in bytes"),
+            ),
+            redis_fragmentation: reg(
+                &r,
+                Gauge::new(
+                    "redis_memory_fragmentation_ratio",
+                    "Redis memory fragmentation ratio",
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
+            ),
+            redis_connected_clients: reg(
+                &r,
+                g("redis_connected_clients", "Number of connected clients"),
+            ),
+            redis_keyspace_hits: reg(
+                &r,
+                c("redis_keyspace_hits_total", "Total Redis keyspace hits"),
+            ),
+            redis_keyspace_misses: reg(
+                &r,
+                c("redis_keyspace_misses_total", "Total Redis keyspace misses"),
+            ),
+            redis_evicted_keys: reg(&r, c("redis_evicted_keys_total", "Total evicted keys")),
+            redis_info_errors: reg(&r, c("sluice_redis_info_errors_total", "Failed INFO polls")),
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text exposition of everything.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Advance a counter that mirrors a cumulative value read from Redis; a
+/// value lower than last time (Redis restarted) counts from zero again.
+pub fn mirror(counter: &IntCounter, last: &mut u64, now: u64) {
+    let delta = if now >= *last { now - *last } else { now };
+    counter.inc_by(delta);
+    *last = now;
 }

@@ -79,6 +79,22 @@ impl Redis {
             .expect("connect to the test's redis-server")
     }
 
+    /// Start the server again on the same socket (after [`Redis::kill`]).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// A field of `INFO`, e.g. `connected_clients`.
+    pub fn info(&self, field: &str) -> String {
+        let text: String = redis::cmd("INFO").query(&mut self.conn()).expect("INFO");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in INFO"))
+            .trim()
+            .to_owned()
+    }
+
     /// Kill the server (SIGKILL: no goodbye to clients) and wait for it to go.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -224,4 +240,23 @@ pub async fn raw_http(base: &str, request: &[u8]) -> String {
     let mut buf = vec![0; 4096];
     let n = stream.read(&mut buf).await.unwrap_or(0);
     String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// The value of one sample on `/metrics`, e.g.
+/// `sluice_redis_round_trips_total` or `sluice_ratelimit_total{policy="t",result="allowed"}`;
+/// 0 when absent.
+pub async fn metric(gw: &Gateway, sample: &str) -> f64 {
+    let text = reqwest::get(gw.url("/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            l.strip_prefix(sample)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .map_or(0.0, |v| v.trim().parse().expect("a number"))
 }

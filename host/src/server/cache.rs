@@ -5,10 +5,10 @@ use super::Body;
 use super::codec::{self, Format};
 use super::router::query_pairs;
 use crate::error::Error;
-use crate::gateway::{Call, Gateway};
+use crate::gateway::{Answer, Call, Gateway};
 use crate::plugin::bindings::Operation;
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::header::{AGE, CONTENT_TYPE, HeaderName};
 use hyper::{Method, Request, Response, StatusCode};
 
 const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
@@ -53,17 +53,21 @@ pub async fn handle(
         Operation::Get => {
             let format = Format::for_response(req.headers())?;
             let key = call.key.clone();
-            match gateway.call(domain, call).await? {
-                Some(value) => {
-                    let body = codec::from_msgpack(value, format)?;
-                    Ok(Response::builder()
-                        .header(CONTENT_TYPE, format.content_type())
-                        .header(CACHE_STATUS, HeaderValue::from_static("sluice; hit"))
-                        .body(Body::from(body))
-                        .unwrap_or_default())
-                }
-                None => Err(Error::Miss(key)),
-            }
+            let builder = Response::builder().header(CONTENT_TYPE, format.content_type());
+            let (value, builder) = match gateway.call(domain, call).await? {
+                Answer::Fresh(value) => (value, builder.header(CACHE_STATUS, "sluice; hit")),
+                // RFC 9211: forwarding to Redis failed; this kept copy stands in.
+                Answer::Stale { body, age } => (
+                    body,
+                    builder
+                        .header(CACHE_STATUS, "sluice; fwd=stale")
+                        .header(AGE, age.as_secs()),
+                ),
+                Answer::Nothing => return Err(Error::Miss(key)),
+            };
+            Ok(builder
+                .body(Body::from(codec::from_msgpack(value, format)?))
+                .unwrap_or_default())
         }
         _ => {
             if operation == Operation::Put {

@@ -136,9 +136,9 @@ pub fn to_msgpack(body: &[u8], format: Format) -> Result<Vec<u8>, Error> {
 }
 
 /// A stored MessagePack value → a response body in `format`.
-pub fn from_msgpack(value: Vec<u8>, format: Format) -> Result<Bytes, Error> {
+pub fn from_msgpack(value: Bytes, format: Format) -> Result<Bytes, Error> {
     match format {
-        Format::Msgpack => Ok(Bytes::from(value)),
+        Format::Msgpack => Ok(value),
         Format::Json => {
             let mut out = Vec::with_capacity(value.len() + value.len() / 2);
             let mut de = rmp_serde::Deserializer::from_read_ref(&value);
@@ -151,4 +151,44 @@ pub fn from_msgpack(value: Vec<u8>, format: Format) -> Result<Bytes, Error> {
             Ok(Bytes::from(out))
         }
     }
+}
+
+/// Decode a whole request body of `format` into `T`.
+pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8], format: Format) -> Result<T, Error> {
+    match format {
+        Format::Json => serde_json::from_slice(body)
+            .map_err(|e| Error::BadRequest(format!("the body is not the expected JSON: {e}"))),
+        Format::Msgpack => rmp_serde::from_slice(body).map_err(|e| {
+            Error::BadRequest(format!("the body is not the expected MessagePack: {e}"))
+        }),
+    }
+}
+
+/// Any value inside a request body, transcoded into MessagePack as it is read
+/// (from JSON or MessagePack alike).
+pub struct Packed(pub Vec<u8>);
+
+impl<'de> serde::Deserialize<'de> for Packed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut out = Vec::new();
+        serde_transcode::transcode(d, &mut rmp_serde::Serializer::new(&mut out))
+            .map_err(serde::de::Error::custom)?;
+        Ok(Packed(out))
+    }
+}
+
+/// A response body built as MessagePack (`build`), sent in `format`.
+pub fn respond(
+    format: Format,
+    status: hyper::StatusCode,
+    build: impl FnOnce(&mut Vec<u8>),
+) -> Result<hyper::Response<super::Body>, Error> {
+    let mut out = Vec::new();
+    build(&mut out);
+    let body = from_msgpack(Bytes::from(out), format)?;
+    Ok(hyper::Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, format.content_type())
+        .body(super::Body::from(body))
+        .unwrap_or_default())
 }

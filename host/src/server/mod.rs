@@ -1,9 +1,12 @@
 //! The HTTP side: a hyper 1 server, one task per connection, graceful
 //! shutdown. Routing is in [`router`]; each resource has its own module.
 
+mod batch;
 mod cache;
 mod codec;
+mod ops;
 mod problem;
+mod ratelimit;
 mod router;
 
 use crate::gateway::Gateway;

@@ -17,8 +17,11 @@ pub fn render(err: &Error) -> Response<Body> {
     let mut builder = Response::builder()
         .status(status)
         .header(CONTENT_TYPE, "application/problem+json");
-    if status == hyper::StatusCode::SERVICE_UNAVAILABLE {
-        builder = builder.header(RETRY_AFTER, "1");
+    if let Error::Store(e) = err
+        && e.is_unavailable()
+    {
+        let secs = e.retry_after().as_secs_f64().ceil().max(1.0) as u64;
+        builder = builder.header(RETRY_AFTER, secs);
     }
     match err {
         Error::MethodNotAllowed(allow) => builder = builder.header(ALLOW, *allow),

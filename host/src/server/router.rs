@@ -1,9 +1,10 @@
-//! Path → handler, and the single place where a handler's error becomes a
-//! problem response.
+//! Path → handler; the single place where a handler's error becomes a
+//! problem response and where every request is measured.
 
-use super::{Body, cache, problem};
+use super::{Body, batch, cache, ops, problem, ratelimit};
 use crate::error::Error;
 use crate::gateway::Gateway;
+use crate::telemetry::METRICS;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use percent_encoding::percent_decode_str;
@@ -18,7 +19,8 @@ pub async fn route(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let response = match dispatch(&gateway, req).await {
+    let (route, domain) = labels(&gateway, &path);
+    let response = match dispatch(&gateway, req, &path).await {
         Ok(response) => response,
         Err(e) => {
             if e.status().is_server_error() {
@@ -27,17 +29,60 @@ pub async fn route(
             problem::render(&e)
         }
     };
-    tracing::debug!(%method, %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    let status = response.status();
+    METRICS
+        .requests
+        .with_label_values(&[route, domain, status.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    tracing::debug!(%method, %path, status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
     Ok(response)
 }
 
-async fn dispatch(gateway: &Gateway, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    let path = req.uri().path();
-    if path == "/healthz" {
-        return match *req.method() {
-            Method::GET | Method::HEAD => Ok(Response::new(Body::from("ok\n"))),
-            _ => Err(Error::MethodNotAllowed("GET, HEAD")),
-        };
+/// Bounded metric labels: the route's name, and the domain (or rate-limit
+/// policy) only when it is configured.
+fn labels<'a>(gateway: &'a Gateway, path: &str) -> (&'static str, &'a str) {
+    let mut parts = path.trim_start_matches('/').split('/');
+    let (route, name) = match (parts.next(), parts.next(), parts.next()) {
+        (Some("v1"), Some("cache"), d) => ("cache", d),
+        (Some("v1"), Some("mget"), d) => ("mget", d),
+        (Some("v1"), Some("mset"), d) => ("mset", d),
+        (Some("v1"), Some("ratelimit"), p) => ("ratelimit", p),
+        (Some("healthz"), None, _) => ("healthz", None),
+        (Some("readyz"), None, _) => ("readyz", None),
+        (Some("metrics"), None, _) => ("metrics", None),
+        _ => ("other", None),
+    };
+    let known = name.and_then(|n| {
+        gateway
+            .domains
+            .get_key_value(n)
+            .map(|(k, _)| k.as_str())
+            .or_else(|| gateway.ratelimits.get_key_value(n).map(|(k, _)| k.as_str()))
+    });
+    (route, known.unwrap_or("-"))
+}
+
+async fn dispatch(
+    gateway: &Gateway,
+    req: Request<Incoming>,
+    path: &str,
+) -> Result<Response<Body>, Error> {
+    let get_only = |req: &Request<Incoming>| match *req.method() {
+        Method::GET | Method::HEAD => Ok(()),
+        _ => Err(Error::MethodNotAllowed("GET, HEAD")),
+    };
+    let post_only = |req: &Request<Incoming>| match *req.method() {
+        Method::POST => Ok(()),
+        _ => Err(Error::MethodNotAllowed("POST")),
+    };
+    match path {
+        "/healthz" => return get_only(&req).map(|()| ops::healthz()),
+        "/readyz" => {
+            get_only(&req)?;
+            return ops::readyz(gateway).await;
+        }
+        "/metrics" => return get_only(&req).map(|()| ops::metrics(gateway)),
+        _ => {}
     }
     if let Some(rest) = path.strip_prefix("/v1/cache/") {
         let (domain, key) = rest
@@ -46,6 +91,20 @@ async fn dispatch(gateway: &Gateway, req: Request<Incoming>) -> Result<Response<
         let domain = decode(domain)?;
         let key = decode(key)?;
         return cache::handle(gateway, req, &domain, key).await;
+    }
+    if let Some(domain) = path.strip_prefix("/v1/mget/") {
+        post_only(&req)?;
+        return batch::mget(gateway, req, &decode(domain)?).await;
+    }
+    if let Some(domain) = path.strip_prefix("/v1/mset/") {
+        post_only(&req)?;
+        return batch::mset(gateway, req, &decode(domain)?).await;
+    }
+    if let Some(rest) = path.strip_prefix("/v1/ratelimit/") {
+        let (policy, subject) = rest
+            .split_once('/')
+            .ok_or_else(|| Error::BadRequest("expected /v1/ratelimit/{policy}/{subject}".into()))?;
+        return ratelimit::handle(gateway, req, &decode(policy)?, &decode(subject)?).await;
     }
     Err(Error::NoRoute)
 }

@@ -1,0 +1,173 @@
+//! `POST /v1/mget/{domain}` and `POST /v1/mset/{domain}`: many keys through
+//! the domain's policy, one pipeline, an answer or error per key.
+
+use super::Body;
+use super::codec::{self, Format, Packed};
+use crate::error::Error;
+use crate::gateway::{Answer, Call, Gateway};
+use crate::plugin::bindings::Operation;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use rmp::encode;
+use std::collections::BTreeMap;
+
+/// Keys in one batch: enough to amortise the round trip, small enough that
+/// one request cannot monopolise the connection it shares.
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MgetBody {
+    keys: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MsetBody {
+    items: BTreeMap<String, Packed>,
+    #[serde(default)]
+    ttl_s: Option<u64>,
+}
+
+async fn read<T: serde::de::DeserializeOwned>(
+    gateway: &Gateway,
+    req: Request<Incoming>,
+) -> Result<(T, Format), Error> {
+    let in_format = Format::of_request(req.headers())?;
+    let out_format = Format::for_response(req.headers())?;
+    let (parts, body) = req.into_parts();
+    let bytes = codec::read_body(body, &parts.headers, gateway.max_body_bytes).await?;
+    Ok((codec::decode(&bytes, in_format)?, out_format))
+}
+
+fn check_size(n: usize) -> Result<(), Error> {
+    if n > MAX_BATCH {
+        return Err(Error::BadRequest(format!(
+            "{n} keys in one batch; at most {MAX_BATCH}"
+        )));
+    }
+    Ok(())
+}
+
+/// `{"keys":[...]}` → `{"values":{"k": value or null}, "errors":{"k":"..."}, "stale":["k"]}`
+/// (`errors` and `stale` only when not empty).
+pub async fn mget(
+    gateway: &Gateway,
+    req: Request<Incoming>,
+    domain: &str,
+) -> Result<Response<Body>, Error> {
+    let domain = gateway.domain(domain)?;
+    let (body, format): (MgetBody, _) = read(gateway, req).await?;
+    check_size(body.keys.len())?;
+    let calls = body
+        .keys
+        .iter()
+        .map(|k| Call::new(k.clone(), Operation::Get))
+        .collect();
+    let answers = gateway.call_many(domain, calls).await;
+    if let Some(e) = unavailable(&answers) {
+        return Err(e);
+    }
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    let mut stale = Vec::new();
+    for (key, answer) in body.keys.iter().zip(answers) {
+        match answer {
+            Ok(Answer::Fresh(v)) => values.push((key, Some(v))),
+            Ok(Answer::Stale { body, .. }) => {
+                stale.push(key);
+                values.push((key, Some(body)));
+            }
+            Ok(Answer::Nothing) => values.push((key, None)),
+            Err(e) => errors.push((key, e.to_string())),
+        }
+    }
+    codec::respond(format, StatusCode::OK, |out| {
+        let sections = 1 + usize::from(!errors.is_empty()) + usize::from(!stale.is_empty());
+        let _ = encode::write_map_len(out, sections as u32);
+        let _ = encode::write_str(out, "values");
+        let _ = encode::write_map_len(out, values.len() as u32);
+        for (k, v) in &values {
+            let _ = encode::write_str(out, k);
+            match v {
+                Some(v) => out.extend_from_slice(v),
+                None => {
+                    let _ = encode::write_nil(out);
+                }
+            }
+        }
+        write_errors(out, &errors);
+        if !stale.is_empty() {
+            let _ = encode::write_str(out, "stale");
+            let _ = encode::write_array_len(out, stale.len() as u32);
+            for k in &stale {
+                let _ = encode::write_str(out, k);
+            }
+        }
+    })
+}
+
+/// `{"items":{"k": value}, "ttl_s": n}` → `{"stored": n, "errors":{"k":"..."}}`.
+pub async fn mset(
+    gateway: &Gateway,
+    req: Request<Incoming>,
+    domain: &str,
+) -> Result<Response<Body>, Error> {
+    let domain = gateway.domain(domain)?;
+    let (body, format): (MsetBody, _) = read(gateway, req).await?;
+    check_size(body.items.len())?;
+    let keys: Vec<String> = body.items.keys().cloned().collect();
+    let calls = body
+        .items
+        .into_iter()
+        .map(|(k, Packed(v))| {
+            let mut call = Call::new(k, Operation::Put);
+            call.value = Some(v);
+            call.ttl_s = body.ttl_s;
+            call
+        })
+        .collect();
+    let answers = gateway.call_many(domain, calls).await;
+    if let Some(e) = unavailable(&answers) {
+        return Err(e);
+    }
+    let mut stored = 0u64;
+    let mut errors = Vec::new();
+    for (key, answer) in keys.iter().zip(answers) {
+        match answer {
+            Ok(_) => stored += 1,
+            Err(e) => errors.push((key, e.to_string())),
+        }
+    }
+    codec::respond(format, StatusCode::OK, |out| {
+        let _ = encode::write_map_len(out, 1 + u32::from(!errors.is_empty()));
+        let _ = encode::write_str(out, "stored");
+        let _ = encode::write_uint(out, stored);
+        write_errors(out, &errors);
+    })
+}
+
+fn write_errors(out: &mut Vec<u8>, errors: &[(&String, String)]) {
+    if errors.is_empty() {
+        return;
+    }
+    let _ = encode::write_str(out, "errors");
+    let _ = encode::write_map_len(out, errors.len() as u32);
+    for (k, e) in errors {
+        let _ = encode::write_str(out, k);
+        let _ = encode::write_str(out, e);
+    }
+}
+
+/// When Redis could not be reached for the batch (and no key had a stale
+/// stand-in), the whole batch is a 503, not a page of per-key errors.
+fn unavailable(answers: &[Result<Answer, Error>]) -> Option<Error> {
+    let all_down = !answers.is_empty()
+        && answers
+            .iter()
+            .all(|a| matches!(a, Err(Error::Store(e)) if e.is_unavailable()));
+    match answers.first() {
+        Some(Err(Error::Store(e))) if all_down => Some(Error::Store(e.clone())),
+        _ => None,
+    }
+}

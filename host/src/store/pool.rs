@@ -1,0 +1,272 @@
+//! The one connection budget to Redis.
+//!
+//! bb8 owns the budget: at most `pool_size` connections exist, whoever holds
+//! them. The request path does not check a connection out per request (that
+//! measured at less than half the throughput): a few *lanes* each hold one
+//! multiplexed connection out of the pool for good, and requests clone a
+//! lane's handle — many requests in flight on one connection. Commands that
+//! need a connection to themselves (blocking stream reads, WATCH) check one
+//! out of what is left of the same budget, so Redis never sees more than
+//! `pool_size` clients from this gateway.
+//!
+//! A multiplexed connection whose socket died keeps failing; redis-rs cannot
+//! be asked whether it is alive. So a lane that sees a connection error marks
+//! its connection broken (bb8 then discards it instead of reusing it) and the
+//! next request makes a new one: the gateway serves again as soon as Redis
+//! accepts connections.
+
+use crate::config::RedisConfig;
+use arc_swap::ArcSwapOption;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, RedisError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use super::StoreError;
+use super::scripts::Scripts;
+use crate::telemetry::METRICS;
+
+/// bb8's view of a Redis connection: the multiplexed handle and a flag a
+/// lane raises when it saw the connection fail.
+pub struct Conn {
+    pub mux: MultiplexedConnection,
+    broken: Arc<AtomicBool>,
+}
+
+/// Makes connections for bb8. Not bb8-redis's manager: that one uses
+/// redis-rs' default 500 ms response timeout (which would cut blocking stream
+/// reads short; our own command timeout governs instead) and never reports a
+/// connection broken.
+#[derive(Clone)]
+pub struct Manager {
+    client: Client,
+    connect_timeout: std::time::Duration,
+    /// Loaded on every new connection: at start, and after Redis restarted.
+    scripts: Arc<Scripts>,
+}
+
+impl bb8::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = RedisError;
+
+    async fn connect(&self) -> Result<Conn, RedisError> {
+        // RESP3, so redis-rs reports the socket closing as a push message the
+        // moment it happens: the connection is known dead before a request
+        // finds out the hard way (a restart between two calls costs no error).
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<redis::PushInfo>();
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(None)
+            .set_push_sender(tx);
+        let mux = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let broken = Arc::new(AtomicBool::new(false));
+        let flag = broken.clone();
+        tokio::spawn(async move {
+            while let Some(push) = rx.recv().await {
+                if push.kind == redis::PushKind::Disconnection {
+                    flag.store(true, Ordering::Relaxed);
+                    tracing::warn!("connection to Redis closed");
+                    break;
+                }
+            }
+        });
+        let mut conn = mux.clone();
+        self.scripts
+            .load_all_pipeline()
+            .query_async::<()>(&mut conn)
+            .await?;
+        METRICS
+            .script_loads
+            .inc_by(self.scripts.all().count() as u64);
+        Ok(Conn { mux, broken })
+    }
+
+    async fn is_valid(&self, conn: &mut Conn) -> Result<(), RedisError> {
+        redis::cmd("PING").query_async::<()>(&mut conn.mux).await
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.broken.load(Ordering::Relaxed)
+    }
+}
+
+type Pooled = bb8::PooledConnection<'static, Manager>;
+
+/// One lane: a connection held out of the pool and shared by requests.
+#[derive(Default)]
+struct Lane {
+    /// What requests clone; `None` until connected or after a failure.
+    handle: ArcSwapOption<(MultiplexedConnection, Arc<AtomicBool>)>,
+    /// The checked-out connection itself; dropping it returns (or, when
+    /// broken, discards) it.
+    held: tokio::sync::Mutex<Option<Pooled>>,
+}
+
+/// A connection for one command or pipeline, with a way to report that it failed.
+pub struct Shared {
+    pub mux: MultiplexedConnection,
+    broken: Arc<AtomicBool>,
+}
+
+impl Shared {
+    /// The connection failed at the transport level: stop handing it out.
+    pub fn mark_broken(&self) {
+        self.broken.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The pool: bb8 for the budget, lanes for the request path.
+pub struct Pool {
+    pool: bb8::Pool<Manager>,
+    /// The same manager bb8 uses, for lanes that connect themselves.
+    manager: Manager,
+    /// Connections left for exclusive use: `pool_size` minus the lanes.
+    exclusive_permits: Arc<tokio::sync::Semaphore>,
+    lanes: Vec<Lane>,
+    next: AtomicUsize,
+}
+
+impl Pool {
+    pub fn new(config: &RedisConfig, scripts: Arc<Scripts>) -> Result<Pool, StoreError> {
+        let info = redis::IntoConnectionInfo::into_connection_info(config.url.as_str())?;
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let manager = Manager {
+            client: Client::open(info.set_redis_settings(resp3))?,
+            scripts,
+            connect_timeout: config.connect_timeout(),
+        };
+        let pool = bb8::Pool::builder()
+            .max_size(config.pool_size)
+            .connection_timeout(config.connect_timeout())
+            .test_on_check_out(false)
+            .retry_connection(false)
+            .build_unchecked(manager.clone());
+        let lanes = config.shared_connections();
+        let exclusive = (config.pool_size as usize).saturating_sub(lanes);
+        Ok(Pool {
+            pool,
+            manager,
+            exclusive_permits: Arc::new(tokio::sync::Semaphore::new(exclusive)),
+            lanes: (0..lanes).map(|_| Lane::default()).collect(),
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// A shared connection for the request path (lanes round-robin).
+    pub async fn shared(&self) -> Result<Shared, StoreError> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
+        let lane = &self.lanes[i];
+        if let Some(h) = lane.handle.load().as_ref()
+            && !h.1.load(Ordering::Relaxed)
+        {
+            return Ok(Shared {
+                mux: h.0.clone(),
+                broken: h.1.clone(),
+            });
+        }
+        self.reconnect(i).await
+    }
+
+    /// Slow path: (re)connect a lane. One request does it; the others wait
+    /// on the lane's lock and then share the result.
+    async fn reconnect(&self, i: usize) -> Result<Shared, StoreError> {
+        let lane = &self.lanes[i];
+        let mut held = lane.held.lock().await;
+        if let Some(h) = lane.handle.load().as_ref()
+            && !h.1.load(Ordering::Relaxed)
+        {
+            return Ok(Shared {
+                mux: h.0.clone(),
+                broken: h.1.clone(),
+            });
+        }
+        // Dropping a broken connection makes bb8 discard it.
+        lane.handle.store(None);
+        *held = None;
+        let started = Instant::now();
+        let conn = self.checkout_for_lane().await?;
+        METRICS.pool_wait.observe(started.elapsed().as_secs_f64());
+        let handle = (conn.mux.clone(), conn.broken.clone());
+        let shared = Shared {
+            mux: handle.0.clone(),
+            broken: handle.1.clone(),
+        };
+        lane.handle.store(Some(Arc::new(handle)));
+        *held = Some(conn);
+        tracing::info!(lane = i, "connected to Redis");
+        Ok(shared)
+    }
+
+    /// A live connection for a lane, failing as fast as Redis refuses.
+    ///
+    /// bb8's `get` waits for its connection timeout when connecting fails
+    /// (the error goes to its error sink, not to the waiter), so a lane
+    /// connects itself, hands the connection to bb8 (which counts it) and
+    /// checks it out. The budget cannot overflow: exclusive users are capped
+    /// at the connections lanes do not use.
+    async fn checkout_for_lane(&self) -> Result<Pooled, StoreError> {
+        for _ in 0..3 {
+            if self.pool.state().idle_connections == 0 {
+                let conn = bb8::ManageConnection::connect(&self.manager).await?;
+                if self.pool.add(conn).is_err() {
+                    tracing::warn!("connection budget full; waiting for a connection");
+                }
+            }
+            let mut conn = self.pool.get_owned().await?;
+            // An idle connection may have died while it waited.
+            if !bb8::ManageConnection::has_broken(&self.manager, &mut conn) {
+                return Ok(conn);
+            }
+        }
+        Err(StoreError::Unavailable(
+            "connections to Redis keep closing".into(),
+        ))
+    }
+
+    /// A connection of one's own, from the same budget (blocking commands,
+    /// WATCH). Report failures with [`Exclusive::mark_broken`].
+    pub async fn exclusive(&self) -> Result<Exclusive, StoreError> {
+        let started = Instant::now();
+        let permit =
+            self.exclusive_permits
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| {
+                    StoreError::Unavailable(
+                "every connection outside the shared ones is in use (raise redis.pool_size)".into(),
+            )
+                })?;
+        let conn = self.pool.get_owned().await?;
+        METRICS.pool_wait.observe(started.elapsed().as_secs_f64());
+        Ok(Exclusive(conn, permit))
+    }
+
+    /// Connections open and idle (not held by a lane or a caller).
+    pub fn state(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections)
+    }
+}
+
+/// A connection checked out for one caller alone (and its share of the budget).
+pub struct Exclusive(
+    Pooled,
+    #[allow(dead_code)] tokio::sync::OwnedSemaphorePermit,
+);
+
+impl Exclusive {
+    pub fn conn(&mut self) -> &mut MultiplexedConnection {
+        &mut self.0.mux
+    }
+
+    pub fn mark_broken(&self) {
+        self.0.broken.store(true, Ordering::Relaxed);
+    }
+}
