@@ -12,6 +12,8 @@ pub enum Error {
     UnknownDomain(String),
     #[error("no rate-limit policy named {0:?} is configured")]
     UnknownPolicy(String),
+    #[error("{0}")]
+    UnknownGroup(String),
     #[error("no value is stored for key {0:?}")]
     Miss(String),
     #[error("{0}")]
@@ -36,9 +38,11 @@ pub enum Error {
 impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::UnknownDomain(_) | Error::UnknownPolicy(_) | Error::Miss(_) | Error::NoRoute => {
-                StatusCode::NOT_FOUND
-            }
+            Error::UnknownDomain(_)
+            | Error::UnknownPolicy(_)
+            | Error::UnknownGroup(_)
+            | Error::Miss(_)
+            | Error::NoRoute => StatusCode::NOT_FOUND,
             Error::BadRequest(_) | Error::Plugin(PluginError::Refused { .. }) => {
                 StatusCode::BAD_REQUEST
             }
@@ -57,6 +61,7 @@ impl Error {
         match self {
             Error::UnknownDomain(_) => "unknown-domain",
             Error::UnknownPolicy(_) => "unknown-policy",
+            Error::UnknownGroup(_) => "unknown-group",
             Error::Miss(_) => "not-found",
             Error::BadRequest(_) => "bad-request",
             Error::BodyTooLarge(_) => "body-too-large",

@@ -40,7 +40,24 @@ async fn connected_clients_stay_within_the_pool_budget_under_mixed_load() {
     let client = reqwest::Client::new();
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
+    let group = gw.url("/v1/streams/cache:events/groups/g");
+    assert_eq!(client.post(&group).send().await.unwrap().status(), 201);
     let mut tasks = Vec::new();
+    // Two consumers in blocking reads: each holds a connection of its own
+    // while it waits, from the same budget of 4 (2 shared + 2 exclusive).
+    for c in 0..2 {
+        let (gw, client, stop, done) = (gw.clone(), client.clone(), stop.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let url = gw.url(&format!(
+                "/v1/streams/cache:events/groups/g/messages?consumer=c{c}&block_ms=50&count=100"
+            ));
+            while !stop.load(Ordering::Relaxed) {
+                let resp = client.get(&url).send().await.unwrap();
+                assert_eq!(resp.status(), 200, "stream read failed under load");
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
     for t in 0..16u64 {
         let (gw, client, stop, done) = (gw.clone(), client.clone(), stop.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
@@ -82,8 +99,25 @@ async fn connected_clients_stay_within_the_pool_budget_under_mixed_load() {
     // Sample Redis's view while the load runs (the sampling connection is ours: -1).
     let mut max_clients = 0;
     let started = Instant::now();
+    let mut sampler = redis.conn();
     while done.load(Ordering::Relaxed) < 4000 || started.elapsed() < Duration::from_secs(1) {
-        let clients: u64 = redis.info("connected_clients").parse().unwrap();
+        // The sampling connection also feeds the stream.
+        let _: String = redis::cmd("XADD")
+            .arg("cache:events")
+            .arg("*")
+            .arg("e")
+            .arg("1")
+            .query(&mut sampler)
+            .unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("clients")
+            .query(&mut sampler)
+            .unwrap();
+        let clients: u64 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap();
         max_clients = max_clients.max(clients - 1);
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert!(

@@ -8,6 +8,7 @@ mod ops;
 mod problem;
 mod ratelimit;
 mod router;
+mod streams;
 
 use crate::gateway::Gateway;
 use hyper::server::conn::http1;

@@ -1,7 +1,7 @@
 //! Path → handler; the single place where a handler's error becomes a
 //! problem response and where every request is measured.
 
-use super::{Body, batch, cache, ops, problem, ratelimit};
+use super::{Body, batch, cache, ops, problem, ratelimit, streams};
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::telemetry::METRICS;
@@ -47,6 +47,7 @@ fn labels<'a>(gateway: &'a Gateway, path: &str) -> (&'static str, &'a str) {
         (Some("v1"), Some("mget"), d) => ("mget", d),
         (Some("v1"), Some("mset"), d) => ("mset", d),
         (Some("v1"), Some("ratelimit"), p) => ("ratelimit", p),
+        (Some("v1"), Some("streams"), s) => ("streams", s.and_then(|s| s.split(':').next())),
         (Some("healthz"), None, _) => ("healthz", None),
         (Some("readyz"), None, _) => ("readyz", None),
         (Some("metrics"), None, _) => ("metrics", None),
@@ -106,11 +107,14 @@ async fn dispatch(
             .ok_or_else(|| Error::BadRequest("expected /v1/ratelimit/{policy}/{subject}".into()))?;
         return ratelimit::handle(gateway, req, &decode(policy)?, &decode(subject)?).await;
     }
+    if let Some(rest) = path.strip_prefix("/v1/streams/") {
+        return streams::handle(gateway, req, rest).await;
+    }
     Err(Error::NoRoute)
 }
 
 /// A percent-decoded path segment; it must be UTF-8.
-fn decode(segment: &str) -> Result<String, Error> {
+pub fn decode(segment: &str) -> Result<String, Error> {
     percent_decode_str(segment)
         .decode_utf8()
         .map(|s| s.into_owned())

@@ -269,7 +269,7 @@ impl Breaker {
         self.transition(State::Open);
         let mut failed_probes = 0u32;
         loop {
-            let factor = 1u64 << failed_probes.saturating_sub(STEADY_PROBES).min(16);
+            let factor = 1u64 << (failed_probes + 1).saturating_sub(STEADY_PROBES).min(16);
             let delay = Duration::from_millis(
                 c.probe_interval_ms
                     .saturating_mul(factor)
@@ -290,5 +290,96 @@ impl Breaker {
         self.trial_permits
             .store(c.half_open_trials, Ordering::Release);
         self.transition(State::HalfOpen);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
+
+    async fn settle() {
+        // Let the breaker's task run (time is paused: this does not wait).
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn trips_on_failure_rate_backs_off_probes_then_half_opens_and_closes() {
+        let breaker = Breaker::new(BreakerConfig {
+            failure_threshold: 100,
+            failure_rate: 0.5,
+            min_calls: 10,
+            window_ms: 10_000,
+            probe_interval_ms: 1_000,
+            recovery_timeout_ms: 8_000,
+            half_open_trials: 2,
+        });
+        let redis_up = Arc::new(AtomicBool::new(false));
+        let probes = Arc::new(Mutex::new(Vec::new()));
+        let start = tokio::time::Instant::now();
+        let (up, seen) = (redis_up.clone(), probes.clone());
+        tokio::spawn(breaker.clone().run(move || {
+            let (up, seen) = (up.clone(), seen.clone());
+            async move {
+                seen.lock().unwrap().push(start.elapsed().as_secs());
+                up.load(Ordering::SeqCst)
+            }
+        }));
+
+        // 4 failures in 9 calls: under the rate. The 10th failure crosses it.
+        for i in 0..9 {
+            let t = breaker.admit().unwrap();
+            breaker.report(t, i % 2 == 0);
+        }
+        settle().await;
+        assert_eq!(breaker.state(), State::Closed);
+        let t = breaker.admit().unwrap();
+        breaker.report(t, false);
+        settle().await;
+        assert_eq!(breaker.state(), State::Open);
+        assert!(matches!(
+            breaker.admit(),
+            Err(StoreError::CircuitOpen { .. })
+        ));
+
+        // Probes: the first few at the interval, then doubling up to the cap.
+        tokio::time::sleep(Duration::from_secs(27)).await;
+        assert_eq!(*probes.lock().unwrap(), vec![1, 2, 3, 4, 6, 10, 18, 26]);
+
+        // The next probe (t = 34 s) succeeds.
+        redis_up.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(7_500)).await;
+        settle().await;
+        assert_eq!(breaker.state(), State::HalfOpen);
+        // Two trials only; a third caller still fails fast.
+        let (a, b) = (breaker.admit().unwrap(), breaker.admit().unwrap());
+        assert!(breaker.admit().is_err());
+        breaker.report(a, true);
+        breaker.report(b, true);
+        settle().await;
+        assert_eq!(breaker.state(), State::Closed);
+        assert!(breaker.admit().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_trial_reopens() {
+        let breaker = Breaker::new(BreakerConfig::default());
+        tokio::spawn(breaker.clone().run(|| async { true }));
+        for _ in 0..5 {
+            let t = breaker.admit().unwrap();
+            breaker.report(t, false);
+        }
+        settle().await;
+        assert_eq!(breaker.state(), State::Open);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        settle().await;
+        assert_eq!(breaker.state(), State::HalfOpen);
+        let t = breaker.admit().unwrap();
+        breaker.report(t, false);
+        settle().await;
+        assert_eq!(breaker.state(), State::Open);
     }
 }

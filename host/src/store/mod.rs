@@ -154,6 +154,54 @@ impl Store {
         result
     }
 
+    /// Run a command that holds its connection (a blocking stream read) on a
+    /// connection of its own from the same budget, through the breaker,
+    /// allowing it `holds_for` beyond the command timeout.
+    pub async fn query_exclusive(
+        &self,
+        pipe: &Pipeline,
+        holds_for: Duration,
+    ) -> Result<Vec<Value>, StoreError> {
+        let ticket = self
+            .breaker
+            .admit()
+            .inspect_err(|_| METRICS.breaker_rejected.inc())?;
+        let result = self.exclusive_round_trip(pipe, holds_for).await;
+        let transport_ok = !matches!(
+            result,
+            Err(StoreError::Unavailable(_) | StoreError::Timeout(_))
+        );
+        self.breaker.report(ticket, transport_ok);
+        result
+    }
+
+    async fn exclusive_round_trip(
+        &self,
+        pipe: &Pipeline,
+        holds_for: Duration,
+    ) -> Result<Vec<Value>, StoreError> {
+        let mut conn = tokio::time::timeout(self.command_timeout, self.pool.exclusive())
+            .await
+            .unwrap_or(Err(StoreError::Timeout(self.command_timeout)))?;
+        METRICS.round_trips.inc();
+        METRICS.pipeline_commands.observe(pipe.len() as f64);
+        let limit = self.command_timeout + holds_for;
+        match tokio::time::timeout(limit, pipe.query_async::<Vec<Value>>(conn.conn())).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                if is_transport(&e) {
+                    conn.mark_broken();
+                }
+                Err(e.into())
+            }
+            // A reply may still come on this connection: nobody may reuse it.
+            Err(_) => {
+                conn.mark_broken();
+                Err(StoreError::Timeout(limit))
+            }
+        }
+    }
+
     async fn round_trip(&self, pipe: &Pipeline) -> Result<Vec<Value>, StoreError> {
         let mut replies = self.send(pipe).await?;
         // NOSCRIPT: the scripts vanished (SCRIPT FLUSH, restart, failover).

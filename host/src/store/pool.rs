@@ -150,10 +150,14 @@ impl Pool {
             .build_unchecked(manager.clone());
         let lanes = config.shared_connections();
         let exclusive = (config.pool_size as usize).saturating_sub(lanes);
+        let permits = Arc::new(tokio::sync::Semaphore::new(exclusive));
+        if exclusive == 0 {
+            permits.close();
+        }
         Ok(Pool {
             pool,
             manager,
-            exclusive_permits: Arc::new(tokio::sync::Semaphore::new(exclusive)),
+            exclusive_permits: permits,
             lanes: (0..lanes).map(|_| Lane::default()).collect(),
             next: AtomicUsize::new(0),
         })

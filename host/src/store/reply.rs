@@ -157,3 +157,65 @@ fn generic(out: &mut Vec<u8>, v: Value) {
 fn infallible<T, E>(r: Result<T, E>) {
     let _ = r;
 }
+
+/// Stream entries (`[[id, [field, value, ...]], ...]`) as an array of
+/// `{"id": .., "fields": {..}}`; returns how many.
+pub fn stream_entries(out: &mut Vec<u8>, entries: Vec<Value>) -> usize {
+    infallible(encode::write_array_len(out, entries.len() as u32));
+    let n = entries.len();
+    for entry in entries {
+        let (id, fields) = match entry {
+            Value::Array(mut pair) if pair.len() == 2 => {
+                let fields = pair.pop().unwrap_or(Value::Nil);
+                (pair.pop().unwrap_or(Value::Nil), fields)
+            }
+            other => (other, Value::Nil),
+        };
+        infallible(encode::write_map_len(out, 2));
+        infallible(encode::write_str(out, "id"));
+        generic(out, id);
+        infallible(encode::write_str(out, "fields"));
+        match fields {
+            Value::Array(flat) => {
+                infallible(encode::write_map_len(out, (flat.len() / 2) as u32));
+                let mut it = flat.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    generic(out, k);
+                    field(out, v);
+                }
+            }
+            Value::Map(pairs) => {
+                infallible(encode::write_map_len(out, pairs.len() as u32));
+                for (k, v) in pairs {
+                    generic(out, k);
+                    field(out, v);
+                }
+            }
+            other => generic(out, other),
+        }
+    }
+    n
+}
+
+/// The entries of one stream in an `XREADGROUP` reply (RESP3 map or RESP2
+/// array of `[stream, entries]`); empty on a timeout (nil).
+pub fn read_group_entries(reply: Value) -> Vec<Value> {
+    let streams = match reply {
+        Value::Map(pairs) => pairs.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|i| match i {
+                Value::Array(mut pair) if pair.len() == 2 => pair.pop(),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    streams
+        .into_iter()
+        .flat_map(|v| match v {
+            Value::Array(entries) => entries,
+            _ => Vec::new(),
+        })
+        .collect()
+}

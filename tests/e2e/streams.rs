@@ -1,0 +1,130 @@
+//! Consumer groups over HTTP against a real Redis stream.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use support::{Gateway, Redis, assert_problem, config};
+
+fn xadd(redis: &Redis, stream: &str, n: usize) -> Vec<String> {
+    let mut conn = redis.conn();
+    (0..n)
+        .map(|i| {
+            let payload = rmp_serde::to_vec_named(&json!({"n": i})).unwrap();
+            redis::cmd("XADD")
+                .arg(stream)
+                .arg("*")
+                .arg("event")
+                .arg(payload)
+                .query(&mut conn)
+                .unwrap()
+        })
+        .collect()
+}
+
+async fn read(client: &reqwest::Client, gw: &Gateway, consumer: &str, query: &str) -> Vec<Value> {
+    let url = gw.url(&format!(
+        "/v1/streams/cache:events/groups/g/messages?consumer={consumer}&{query}"
+    ));
+    let resp = client.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    body["messages"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn two_consumers_share_a_stream_without_duplicates_and_unacked_messages_are_reclaimed() {
+    let redis = Redis::start();
+    let gw = Gateway::start(&config(&redis, ""));
+    let client = reqwest::Client::new();
+    let group = gw.url("/v1/streams/cache:events/groups/g?start=0");
+    assert_eq!(client.post(&group).send().await.unwrap().status(), 201);
+    let resp = client.post(&group).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "creating it again is not an error");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"created": false})
+    );
+
+    let ids: HashSet<String> = xadd(&redis, "cache:events", 6).into_iter().collect();
+    let a = read(&client, &gw, "c1", "count=4").await;
+    let b = read(&client, &gw, "c2", "count=10").await;
+    assert_eq!((a.len(), b.len()), (4, 2));
+    let seen: HashSet<String> = a
+        .iter()
+        .chain(&b)
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen, ids, "every message delivered exactly once");
+    assert_eq!(
+        a[0]["fields"]["event"],
+        json!({"n": 0}),
+        "MessagePack fields come out typed"
+    );
+
+    let ack = gw.url("/v1/streams/cache:events/groups/g/ack");
+    let resp = client
+        .post(&ack)
+        .json(&json!({"ids": seen.iter().collect::<Vec<_>>()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"acked": 6}));
+    assert!(
+        read(&client, &gw, "c1", "").await.is_empty(),
+        "nothing left, nothing lost"
+    );
+
+    // A blocking read waits for the block time, on a connection of its own.
+    let t = Instant::now();
+    assert!(read(&client, &gw, "c1", "block_ms=300").await.is_empty());
+    assert!(t.elapsed() >= Duration::from_millis(300));
+
+    // c1 takes a message and dies without acking: c2 reclaims it.
+    let lost = xadd(&redis, "cache:events", 1).remove(0);
+    assert_eq!(read(&client, &gw, "c1", "").await[0]["id"], lost.as_str());
+    let claim = gw.url("/v1/streams/cache:events/groups/g/claim?consumer=c2&min_idle_ms=0");
+    let body: Value = client
+        .post(&claim)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["messages"][0]["id"], lost.as_str());
+    let resp = client
+        .post(&ack)
+        .json(&json!({"ids": [lost]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"acked": 1}));
+
+    // Streams live inside a domain; reads need a consumer; blocks are bounded.
+    let resp = client
+        .post(gw.url("/v1/streams/elsewhere/groups/g"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 400).await;
+    let resp = client
+        .get(gw.url("/v1/streams/cache:events/groups/g/messages"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 400).await;
+    let url = gw.url("/v1/streams/cache:events/groups/g/messages?consumer=c&block_ms=999999");
+    assert_problem(client.get(url).send().await.unwrap(), 400).await;
+    let url = gw.url("/v1/streams/cache:events/groups/nogroup/messages?consumer=c");
+    let body = assert_problem(client.get(url).send().await.unwrap(), 404).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("create it with POST"),
+        "{body}"
+    );
+}
