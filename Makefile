@@ -8,7 +8,7 @@ REDIS_PORT ?= 6379
 PLUGINS := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard plugins/*/Cargo.toml)))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps plugins build lint stop clean
+.PHONY: run test bench deps plugins build lint stop clean
 
 ## Install what is missing: redis-server (apt) and the wasm32-wasip2 target (rustup).
 deps:
@@ -47,6 +47,10 @@ stop:
 ## end-to-end tests against real redis-server processes and real plugins.
 test: plugins lint
 	cargo test --workspace
+
+## Measurements (not part of `make test`): pool shape against a local redis-server.
+bench: deps
+	cargo bench -p sluice --bench pool
 
 lint:
 	cargo fmt --all -- --check

@@ -169,6 +169,14 @@ fn default_when_unavailable() -> WhenUnavailable {
 pub struct PluginsConfig {
     /// The folder holding `NAME.wasm` files, relative to the config file.
     pub dir: PathBuf,
+    /// Keys whose access statistics the host keeps (domains with
+    /// `track_access`); the least recently used are forgotten.
+    #[serde(default = "default_access_stats_keys")]
+    pub access_stats_keys: u64,
+}
+
+fn default_access_stats_keys() -> u64 {
+    100_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +197,10 @@ pub struct DomainConfig {
     /// cannot answer; 0 never serves stale.
     #[serde(default)]
     pub max_stale_s: u64,
+    /// Keep per-key access statistics (hits, misses, read rate) for the
+    /// plugin, e.g. for adaptive TTLs.
+    #[serde(default)]
+    pub track_access: bool,
     /// Settings only the plugin reads, handed to it as text.
     #[serde(default)]
     pub settings: BTreeMap<String, toml::Value>,

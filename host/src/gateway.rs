@@ -3,10 +3,11 @@
 //! every route shares: policy → plan → validation → Redis → response body,
 //! for one call or a batch in one round trip.
 
+use crate::access::{AccessTracker, Event};
 use crate::config::{Config, DomainConfig, RateLimitConfig};
 use crate::error::Error;
 use crate::near_cache::NearCache;
-use crate::plugin::bindings::{AccessStats, Operation, Plan, Request};
+use crate::plugin::bindings::{Operation, Plan, Request};
 use crate::plugin::{self, PlanLimits, Plugin, Runtime, SandboxLimits};
 use crate::store::exec::{self, TtlBounds};
 use crate::store::scripts::Scripts;
@@ -26,6 +27,8 @@ pub struct Domain {
     pub ttl: TtlBounds,
     /// How stale a kept copy may be served while Redis cannot answer.
     pub max_stale: Duration,
+    /// Whether the host keeps per-key access statistics for the policy.
+    pub track_access: bool,
 }
 
 /// Everything a request needs, shared by all connections.
@@ -34,6 +37,7 @@ pub struct Gateway {
     pub ratelimits: HashMap<String, RateLimitConfig>,
     pub store: Store,
     pub near: NearCache,
+    pub access: AccessTracker,
     pub max_body_bytes: usize,
     pub max_key_bytes: usize,
     info_interval: Duration,
@@ -106,6 +110,7 @@ impl Gateway {
                 .collect(),
             store: Store::new(&config.redis, config.breaker.clone(), Arc::new(scripts))?,
             near: NearCache::new(config.near_cache.max_bytes),
+            access: AccessTracker::new(config.plugins.access_stats_keys),
             max_body_bytes: config.server.max_body_bytes,
             max_key_bytes: config.server.max_key_bytes,
             info_interval: Duration::from_millis(config.metrics.info_interval_ms.max(100)),
@@ -144,7 +149,7 @@ impl Gateway {
         let mut pipe = crate::store::pipeline();
         let mut planned = Vec::with_capacity(calls.len());
         for call in calls {
-            let key = call.key.clone();
+            let key = key_id(&domain.name, &call.key);
             let fields = call.fields.clone();
             let operation = call.operation;
             let placed = self.plan(domain, call).and_then(|plan| {
@@ -174,7 +179,8 @@ impl Gateway {
 
     /// Ask the policy and check its plan.
     fn plan(&self, domain: &Domain, call: Call) -> Result<Plan, Error> {
-        if call.key.is_empty() || call.key.len() > self.max_key_bytes {
+        let keyless = call.operation == Operation::Publish;
+        if (call.key.is_empty() && !keyless) || call.key.len() > self.max_key_bytes {
             return Err(Error::BadRequest(format!(
                 "keys are 1 to {} bytes; this one has {}",
                 self.max_key_bytes,
@@ -182,6 +188,12 @@ impl Gateway {
             )));
         }
         let ttl_ms = call.ttl_s.map(|s| domain.ttl_override(s)).transpose()?;
+        let now_ms = now_ms();
+        let stats = if domain.track_access && !keyless {
+            self.access.stats(&key_id(&domain.name, &call.key), now_ms)
+        } else {
+            AccessTracker::unknown()
+        };
         let req = Request {
             domain: domain.name.clone(),
             key: call.key,
@@ -190,15 +202,9 @@ impl Gateway {
             fields: call.fields,
             config: domain.settings.clone(),
             ttl_ms,
-            now_ms: now_ms(),
+            now_ms,
             entropy: self.next_entropy(),
-            stats: AccessStats {
-                hits: 0,
-                misses: 0,
-                writes: 0,
-                last_read_ms: 0,
-                read_rate: 0.0,
-            },
+            stats,
         };
         let plan = domain.plugin.plan(&req)?;
         let scripts = |name: &str| self.store.scripts().get(name).is_some();
@@ -212,7 +218,7 @@ impl Gateway {
     fn answer(
         &self,
         domain: &Domain,
-        key: &str,
+        id: &str,
         fields: &[String],
         operation: Operation,
         plan: &Plan,
@@ -228,7 +234,7 @@ impl Gateway {
         let replies = match replies {
             Ok(r) => r,
             Err(e) if e.is_unavailable() && operation == Operation::Get && !max_stale.is_zero() => {
-                return match self.near.stale(&domain.name, key, fields) {
+                return match self.near.stale(id, fields) {
                     Some((body, age)) => {
                         crate::telemetry::METRICS
                             .l1
@@ -248,7 +254,16 @@ impl Gateway {
             Err(e) => return Err(e.into()),
         };
         if operation != Operation::Get {
-            self.near.forget(&domain.name, key);
+            self.near.forget(id);
+        }
+        if domain.track_access && operation == Operation::Put {
+            self.access.record(id, Event::Write, now_ms());
+        }
+        if operation == Operation::Publish {
+            return Ok(Answer::Fresh(Bytes::from(reply::stream_ids(
+                &plan.actions,
+                replies,
+            ))));
         }
         let Some(i) = plan.respond else {
             return Ok(Answer::Nothing);
@@ -260,17 +275,23 @@ impl Gateway {
                 .invalid_plan(format!("responds with action {i}, which has no reply"))
                 .into());
         };
-        match reply::shape(action, value) {
-            Some(body) => {
-                let body = Bytes::from(body);
-                if operation == Operation::Get && !max_stale.is_zero() {
-                    self.near
-                        .keep(&domain.name, key, fields, body.clone(), max_stale);
-                }
-                Ok(Answer::Fresh(body))
+        let body = reply::shape(action, value).map(Bytes::from);
+        if operation == Operation::Get {
+            if domain.track_access {
+                let event = if body.is_some() {
+                    Event::Hit
+                } else {
+                    Event::Miss
+                };
+                self.access.record(id, event, now_ms());
             }
-            None => Ok(Answer::Nothing),
+            if let Some(body) = &body
+                && !max_stale.is_zero()
+            {
+                self.near.keep(id, fields, body.clone(), max_stale);
+            }
         }
+        Ok(body.map_or(Answer::Nothing, Answer::Fresh))
     }
 
     /// splitmix64 over a counter: cheap, well-spread bits for TTL jitter.
@@ -335,6 +356,7 @@ impl Domain {
                 max_ms: dc.max_ttl_s * 1000,
             },
             max_stale: Duration::from_secs(dc.max_stale_s),
+            track_access: dc.track_access,
         }
     }
 
@@ -352,6 +374,15 @@ impl Domain {
             )))
         }
     }
+}
+
+/// One key across domains: `{domain}\0{key}` (NUL cannot be in a domain name).
+fn key_id(domain: &str, key: &str) -> String {
+    let mut id = String::with_capacity(domain.len() + key.len() + 1);
+    id.push_str(domain);
+    id.push('\0');
+    id.push_str(key);
+    id
 }
 
 fn now_ms() -> u64 {

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //!
+//! - [`access`]: per-key access statistics for adaptive policies.
 //! - [`cli`]: `sluice serve` / `sluice check-config`; `main.rs` only calls it.
 //! - [`config`]: the TOML file, its defaults and its checks.
 //! - [`gateway`]: the assembled gateway and the request flow every route
@@ -20,6 +21,7 @@
 //! - [`error`]: every request error and its HTTP status, in one place.
 //! - [`telemetry`]: logging set-up and the Prometheus metrics.
 
+pub mod access;
 pub mod cli;
 pub mod config;
 pub mod error;

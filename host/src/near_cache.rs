@@ -21,14 +21,6 @@ pub struct NearCache {
     cache: moka::sync::Cache<String, Arc<Entry>>,
 }
 
-fn cache_key(domain: &str, key: &str) -> String {
-    let mut k = String::with_capacity(domain.len() + key.len() + 1);
-    k.push_str(domain);
-    k.push('\0');
-    k.push_str(key);
-    k
-}
-
 impl NearCache {
     pub fn new(max_bytes: u64) -> NearCache {
         let cache = moka::sync::Cache::builder()
@@ -42,34 +34,27 @@ impl NearCache {
         NearCache { cache }
     }
 
-    /// Keep a copy of what a read returned.
-    pub fn keep(
-        &self,
-        domain: &str,
-        key: &str,
-        fields: &[String],
-        body: Bytes,
-        max_stale: Duration,
-    ) {
+    /// Keep a copy of what a read of `id` (`{domain}\0{key}`) returned.
+    pub fn keep(&self, id: &str, fields: &[String], body: Bytes, max_stale: Duration) {
         let entry = Entry {
             fields: fields.join(","),
             body,
             stored: Instant::now(),
             max_stale,
         };
-        self.cache.insert(cache_key(domain, key), Arc::new(entry));
+        self.cache.insert(id.to_owned(), Arc::new(entry));
     }
 
     /// A copy no older than its domain allows, and its age.
-    pub fn stale(&self, domain: &str, key: &str, fields: &[String]) -> Option<(Bytes, Duration)> {
-        let entry = self.cache.get(&cache_key(domain, key))?;
+    pub fn stale(&self, id: &str, fields: &[String]) -> Option<(Bytes, Duration)> {
+        let entry = self.cache.get(id)?;
         let age = entry.stored.elapsed();
         (age <= entry.max_stale && entry.fields == fields.join(","))
             .then(|| (entry.body.clone(), age))
     }
 
     /// The value changed: drop the copy.
-    pub fn forget(&self, domain: &str, key: &str) {
-        self.cache.invalidate(&cache_key(domain, key));
+    pub fn forget(&self, id: &str) {
+        self.cache.invalidate(id);
     }
 }

@@ -59,6 +59,9 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
+/// serde, as the SDK uses it: values are (de)serialised with it.
+pub use serde;
+
 /// Why a policy refused a request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
@@ -177,5 +180,36 @@ pub mod msgpack {
     /// Encode any serde type as MessagePack (maps keep their field names).
     pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
         rmp_serde::to_vec_named(value).map_err(|e| Error::Internal(format!("encode: {e}")))
+    }
+
+    /// Split a MessagePack map into its entries, each value still MessagePack
+    /// (types kept), without knowing its shape: how an object becomes hash
+    /// fields or stream entry fields.
+    ///
+    /// ```
+    /// let obj = sluice_sdk::msgpack::encode(&serde_json_like()).unwrap();
+    /// # fn serde_json_like() -> std::collections::BTreeMap<&'static str, f64> {
+    /// #     [("price", 64000.5)].into_iter().collect()
+    /// # }
+    /// let fields = sluice_sdk::msgpack::fields(&obj).unwrap();
+    /// assert_eq!(fields[0].0, "price");
+    /// assert_eq!(sluice_sdk::msgpack::decode::<f64>(&fields[0].1).unwrap(), 64000.5);
+    /// ```
+    pub fn fields(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        let map: std::collections::BTreeMap<String, Raw> = rmp_serde::from_slice(bytes)
+            .map_err(|e| Error::bad_request(format!("expected an object with string keys: {e}")))?;
+        Ok(map.into_iter().map(|(k, Raw(v))| (k, v)).collect())
+    }
+
+    /// Any value, re-encoded as MessagePack while it is read.
+    struct Raw(Vec<u8>);
+
+    impl<'de> serde::Deserialize<'de> for Raw {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let mut out = Vec::new();
+            serde_transcode::transcode(d, &mut rmp_serde::Serializer::new(&mut out))
+                .map_err(serde::de::Error::custom)?;
+            Ok(Raw(out))
+        }
     }
 }

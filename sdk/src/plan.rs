@@ -213,6 +213,11 @@ impl Plan {
         self.0.respond
     }
 
+    /// Whether the plan runs as MULTI/EXEC.
+    pub fn is_atomic(&self) -> bool {
+        self.0.atomic
+    }
+
     /// The plan's default TTL for writes.
     pub fn default_ttl_ms(&self) -> Option<u64> {
         self.0.ttl_ms

@@ -6,4 +6,5 @@ wasmtime::component::bindgen!({
     world: "policy",
 });
 
-pub use self::sluice::policy::types::{AccessStats, Action, CacheHint, Operation, ZsetBounds};
+// Every type of the contract, for the executor, the validator and tests.
+pub use self::sluice::policy::types::*;

@@ -4,6 +4,7 @@
 mod batch;
 mod cache;
 mod codec;
+mod events;
 mod ops;
 mod problem;
 mod ratelimit;

@@ -1,7 +1,7 @@
 //! Path → handler; the single place where a handler's error becomes a
 //! problem response and where every request is measured.
 
-use super::{Body, batch, cache, ops, problem, ratelimit, streams};
+use super::{Body, batch, cache, events, ops, problem, ratelimit, streams};
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::telemetry::METRICS;
@@ -46,6 +46,7 @@ fn labels<'a>(gateway: &'a Gateway, path: &str) -> (&'static str, &'a str) {
         (Some("v1"), Some("cache"), d) => ("cache", d),
         (Some("v1"), Some("mget"), d) => ("mget", d),
         (Some("v1"), Some("mset"), d) => ("mset", d),
+        (Some("v1"), Some("events"), d) => ("events", d),
         (Some("v1"), Some("ratelimit"), p) => ("ratelimit", p),
         (Some("v1"), Some("streams"), s) => ("streams", s.and_then(|s| s.split(':').next())),
         (Some("healthz"), None, _) => ("healthz", None),
@@ -106,6 +107,10 @@ async fn dispatch(
             .split_once('/')
             .ok_or_else(|| Error::BadRequest("expected /v1/ratelimit/{policy}/{subject}".into()))?;
         return ratelimit::handle(gateway, req, &decode(policy)?, &decode(subject)?).await;
+    }
+    if let Some(domain) = path.strip_prefix("/v1/events/") {
+        post_only(&req)?;
+        return events::publish(gateway, req, &decode(domain)?).await;
     }
     if let Some(rest) = path.strip_prefix("/v1/streams/") {
         return streams::handle(gateway, req, rest).await;

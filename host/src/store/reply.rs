@@ -219,3 +219,22 @@ pub fn read_group_entries(reply: Value) -> Vec<Value> {
         })
         .collect()
 }
+
+/// The answer to a publish: `{stream: entry id}` for each stream added to.
+pub fn stream_ids(actions: &[Action], replies: Vec<Value>) -> Vec<u8> {
+    let added: Vec<(&str, Value)> = actions
+        .iter()
+        .zip(replies)
+        .filter_map(|(a, v)| match a {
+            Action::StreamAdd(s) => Some((s.stream.as_str(), v)),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    infallible(encode::write_map_len(&mut out, added.len() as u32));
+    for (stream, id) in added {
+        infallible(encode::write_str(&mut out, stream));
+        generic(&mut out, id);
+    }
+    out
+}

@@ -1,0 +1,35 @@
+//! `POST /v1/events/{domain}`: publish an event; the domain's policy picks
+//! the stream(s), the host adds to all of them in one pipeline.
+
+use super::Body;
+use super::codec::{self, Format};
+use crate::error::Error;
+use crate::gateway::{Answer, Call, Gateway};
+use crate::plugin::bindings::Operation;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use rmp::encode;
+
+/// `201 {"ids": {"stream": "entry id", ...}}` once Redis took the event.
+pub async fn publish(
+    gateway: &Gateway,
+    req: Request<Incoming>,
+    domain: &str,
+) -> Result<Response<Body>, Error> {
+    let domain = gateway.domain(domain)?;
+    let in_format = Format::of_request(req.headers())?;
+    let out_format = Format::for_response(req.headers())?;
+    let (parts, body) = req.into_parts();
+    let bytes = codec::read_body(body, &parts.headers, gateway.max_body_bytes).await?;
+    let mut call = Call::new(String::new(), Operation::Publish);
+    call.value = Some(codec::to_msgpack(&bytes, in_format)?);
+    let ids = match gateway.call(domain, call).await? {
+        Answer::Fresh(ids) => ids,
+        _ => bytes::Bytes::from_static(&[0x80]),
+    };
+    codec::respond(out_format, StatusCode::CREATED, |out| {
+        let _ = encode::write_map_len(out, 1);
+        let _ = encode::write_str(out, "ids");
+        out.extend_from_slice(&ids);
+    })
+}

@@ -1,0 +1,184 @@
+//! The three domain policies end to end: price-hash, adaptive-ttl and
+//! stream-router, each loaded from its `.wasm`, against a real Redis.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use redis::Commands;
+use serde_json::{Value, json};
+use support::{Gateway, Redis, assert_problem, config};
+
+const DOMAINS: &str = r#"
+[domains.price]
+plugin = "price-hash"
+ttl_s = 5
+max_ttl_s = 60
+
+[domains.market_depth]
+plugin = "adaptive-ttl"
+ttl_s = 10
+min_ttl_s = 2
+max_ttl_s = 120
+track_access = true
+[domains.market_depth.settings]
+hot_reads_per_min = 60
+jitter_pct = 10
+
+[domains.arbitrage]
+plugin = "stream-router"
+[domains.arbitrage.settings]
+maxlen = 50
+"#;
+
+fn setup() -> (Redis, Gateway, reqwest::Client) {
+    let redis = Redis::start();
+    let gw = Gateway::start(&config(&redis, DOMAINS));
+    (redis, gw, reqwest::Client::new())
+}
+
+#[tokio::test]
+async fn price_objects_are_hashes_read_whole_or_by_field_with_types_kept() {
+    let (redis, gw, client) = setup();
+    let url = gw.url("/v1/cache/price/btc:usd");
+    let price = json!({"asset": "BTC", "fiat": "USD", "price": 64000.5, "ts": 1_732_550_000_000u64, "venues": ["a", "b"]});
+    assert_eq!(
+        client.put(&url).json(&price).send().await.unwrap().status(),
+        204
+    );
+
+    let mut c = redis.conn();
+    let kind: String = redis::cmd("TYPE")
+        .arg("price:btc:usd")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(kind, "hash");
+    let raw: Vec<u8> = c.hget("price:btc:usd", "price").unwrap();
+    assert_eq!(rmp_serde::from_slice::<f64>(&raw).unwrap(), 64000.5);
+    let pttl: i64 = c.pttl("price:btc:usd").unwrap();
+    assert!((1..=5_000).contains(&pttl), "the seed's 5 s, got {pttl}");
+
+    let got: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got, price);
+    let got: Value = client
+        .get(format!("{url}?fields=price,ts,nope"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, json!({"price": 64000.5, "ts": 1_732_550_000_000u64}));
+
+    // A new object replaces the old one: no field of the old survives.
+    let newer = json!({"price": 64100.0});
+    assert_eq!(
+        client.put(&url).json(&newer).send().await.unwrap().status(),
+        204
+    );
+    let got: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got, newer);
+
+    let resp = client.put(&url).json(&json!(42)).send().await.unwrap();
+    let body = assert_problem(resp, 400).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("price-hash"),
+        "{body}"
+    );
+    let resp = client
+        .get(gw.url("/v1/cache/price/eth:usd"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn often_read_keys_get_longer_ttls_than_cold_ones() {
+    let (redis, gw, client) = setup();
+    let cold = gw.url("/v1/cache/market_depth/cold");
+    let hot = gw.url("/v1/cache/market_depth/hot");
+    let depth = json!({"bids": [[64000.5, 1.2]], "asks": [[64001.0, 0.7]]});
+    for url in [&cold, &hot] {
+        assert_eq!(
+            client.put(url).json(&depth).send().await.unwrap().status(),
+            204
+        );
+    }
+    for _ in 0..150 {
+        assert_eq!(client.get(&hot).send().await.unwrap().status(), 200);
+    }
+    // Written again after the reads: the TTL follows the read rate.
+    for url in [&cold, &hot] {
+        assert_eq!(
+            client.put(url).json(&depth).send().await.unwrap().status(),
+            204
+        );
+    }
+    let mut c = redis.conn();
+    let cold_ttl: i64 = c.pttl("market_depth:cold").unwrap();
+    let hot_ttl: i64 = c.pttl("market_depth:hot").unwrap();
+    println!("adaptive TTL: cold key {cold_ttl} ms, hot key {hot_ttl} ms");
+    assert!(
+        (4_000..=5_500).contains(&cold_ttl),
+        "unread: half the 10 s base ±10 %, got {cold_ttl}"
+    );
+    assert!(
+        hot_ttl > 12_000,
+        "read 150 times: longer than the base, got {hot_ttl}"
+    );
+    assert!(hot_ttl <= 120_000);
+}
+
+#[tokio::test]
+async fn events_are_routed_to_type_and_asset_streams_and_capped() {
+    let (redis, gw, client) = setup();
+    let url = gw.url("/v1/events/arbitrage");
+    let event = json!({"type": "opportunity", "asset": "BTC", "spread": 0.42, "legs": 2});
+    let resp = client.post(&url).json(&event).send().await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    let ids = body["ids"].as_object().unwrap();
+    assert_eq!(ids.len(), 2, "{body}");
+    assert!(
+        ids.contains_key("arbitrage:opportunity") && ids.contains_key("arbitrage:opportunity:btc")
+    );
+
+    // A consumer reads it back with its fields typed.
+    let group = gw.url("/v1/streams/arbitrage:opportunity:btc/groups/g?start=0");
+    assert_eq!(client.post(&group).send().await.unwrap().status(), 201);
+    let read = gw.url("/v1/streams/arbitrage:opportunity:btc/groups/g/messages?consumer=c");
+    let body: Value = client
+        .get(&read)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["messages"][0]["fields"], event);
+
+    // Capped at about maxlen (50): trimming is approximate, by whole nodes.
+    for i in 0..300 {
+        let e = json!({"type": "tick", "n": i});
+        assert_eq!(
+            client.post(&url).json(&e).send().await.unwrap().status(),
+            201
+        );
+    }
+    let len: u64 = redis.conn().xlen("arbitrage:tick").unwrap();
+    assert!((50..300).contains(&len), "XLEN {len}");
+
+    let resp = client
+        .post(&url)
+        .json(&json!({"asset": "BTC"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 400).await;
+    let resp = client
+        .get(gw.url("/v1/cache/arbitrage/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 400).await;
+}
