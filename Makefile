@@ -6,6 +6,8 @@ SHELL := /bin/bash
 REDIS_PORT ?= 6379
 # Every crate under plugins/ is a policy; each builds to build/plugins/NAME.wasm.
 PLUGINS := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard plugins/*/Cargo.toml)))
+# Test fixtures (misbehaving policies) build to build/fixtures/NAME.wasm.
+FIXTURES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard tests/fixtures/*/Cargo.toml)))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test bench deps plugins build lint stop clean
@@ -16,14 +18,15 @@ deps:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
 ## Build every policy plugin into build/plugins/ (copied atomically: a running
-## gateway never sees half a file).
+## gateway never sees half a file), and the test fixtures into build/fixtures/.
 plugins: deps
-	cargo build --profile plugin --target wasm32-wasip2 $(addprefix -p ,$(PLUGINS))
-	@mkdir -p build/plugins
+	cargo build --profile plugin --target wasm32-wasip2 $(addprefix -p ,$(PLUGINS) $(FIXTURES))
+	@mkdir -p build/plugins build/fixtures
 	@for p in $(PLUGINS); do \
 	  cp target/wasm32-wasip2/plugin/$${p//-/_}.wasm build/plugins/.$$p.wasm.tmp && \
 	  mv build/plugins/.$$p.wasm.tmp build/plugins/$$p.wasm; done
-	@ls build/plugins
+	@for p in $(FIXTURES); do cp target/wasm32-wasip2/plugin/$${p//-/_}.wasm build/fixtures/$$p.wasm; done
+	@ls build/plugins build/fixtures
 
 build: deps
 	cargo build --release -p sluice

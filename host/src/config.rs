@@ -201,11 +201,26 @@ pub struct DomainConfig {
     /// plugin, e.g. for adaptive TTLs.
     #[serde(default)]
     pub track_access: bool,
+    /// Wall time one plugin call may take.
+    #[serde(default = "default_plugin_timeout_ms")]
+    pub plugin_timeout_ms: u64,
+    /// Memory one plugin instance may grow to.
+    #[serde(default = "default_plugin_memory_mib")]
+    pub plugin_memory_mib: u64,
+    /// Key prefixes besides `{domain}:` the plugin may touch (each ends in `:`).
+    #[serde(default)]
+    pub prefixes: Vec<String>,
     /// Settings only the plugin reads, handed to it as text.
     #[serde(default)]
     pub settings: BTreeMap<String, toml::Value>,
 }
 
+fn default_plugin_timeout_ms() -> u64 {
+    5
+}
+fn default_plugin_memory_mib() -> u64 {
+    16
+}
 fn default_ttl_s() -> u64 {
     60
 }
@@ -217,6 +232,13 @@ fn default_max_ttl_s() -> u64 {
 }
 
 impl DomainConfig {
+    pub fn sandbox(&self) -> crate::plugin::SandboxLimits {
+        crate::plugin::SandboxLimits {
+            deadline: Duration::from_millis(self.plugin_timeout_ms),
+            memory_bytes: (self.plugin_memory_mib as usize).saturating_mul(1 << 20),
+        }
+    }
+
     /// What the plugin sees as its settings: the TTL bounds and its own table.
     pub fn plugin_settings(&self) -> Vec<(String, String)> {
         let mut out = vec![
@@ -367,6 +389,24 @@ impl Config {
                         "{} is outside min_ttl_s..=max_ttl_s ({}..={})",
                         domain.ttl_s, domain.min_ttl_s, domain.max_ttl_s
                     ),
+                ));
+            }
+            if domain.plugin_timeout_ms == 0 || domain.plugin_memory_mib == 0 {
+                return Err(invalid(
+                    line,
+                    format!("domains.{}", name.get_ref()),
+                    "plugin_timeout_ms and plugin_memory_mib must be at least 1".into(),
+                ));
+            }
+            if let Some(p) = domain
+                .prefixes
+                .iter()
+                .find(|p| p.len() < 2 || !p.ends_with(':'))
+            {
+                return Err(invalid(
+                    at("prefixes"),
+                    field("prefixes"),
+                    format!("{p:?}: a prefix is a name followed by ':'"),
                 ));
             }
             let wasm = self.plugin_path(&domain.plugin);

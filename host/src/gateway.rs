@@ -8,7 +8,7 @@ use crate::config::{Config, DomainConfig, RateLimitConfig};
 use crate::error::Error;
 use crate::near_cache::NearCache;
 use crate::plugin::bindings::{Operation, Plan, Request};
-use crate::plugin::{self, PlanLimits, Plugin, Runtime, SandboxLimits};
+use crate::plugin::{self, Compiled, PlanLimits, Plugin, Runtime};
 use crate::store::exec::{self, TtlBounds};
 use crate::store::scripts::Scripts;
 use crate::store::{Store, StoreError, reply};
@@ -29,6 +29,8 @@ pub struct Domain {
     pub max_stale: Duration,
     /// Whether the host keeps per-key access statistics for the policy.
     pub track_access: bool,
+    /// Key prefixes the plugin may touch: `{domain}:` and declared ones.
+    pub namespaces: Vec<String>,
 }
 
 /// Everything a request needs, shared by all connections.
@@ -208,7 +210,7 @@ impl Gateway {
         };
         let plan = domain.plugin.plan(&req)?;
         let scripts = |name: &str| self.store.scripts().get(name).is_some();
-        plugin::validate(&plan, &domain.name, &scripts, &self.plan_limits)
+        plugin::validate(&plan, &domain.namespaces, &scripts, &self.plan_limits)
             .map_err(|m| domain.plugin.invalid_plan(m))?;
         Ok(plan)
     }
@@ -317,20 +319,23 @@ pub fn check(config: &Config) -> Result<(), StartError> {
 /// its domain's settings.
 pub fn load_domains(config: &Config) -> Result<HashMap<String, Domain>, StartError> {
     let runtime = Runtime::new().map_err(StartError::Runtime)?;
-    let mut plugins: HashMap<&str, Arc<Plugin>> = HashMap::new();
+    let mut compiled: HashMap<&str, Arc<Compiled>> = HashMap::new();
     let mut domains = HashMap::new();
     for (name, dc) in &config.domains {
         let name = name.get_ref();
-        let plugin = match plugins.get(dc.plugin.as_str()) {
-            Some(p) => p.clone(),
+        let component = match compiled.get(dc.plugin.as_str()) {
+            Some(c) => c.clone(),
             None => {
-                let path = config.plugin_path(&dc.plugin);
-                let p = Arc::new(runtime.load(&dc.plugin, &path, SandboxLimits::default())?);
-                plugins.insert(&dc.plugin, p.clone());
-                p
+                let c = runtime.compile(&dc.plugin, &config.plugin_path(&dc.plugin))?;
+                compiled.insert(&dc.plugin, c.clone());
+                c
             }
         };
-        let domain = Domain::new(name, plugin, dc);
+        let plugin = Plugin::new(component, dc.sandbox()).map_err(|source| StartError::Check {
+            domain: name.clone(),
+            source,
+        })?;
+        let domain = Domain::new(name, Arc::new(plugin), dc);
         domain
             .plugin
             .check_config(name, &domain.settings)
@@ -357,6 +362,9 @@ impl Domain {
             },
             max_stale: Duration::from_secs(dc.max_stale_s),
             track_access: dc.track_access,
+            namespaces: std::iter::once(format!("{name}:"))
+                .chain(dc.prefixes.iter().cloned())
+                .collect(),
         }
     }
 

@@ -38,6 +38,9 @@ pub struct Metrics {
     pub noscript_recoveries: IntCounter,
     pub l1: IntCounterVec,
     pub ratelimit: IntCounterVec,
+    pub plugin_calls: IntCounterVec,
+    pub plugin_invalid_plans: IntCounterVec,
+    pub plugin_reloads: IntCounterVec,
     pub redis_memory_used: IntGauge,
     pub redis_memory_peak: IntGauge,
     pub redis_fragmentation: Gauge,
@@ -185,6 +188,30 @@ impl Metrics {
                     "sluice_ratelimit_total",
                     "Rate-limit decisions by policy and result",
                     &["policy", "result"],
+                ),
+            ),
+            plugin_calls: reg(
+                &r,
+                cv(
+                    "sluice_plugin_calls_total",
+                    "Plugin calls by plugin and result (ok, refused, failed, trap, timeout)",
+                    &["plugin", "result"],
+                ),
+            ),
+            plugin_invalid_plans: reg(
+                &r,
+                cv(
+                    "sluice_plugin_invalid_plans_total",
+                    "Plans refused by the host's validation",
+                    &["plugin"],
+                ),
+            ),
+            plugin_reloads: reg(
+                &r,
+                cv(
+                    "sluice_reloads_total",
+                    "Reloads of config and plugins by result (applied, refused)",
+                    &["result"],
                 ),
             ),
             redis_memory_used: reg(

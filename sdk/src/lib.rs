@@ -136,6 +136,7 @@ macro_rules! export_policy {
                 $crate::bindings::sluice::policy::types::Plan,
                 $crate::bindings::sluice::policy::types::PolicyError,
             > {
+                $crate::__panics_to_log();
                 <$policy as $crate::Policy>::plan($crate::Request::from(request))
                     .map($crate::Plan::into_raw)
                     .map_err(::core::convert::Into::into)
@@ -146,6 +147,7 @@ macro_rules! export_policy {
                 config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
             ) -> ::core::result::Result<(), $crate::bindings::sluice::policy::types::PolicyError>
             {
+                $crate::__panics_to_log();
                 <$policy as $crate::Policy>::check_config(&domain, &$crate::Config::from(config))
                     .map_err(::core::convert::Into::into)
             }
@@ -153,6 +155,18 @@ macro_rules! export_policy {
 
         $crate::bindings::__export_policy_world!(__SluiceExport);
     };
+}
+
+/// A policy has no stderr: route panic messages to the gateway's log, so a
+/// plugin that panics says why before its call fails.
+#[doc(hidden)]
+pub fn __panics_to_log() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            log(LogLevel::Error, &format!("panic: {info}"))
+        }));
+    });
 }
 
 /// Write a line to the gateway's log, tagged with the plugin's name. On the

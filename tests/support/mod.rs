@@ -125,6 +125,28 @@ pub fn plugins_dir() -> PathBuf {
 /// A config for `redis` with the `cache` domain on fixed-ttl; `extra` is
 /// appended (more domains, overrides in new tables).
 pub fn config(redis: &Redis, extra: &str) -> String {
+    config_in(redis, &plugins_dir(), extra)
+}
+
+/// A plugins folder of this test's own: every shipped plugin plus the named
+/// fixtures from `build/fixtures/`, so a test can replace files in it.
+pub fn own_plugins_dir(fixtures: &[&str]) -> TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(plugins_dir()).expect("plugins dir") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, dir.path().join(path.file_name().expect("name"))).expect("copy");
+    }
+    let built = plugins_dir().join("../fixtures");
+    for f in fixtures {
+        let from = built.join(format!("{f}.wasm"));
+        std::fs::copy(&from, dir.path().join(format!("{f}.wasm")))
+            .unwrap_or_else(|e| panic!("{}: {e} (make plugins builds fixtures)", from.display()));
+    }
+    dir
+}
+
+/// [`config`] with another plugins folder.
+pub fn config_in(redis: &Redis, plugins: &Path, extra: &str) -> String {
     format!(
         r#"
 [server]
@@ -147,7 +169,7 @@ min_ttl_s = 1
 max_ttl_s = 3600
 {extra}"#,
         url = redis.url(),
-        plugins = plugins_dir().display(),
+        plugins = plugins.display(),
     )
 }
 

@@ -1,10 +1,13 @@
 //! Domain policies as WebAssembly components.
 //!
-//! One [`Runtime`] (engine + linker) per process compiles plugins off the
-//! request path. A [`Plugin`] keeps warm instances and reuses them: a fresh
-//! instance costs tens of µs, a call on a warm one under a µs. Each call runs
-//! under an epoch deadline and each instance under a memory cap; a trap drops
-//! the instance and fails that one request.
+//! One [`Runtime`] (engine + linker) per process compiles plugin files off
+//! the request path into [`Compiled`] components. Each domain gets its own
+//! [`Plugin`]: the compiled component, the domain's sandbox limits and warm
+//! instances that are reused (a fresh instance costs tens of µs, a call on a
+//! warm one under a µs) and retired after a number of calls or any trap. Each
+//! call runs under an epoch deadline and each instance under a memory cap; a
+//! trap, a timeout or an invalid plan fails that one request, is counted, and
+//! other domains do not notice.
 
 pub mod bindings;
 mod sandbox;
@@ -12,11 +15,13 @@ mod validate;
 
 pub use validate::{PlanLimits, validate};
 
+use crate::telemetry::METRICS;
 use bindings::{Plan, PolicyError, PolicyPre, Request};
 use sandbox::State;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
@@ -25,7 +30,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// A warm instance is retired after this many calls, so memory a plugin
 /// leaks cannot grow without bound.
 const MAX_CALLS_PER_INSTANCE: u32 = 100_000;
-/// Warm instances kept per plugin; more are made under load and dropped after.
+/// Warm instances kept per domain; more are made under load and dropped after.
 const MAX_IDLE_INSTANCES: usize = 64;
 
 /// Why a plugin failed; each maps to one HTTP answer in [`crate::error`].
@@ -51,8 +56,8 @@ pub enum LoadError {
     Compile { path: String, message: String },
 }
 
-/// Limits every plugin runs under.
-#[derive(Debug, Clone, Copy)]
+/// Limits a domain's plugin runs under.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SandboxLimits {
     /// Wall time one call may take.
     pub deadline: Duration,
@@ -77,10 +82,24 @@ pub struct Runtime {
     linker: Arc<Linker<State>>,
 }
 
+/// A plugin file compiled and linked against the `sluice:policy` world.
+pub struct Compiled {
+    pub name: Arc<str>,
+    /// Hex SHA-256 of the file, so an operator can tell versions apart.
+    pub sha256: String,
+    pub loaded_at: SystemTime,
+    engine: Engine,
+    pre: PolicyPre<State>,
+}
+
 impl Runtime {
     pub fn new() -> wasmtime::Result<Runtime> {
         let mut config = wasmtime::Config::new();
-        config.wasm_component_model(true).epoch_interruption(true);
+        // No wasm backtraces: trap messages go to clients, and traps are cheaper.
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .wasm_backtrace_max_frames(None);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         sandbox::add_to_linker(&mut linker)?;
@@ -92,12 +111,7 @@ impl Runtime {
     }
 
     /// Compile and link a plugin file. Slow (milliseconds): never on the request path.
-    pub fn load(
-        &self,
-        name: &str,
-        path: &Path,
-        limits: SandboxLimits,
-    ) -> Result<Plugin, LoadError> {
+    pub fn compile(&self, name: &str, path: &Path) -> Result<Arc<Compiled>, LoadError> {
         let shown = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: shown.clone(),
@@ -108,23 +122,17 @@ impl Runtime {
             message: format!("{e:#}"),
         };
         let component = Component::new(&self.engine, &bytes).map_err(compile)?;
+        for (import, _) in component.component_type().imports(&self.engine) {
+            tracing::debug!(plugin = name, import, "plugin import");
+        }
         let pre = self.linker.instantiate_pre(&component).map_err(compile)?;
-        let pre = PolicyPre::new(pre).map_err(compile)?;
-        let plugin = Plugin {
+        Ok(Arc::new(Compiled {
             name: name.into(),
+            sha256: sha256_hex(&bytes),
+            loaded_at: SystemTime::now(),
             engine: self.engine.clone(),
-            pre,
-            limits,
-            idle: Mutex::new(Vec::new()),
-        };
-        // Instantiate once now, so a component that cannot start is refused
-        // at load rather than on the first request.
-        let warm = plugin.instantiate().map_err(|e| LoadError::Compile {
-            path: shown,
-            message: e.to_string(),
-        })?;
-        plugin.put_back(warm);
-        Ok(plugin)
+            pre: PolicyPre::new(pre).map_err(compile)?,
+        }))
     }
 }
 
@@ -143,13 +151,21 @@ fn spawn_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A loaded plugin: compiled, linked, with warm instances ready.
+/// What happened to a plugin's calls, for `/admin/plugins` and `/metrics`.
+#[derive(Default)]
+pub struct PluginStats {
+    pub calls: AtomicU64,
+    pub traps: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// A domain's plugin: compiled component, limits, warm instances.
 pub struct Plugin {
-    name: Arc<str>,
-    engine: Engine,
-    pre: PolicyPre<State>,
+    compiled: Arc<Compiled>,
     limits: SandboxLimits,
     idle: Mutex<Vec<Instance>>,
+    pub stats: PluginStats,
 }
 
 struct Instance {
@@ -159,8 +175,27 @@ struct Instance {
 }
 
 impl Plugin {
+    /// Make a compiled component ready for a domain: one instance is made
+    /// now, so a component that cannot start is refused at load rather than
+    /// on the first request.
+    pub fn new(compiled: Arc<Compiled>, limits: SandboxLimits) -> Result<Plugin, PluginError> {
+        let plugin = Plugin {
+            compiled,
+            limits,
+            idle: Mutex::new(Vec::new()),
+            stats: PluginStats::default(),
+        };
+        let warm = plugin.instantiate()?;
+        plugin.put_back(warm);
+        Ok(plugin)
+    }
+
     pub fn name(&self) -> &str {
-        &self.name
+        &self.compiled.name
+    }
+
+    pub fn compiled(&self) -> &Arc<Compiled> {
+        &self.compiled
     }
 
     /// Ask the policy for a plan. A trap or timeout fails this call only.
@@ -184,6 +219,7 @@ impl Plugin {
         &self,
         call: impl FnOnce(&mut Instance) -> wasmtime::Result<Result<T, PolicyError>>,
     ) -> Result<T, PluginError> {
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
         let taken = self.lock_idle().pop();
         let mut inst = match taken {
             Some(inst) => inst,
@@ -191,41 +227,66 @@ impl Plugin {
         };
         inst.store.set_epoch_deadline(self.deadline_ticks());
         inst.calls += 1;
-        match call(&mut inst) {
+        let (result, outcome) = match call(&mut inst) {
             Ok(answer) => {
                 self.put_back(inst);
-                answer.map_err(|e| match e {
-                    PolicyError::BadRequest(message) => PluginError::Refused {
-                        plugin: self.name.clone(),
-                        message,
-                    },
-                    PolicyError::BadConfig(m) => self.failed(format!("bad config: {m}")),
-                    PolicyError::Internal(m) => self.failed(m),
-                })
+                match answer {
+                    Ok(v) => (Ok(v), "ok"),
+                    Err(PolicyError::BadRequest(message)) => (
+                        Err(PluginError::Refused {
+                            plugin: self.compiled.name.clone(),
+                            message,
+                        }),
+                        "refused",
+                    ),
+                    Err(PolicyError::BadConfig(m)) => {
+                        (Err(self.failed(format!("bad config: {m}"))), "failed")
+                    }
+                    Err(PolicyError::Internal(m)) => (Err(self.failed(m)), "failed"),
+                }
             }
             // After a trap the instance refuses further calls: it is dropped here.
             Err(trap) => {
-                let message = match trap.downcast_ref::<wasmtime::Trap>() {
+                let (message, outcome) = match trap.downcast_ref::<wasmtime::Trap>() {
                     Some(wasmtime::Trap::Interrupt) => {
-                        format!("no answer within {:?}", self.limits.deadline)
+                        self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                        let m = format!("no answer within {:?}", self.limits.deadline);
+                        (m, "timeout")
                     }
-                    Some(t) => format!("trapped: {t}"),
-                    None => format!("trapped: {trap:#}"),
+                    Some(t) => {
+                        self.stats.traps.fetch_add(1, Ordering::Relaxed);
+                        let hint = if *t == wasmtime::Trap::UnreachableCodeReached {
+                            " (a Rust panic ends here: its message is in the gateway's log)"
+                        } else {
+                            ""
+                        };
+                        (format!("trapped: {t}{hint}"), "trap")
+                    }
+                    None => {
+                        self.stats.traps.fetch_add(1, Ordering::Relaxed);
+                        (format!("trapped: {}", trap.root_cause()), "trap")
+                    }
                 };
-                tracing::warn!(plugin = %self.name, %message, "plugin call failed");
-                Err(self.failed(message))
+                tracing::warn!(plugin = %self.compiled.name, %message, "plugin call failed");
+                (Err(self.failed(message)), outcome)
             }
-        }
+        };
+        METRICS
+            .plugin_calls
+            .with_label_values(&[&self.compiled.name, outcome])
+            .inc();
+        result
     }
 
     fn instantiate(&self) -> Result<Instance, PluginError> {
         let mut store = Store::new(
-            &self.engine,
-            State::new(self.name.clone(), self.limits.memory_bytes),
+            &self.compiled.engine,
+            State::new(self.compiled.name.clone(), self.limits.memory_bytes),
         );
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(self.deadline_ticks());
         let policy = self
+            .compiled
             .pre
             .instantiate(&mut store)
             .map_err(|e| self.failed(format!("cannot instantiate: {e:#}")))?;
@@ -255,16 +316,38 @@ impl Plugin {
     }
 
     fn failed(&self, message: String) -> PluginError {
+        *self
+            .stats
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
         PluginError::Failed {
-            plugin: self.name.clone(),
+            plugin: self.compiled.name.clone(),
             message,
         }
     }
 
     pub(crate) fn invalid_plan(&self, message: String) -> PluginError {
+        METRICS
+            .plugin_invalid_plans
+            .with_label_values(&[&self.compiled.name])
+            .inc();
+        *self
+            .stats
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(format!("invalid plan: {message}"));
         PluginError::InvalidPlan {
-            plugin: self.name.clone(),
+            plugin: self.compiled.name.clone(),
             message,
         }
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

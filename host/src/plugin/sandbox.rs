@@ -42,8 +42,31 @@ impl State {
     }
 }
 
+/// WASI entry points that would block: wasmtime-wasi's sync bindings run
+/// them with `block_on`, which panics on a tokio worker thread. A policy has
+/// no business with them: they trap instead, failing that one call.
+const BLOCKING: [(&str, &[&str]); 4] = [
+    ("wasi:cli/stdin@0.2.12", &["get-stdin"]),
+    ("wasi:cli/stdout@0.2.12", &["get-stdout"]),
+    ("wasi:cli/stderr@0.2.12", &["get-stderr"]),
+    ("wasi:io/poll@0.2.12", &["poll", "[method]pollable.block"]),
+];
+
 pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    linker.allow_shadowing(true);
+    for (interface, funcs) in BLOCKING {
+        let mut instance = linker.instance(interface)?;
+        for func in funcs {
+            let what = format!("{interface} {func}");
+            instance.func_new(func, move |_, _, _, _| {
+                Err(wasmtime::format_err!(
+                    "{what}: a policy has no stdio and cannot block (log with sluice_sdk::log)"
+                ))
+            })?;
+        }
+    }
+    linker.allow_shadowing(false);
     log::add_to_linker::<State, HasSelf<State>>(linker, |s| s)
 }
 

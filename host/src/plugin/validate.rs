@@ -27,11 +27,12 @@ impl Default for PlanLimits {
     }
 }
 
-/// Check a plan for `domain`: keys inside `{domain}:`, scripts only by a name
-/// in `scripts`, sizes within `limits`. The error says what is wrong.
+/// Check a plan: every key under one of `namespaces` (`{domain}:` and any
+/// declared prefixes), scripts only by a name in `scripts`, sizes within
+/// `limits`. The error says what is wrong.
 pub fn validate(
     plan: &Plan,
-    domain: &str,
+    namespaces: &[String],
     scripts: &dyn Fn(&str) -> bool,
     limits: &PlanLimits,
 ) -> Result<(), String> {
@@ -51,11 +52,14 @@ pub fn validate(
         ));
     }
     let key = |k: &str| -> Result<(), String> {
-        let inside = k
-            .strip_prefix(domain)
-            .is_some_and(|rest| rest.len() > 1 && rest.starts_with(':'));
+        let inside = namespaces
+            .iter()
+            .any(|ns| k.len() > ns.len() && k.starts_with(ns.as_str()));
         if !inside {
-            return Err(format!("key {k:?} is outside the namespace `{domain}:`"));
+            return Err(format!(
+                "key {k:?} is outside the namespace ({})",
+                namespaces.join(", ")
+            ));
         }
         if k.len() > limits.max_key_bytes {
             return Err(format!(
