@@ -2,12 +2,13 @@
 
 use crate::config::Config;
 use crate::gateway::Gateway;
+use crate::plugin::Runtime;
+use crate::reload::Live;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,10 +97,24 @@ fn check_config(file: &std::path::Path) -> ExitCode {
 }
 
 async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
-    let config = Config::load(&config_path)?;
-    let gateway = Arc::new(Gateway::new(&config)?);
+    let mut config = Config::load(&config_path)?;
+    if let Some(addr) = listen {
+        config.server.listen = addr;
+    }
+    let addr = config.server.listen;
+    let watch = config.plugins.watch;
+    let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("WebAssembly runtime: {e:#}"))?;
+    let gateway = Gateway::new(config, &runtime)?;
     gateway.spawn_background();
-    let addr = listen.unwrap_or(config.server.listen);
+    let admin_token = std::env::var("SLUICE_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let live = Live::new(gateway, runtime, config_path.clone(), admin_token);
+    live.spawn_sighup();
+    if watch {
+        live.spawn_watcher()
+            .map_err(|e| anyhow::anyhow!("cannot watch the config and plugin folders: {e}"))?;
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
@@ -108,7 +123,7 @@ async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Resu
     // A stable line on stdout for scripts and tests that start on port 0.
     println!("sluice listening on http://{local}");
     let _ = std::io::stdout().flush();
-    crate::server::run(listener, gateway, shutdown_signal()).await;
+    crate::server::run(listener, live, shutdown_signal()).await;
     Ok(())
 }
 

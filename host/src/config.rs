@@ -1,7 +1,7 @@
 //! The gateway's configuration file (`config/sluice.toml`): parsing, defaults
 //! and the checks `sluice check-config` reports with line and field.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 /// The whole file. Unknown keys are errors, so a typo never passes silently.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -37,7 +37,7 @@ pub struct Config {
     pub base_dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Where to accept HTTP; needs a restart to change.
@@ -58,7 +58,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
     /// `redis://host:port/db` or `redis+unix:///path/to/socket`.
@@ -101,7 +101,7 @@ impl RedisConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// How often Redis's INFO is read into `redis_*` metrics.
@@ -116,7 +116,7 @@ impl Default for MetricsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScriptsConfig {
     /// A folder of `NAME.lua` scripts plans may call by name (relative to
@@ -124,7 +124,7 @@ pub struct ScriptsConfig {
     pub dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NearCacheConfig {
     /// Bytes of values the gateway keeps in process for stale reads.
@@ -140,7 +140,7 @@ impl Default for NearCacheConfig {
 }
 
 /// What a rate-limit policy does while Redis cannot be asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WhenUnavailable {
     /// Admit (the protected service matters more than the limit).
@@ -149,7 +149,7 @@ pub enum WhenUnavailable {
     FailClosed,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Tokens the bucket holds: the largest burst.
@@ -164,22 +164,29 @@ fn default_when_unavailable() -> WhenUnavailable {
     WhenUnavailable::FailOpen
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginsConfig {
     /// The folder holding `NAME.wasm` files, relative to the config file.
     pub dir: PathBuf,
+    /// Reload when a plugin file or the config file changes.
+    #[serde(default = "yes")]
+    pub watch: bool,
     /// Keys whose access statistics the host keeps (domains with
     /// `track_access`); the least recently used are forgotten.
     #[serde(default = "default_access_stats_keys")]
     pub access_stats_keys: u64,
 }
 
+fn yes() -> bool {
+    true
+}
+
 fn default_access_stats_keys() -> u64 {
     100_000
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DomainConfig {
     /// The policy: `{plugins.dir}/{plugin}.wasm`.
@@ -442,6 +449,20 @@ fn line_of(text: &str, from: usize, key: &str) -> usize {
         .skip(from.saturating_sub(1))
         .find(|(_, l)| l.trim_start().starts_with(key))
         .map_or(from, |(i, _)| i + 1)
+}
+
+/// A Redis URL with its password replaced by `***`, for display.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// `[a-z0-9_-]{1,64}`: domains appear in URLs, key prefixes and metric labels.

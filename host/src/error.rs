@@ -27,6 +27,8 @@ pub enum Error {
     NotAcceptable(String),
     #[error("no route for this path; see docs/api.md")]
     NoRoute,
+    #[error("this needs `Authorization: Bearer <SLUICE_ADMIN_TOKEN>`")]
+    Unauthorized,
     #[error("method not allowed here; allowed: {0}")]
     MethodNotAllowed(&'static str),
     #[error(transparent)]
@@ -47,6 +49,7 @@ impl Error {
                 StatusCode::BAD_REQUEST
             }
             Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -68,6 +71,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => "unsupported-media-type",
             Error::NotAcceptable(_) => "not-acceptable",
             Error::NoRoute => "no-route",
+            Error::Unauthorized => "unauthorized",
             Error::MethodNotAllowed(_) => "method-not-allowed",
             Error::Plugin(PluginError::Refused { .. }) => "plugin-refused",
             Error::Plugin(_) => "plugin-failed",

@@ -31,15 +31,23 @@ pub struct Domain {
     pub track_access: bool,
     /// Key prefixes the plugin may touch: `{domain}:` and declared ones.
     pub namespaces: Vec<String>,
+    /// The configuration it was built from (a reload keeps an unchanged domain).
+    pub config: DomainConfig,
 }
 
-/// Everything a request needs, shared by all connections.
+/// Everything a request needs: one immutable *generation* of the gateway.
+/// A reload builds the next generation (sharing the store, the near cache and
+/// the access statistics, and every plugin whose file and settings did not
+/// change) and swaps it in atomically; a request keeps the generation it
+/// started with.
 pub struct Gateway {
-    pub domains: HashMap<String, Domain>,
+    pub domains: HashMap<String, Arc<Domain>>,
     pub ratelimits: HashMap<String, RateLimitConfig>,
     pub store: Store,
-    pub near: NearCache,
-    pub access: AccessTracker,
+    pub near: Arc<NearCache>,
+    pub access: Arc<AccessTracker>,
+    /// The configuration this generation was built from.
+    pub config: Config,
     pub max_body_bytes: usize,
     pub max_key_bytes: usize,
     info_interval: Duration,
@@ -98,26 +106,46 @@ pub enum Answer {
 }
 
 impl Gateway {
-    /// Load the domains and scripts and set up the store (inside a tokio
-    /// runtime: the pool runs a background task).
-    pub fn new(config: &Config) -> Result<Gateway, StartError> {
+    /// The first generation: load the domains and scripts and set up the
+    /// store (inside a tokio runtime: the pool runs a background task).
+    pub fn new(config: Config, runtime: &Runtime) -> Result<Gateway, StartError> {
         let scripts =
             Scripts::load(config.scripts_dir().as_deref()).map_err(StartError::Scripts)?;
+        let store = Store::new(&config.redis, config.breaker.clone(), Arc::new(scripts))?;
         Ok(Gateway {
-            domains: load_domains(config)?,
-            ratelimits: config
-                .ratelimits
-                .iter()
-                .map(|(k, v)| (k.get_ref().clone(), v.clone()))
-                .collect(),
-            store: Store::new(&config.redis, config.breaker.clone(), Arc::new(scripts))?,
-            near: NearCache::new(config.near_cache.max_bytes),
-            access: AccessTracker::new(config.plugins.access_stats_keys),
+            domains: load_domains(&config, runtime, &HashMap::new())?,
+            ratelimits: ratelimits(&config),
+            store,
+            near: Arc::new(NearCache::new(config.near_cache.max_bytes)),
+            access: Arc::new(AccessTracker::new(config.plugins.access_stats_keys)),
             max_body_bytes: config.server.max_body_bytes,
             max_key_bytes: config.server.max_key_bytes,
             info_interval: Duration::from_millis(config.metrics.info_interval_ms.max(100)),
             plan_limits: PlanLimits::default(),
             entropy: AtomicU64::new(now_ms()),
+            config,
+        })
+    }
+
+    /// The next generation from a new configuration: domains, plugins, TTL
+    /// bounds, rate limits and breaker thresholds change; the store, the near
+    /// cache and access statistics carry over; an unchanged plugin keeps its
+    /// warm instances. Any failure leaves this generation as it is.
+    pub fn next(&self, config: Config, runtime: &Runtime) -> Result<Gateway, StartError> {
+        let domains = load_domains(&config, runtime, &self.domains)?;
+        self.store.set_breaker_config(config.breaker.clone());
+        Ok(Gateway {
+            domains,
+            ratelimits: ratelimits(&config),
+            store: self.store.clone(),
+            near: self.near.clone(),
+            access: self.access.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+            max_key_bytes: config.server.max_key_bytes,
+            info_interval: self.info_interval,
+            plan_limits: self.plan_limits,
+            entropy: AtomicU64::new(self.entropy.load(Ordering::Relaxed)),
+            config,
         })
     }
 
@@ -133,6 +161,7 @@ impl Gateway {
     pub fn domain(&self, name: &str) -> Result<&Domain, Error> {
         self.domains
             .get(name)
+            .map(Arc::as_ref)
             .ok_or_else(|| Error::UnknownDomain(name.to_owned()))
     }
 
@@ -308,17 +337,31 @@ impl Gateway {
     }
 }
 
+fn ratelimits(config: &Config) -> HashMap<String, RateLimitConfig> {
+    config
+        .ratelimits
+        .iter()
+        .map(|(k, v)| (k.get_ref().clone(), v.clone()))
+        .collect()
+}
+
 /// Everything `check-config` verifies beyond parsing: the scripts folder
 /// reads, every plugin loads and accepts its domain's settings.
 pub fn check(config: &Config) -> Result<(), StartError> {
     Scripts::load(config.scripts_dir().as_deref()).map_err(StartError::Scripts)?;
-    load_domains(config).map(drop)
+    let runtime = Runtime::new().map_err(StartError::Runtime)?;
+    load_domains(config, &runtime, &HashMap::new()).map(drop)
 }
 
 /// Load every domain's plugin (each file once) and run each plugin's check of
-/// its domain's settings.
-pub fn load_domains(config: &Config) -> Result<HashMap<String, Domain>, StartError> {
-    let runtime = Runtime::new().map_err(StartError::Runtime)?;
+/// its domain's settings. A domain whose plugin file (by SHA-256) and
+/// settings are those of a `previous` domain is that domain, warm instances
+/// and statistics included.
+pub fn load_domains(
+    config: &Config,
+    runtime: &Runtime,
+    previous: &HashMap<String, Arc<Domain>>,
+) -> Result<HashMap<String, Arc<Domain>>, StartError> {
     let mut compiled: HashMap<&str, Arc<Compiled>> = HashMap::new();
     let mut domains = HashMap::new();
     for (name, dc) in &config.domains {
@@ -326,11 +369,26 @@ pub fn load_domains(config: &Config) -> Result<HashMap<String, Domain>, StartErr
         let component = match compiled.get(dc.plugin.as_str()) {
             Some(c) => c.clone(),
             None => {
-                let c = runtime.compile(&dc.plugin, &config.plugin_path(&dc.plugin))?;
+                let path = config.plugin_path(&dc.plugin);
+                let same_file = previous.values().map(|d| d.plugin.compiled()).find(|c| {
+                    *c.name == *dc.plugin
+                        && Some(&c.sha256) == crate::plugin::file_sha256(&path).as_ref()
+                });
+                let c = match same_file {
+                    Some(c) => c.clone(),
+                    None => runtime.compile(&dc.plugin, &path)?,
+                };
                 compiled.insert(&dc.plugin, c.clone());
                 c
             }
         };
+        if let Some(old) = previous.get(name)
+            && Arc::ptr_eq(old.plugin.compiled(), &component)
+            && old.config == *dc
+        {
+            domains.insert(name.clone(), old.clone());
+            continue;
+        }
         let plugin = Plugin::new(component, dc.sandbox()).map_err(|source| StartError::Check {
             domain: name.clone(),
             source,
@@ -344,7 +402,7 @@ pub fn load_domains(config: &Config) -> Result<HashMap<String, Domain>, StartErr
                 source,
             })?;
         tracing::info!(domain = %name, plugin = %dc.plugin, "domain ready");
-        domains.insert(name.clone(), domain);
+        domains.insert(name.clone(), Arc::new(domain));
     }
     Ok(domains)
 }
@@ -365,6 +423,7 @@ impl Domain {
             namespaces: std::iter::once(format!("{name}:"))
                 .chain(dc.prefixes.iter().cloned())
                 .collect(),
+            config: dc.clone(),
         }
     }
 

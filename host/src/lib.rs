@@ -12,6 +12,7 @@
 //! - [`gateway`]: the assembled gateway and the request flow every route
 //!   shares: policy → plan → validation → Redis → response body.
 //! - [`near_cache`]: in-process copies of recent reads (stale fallback).
+//! - [`reload`]: the live generation and hot reload (watcher, SIGHUP, admin).
 //! - [`server`]: hyper 1 server, routing, one module per resource, content
 //!   negotiation and problem+json rendering.
 //! - [`plugin`]: the wasmtime component host: the one `bindgen!`, the
@@ -28,6 +29,7 @@ pub mod error;
 pub mod gateway;
 pub mod near_cache;
 pub mod plugin;
+pub mod reload;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -184,6 +184,11 @@ pub struct Gateway {
 impl Gateway {
     /// Start the gateway with the given config text.
     pub fn start(config: &str) -> Gateway {
+        Gateway::start_with_env(config, &[])
+    }
+
+    /// Start the gateway with extra environment variables.
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("sluice.toml");
         std::fs::write(&config_path, config).expect("write config");
@@ -194,6 +199,8 @@ impl Gateway {
             .arg(&config_path)
             .env("RUST_LOG", "info")
             .env_remove("RUST_BACKTRACE")
+            .env_remove("SLUICE_ADMIN_TOKEN")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -221,6 +228,21 @@ impl Gateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The config file it serves; rewrite it to test reloads.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("sluice.toml")
+    }
+
+    /// Send the process a signal (e.g. "HUP").
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
     }
 
     /// What the gateway logged so far.

@@ -1,6 +1,7 @@
 //! The HTTP side: a hyper 1 server, one task per connection, graceful
 //! shutdown. Routing is in [`router`]; each resource has its own module.
 
+mod admin;
 mod batch;
 mod cache;
 mod codec;
@@ -11,7 +12,7 @@ mod ratelimit;
 mod router;
 mod streams;
 
-use crate::gateway::Gateway;
+use crate::reload::Live;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -28,7 +29,7 @@ pub type Body = http_body_util::Full<bytes::Bytes>;
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// Accept connections until `shutdown` resolves, then let open requests finish.
-pub async fn run(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
+pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -45,8 +46,8 @@ pub async fn run(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Fu
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let gateway = gateway.clone();
-        let service = service_fn(move |req| router::route(gateway.clone(), req));
+        let live = live.clone();
+        let service = service_fn(move |req| router::route(live.clone(), req));
         let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

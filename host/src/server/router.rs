@@ -1,9 +1,10 @@
 //! Path → handler; the single place where a handler's error becomes a
 //! problem response and where every request is measured.
 
-use super::{Body, batch, cache, events, ops, problem, ratelimit, streams};
+use super::{Body, admin, batch, cache, events, ops, problem, ratelimit, streams};
 use crate::error::Error;
 use crate::gateway::Gateway;
+use crate::reload::Live;
 use crate::telemetry::METRICS;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
@@ -12,15 +13,19 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub async fn route(
-    gateway: Arc<Gateway>,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+pub async fn route(live: Arc<Live>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
+    // This request works with the generation that is live now, to its end.
+    let gateway = live.current();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let (route, domain) = labels(&gateway, &path);
-    let response = match dispatch(&gateway, req, &path).await {
+    let result = if path.starts_with("/admin/") {
+        admin::handle(&live, &gateway, req, &path).await
+    } else {
+        dispatch(&gateway, req, &path).await
+    };
+    let response = match result {
         Ok(response) => response,
         Err(e) => {
             if e.status().is_server_error() {
@@ -52,6 +57,7 @@ fn labels<'a>(gateway: &'a Gateway, path: &str) -> (&'static str, &'a str) {
         (Some("healthz"), None, _) => ("healthz", None),
         (Some("readyz"), None, _) => ("readyz", None),
         (Some("metrics"), None, _) => ("metrics", None),
+        (Some("admin"), _, _) => ("admin", None),
         _ => ("other", None),
     };
     let known = name.and_then(|n| {

@@ -22,7 +22,7 @@ use super::StoreError;
 use crate::telemetry::METRICS;
 
 /// Thresholds, from `[breaker]` in the config.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerConfig {
     /// Consecutive failures that open the breaker.

@@ -1,0 +1,302 @@
+//! Hot reload: plugin files replaced under load (rename-and-replace and
+//! symlink swap), corrupt plugins and broken configs refused while the old
+//! generation serves, SIGHUP, and the admin API.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use redis::Commands;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use support::{Gateway, Redis, assert_problem, config_in, own_plugins_dir, plugins_dir};
+
+const SWAP: &str = r#"
+[domains.swap]
+plugin = "swap"
+ttl_s = 60
+max_ttl_s = 3600
+"#;
+
+/// Replace `to` the way editors and deploy tools do: write aside, rename over.
+fn rename_replace(from: &Path, to: &Path) {
+    let tmp = to.with_extension("tmp");
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(&tmp, to).unwrap();
+}
+
+/// A fresh write's TTL tells which policy is live: fixed-ttl gives the
+/// domain's 60 s, adaptive-ttl half of it for a key nobody reads.
+async fn live_ttl(client: &reqwest::Client, gw: &Gateway, redis: &Redis) -> i64 {
+    let resp = client
+        .put(gw.url("/v1/cache/swap/probe"))
+        .json(&json!(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    redis.conn().pttl("swap:probe").unwrap()
+}
+
+async fn wait_for(what: &str, mut cond: impl AsyncFnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !cond().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_replaced_under_load_goes_live_without_a_failed_request() {
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&[]);
+    let swap = plugins.path().join("swap.wasm");
+    std::fs::copy(plugins_dir().join("fixed-ttl.wasm"), &swap).unwrap();
+    let gw = Arc::new(Gateway::start(&config_in(&redis, plugins.path(), SWAP)));
+    let client = reqwest::Client::new();
+    assert!(live_ttl(&client, &gw, &redis).await > 50_000);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let (gw, client, stop, ok, failed) = (
+                gw.clone(),
+                client.clone(),
+                stop.clone(),
+                ok.clone(),
+                failed.clone(),
+            );
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let url = gw.url(&format!("/v1/cache/swap/c{c}-{}", n % 20));
+                    let put = client.put(&url).json(&json!(n)).send().await;
+                    let get = client.get(&url).send().await;
+                    let good = put.is_ok_and(|r| r.status() == 204)
+                        && get.is_ok_and(|r| r.status() == 200);
+                    if good { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Rename-and-replace with adaptive-ttl.
+    rename_replace(&plugins_dir().join("adaptive-ttl.wasm"), &swap);
+    let to_adaptive = wait_for("adaptive-ttl to go live", async || {
+        live_ttl(&client, &gw, &redis).await < 40_000
+    })
+    .await;
+
+    // Symlink swap back to fixed-ttl.
+    let link = plugins.path().join("swap.link");
+    std::os::unix::fs::symlink(plugins_dir().join("fixed-ttl.wasm"), &link).unwrap();
+    std::fs::rename(&link, &swap).unwrap();
+    let to_fixed = wait_for("fixed-ttl to go live again", async || {
+        live_ttl(&client, &gw, &redis).await > 50_000
+    })
+    .await;
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    println!(
+        "write-to-live: rename-replace {to_adaptive:?}, symlink swap {to_fixed:?}; {} request pairs ok, {} failed",
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests failed during the swaps"
+    );
+    assert!(ok.load(Ordering::Relaxed) > 0);
+}
+
+#[tokio::test]
+async fn corrupt_plugins_and_broken_configs_are_refused_and_the_old_ones_serve() {
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&[]);
+    let swap = plugins.path().join("swap.wasm");
+    std::fs::copy(plugins_dir().join("fixed-ttl.wasm"), &swap).unwrap();
+    let config = config_in(&redis, plugins.path(), SWAP);
+    let gw = Gateway::start_with_env(&config, &[("SLUICE_ADMIN_TOKEN", "s3cret")]);
+    let client = reqwest::Client::new();
+    let admin = |path: &str| client.get(gw.url(path)).bearer_auth("s3cret");
+    let status = async |client: &reqwest::Client| -> Value {
+        client
+            .get(gw.url("/admin/plugins"))
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+
+    // The admin API wants the token.
+    assert_problem(
+        client.get(gw.url("/admin/plugins")).send().await.unwrap(),
+        401,
+    )
+    .await;
+    let resp = client
+        .get(gw.url("/admin/plugins"))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 401).await;
+    let body: Value = admin("/admin/plugins")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let swap_entry = body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["domain"] == "swap")
+        .unwrap()
+        .clone();
+    assert_eq!(swap_entry["plugin"], "swap");
+    assert_eq!(swap_entry["sha256"].as_str().unwrap().len(), 64);
+
+    // A corrupt plugin file: refused, shown, counted; the old one serves.
+    std::fs::write(&swap, b"\0asm garbage").unwrap();
+    wait_for("the corrupt plugin to be refused", async || {
+        status(&client).await["last_reload"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("swap.wasm"))
+    })
+    .await;
+    assert!(
+        live_ttl(&client, &gw, &redis).await > 50_000,
+        "the old plugin must keep serving"
+    );
+    std::fs::copy(plugins_dir().join("fixed-ttl.wasm"), &swap).unwrap();
+    wait_for("the good plugin to be back", async || {
+        status(&client).await["last_reload"]["applied"] == true
+    })
+    .await;
+
+    // A broken config: refused; the old one serves.
+    let path = gw.config_path();
+    std::fs::write(&path, format!("{config}\n[domains.broken\n")).unwrap();
+    wait_for("the broken config to be refused", async || {
+        status(&client).await["last_reload"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("TOML parse error"))
+    })
+    .await;
+    assert_eq!(
+        client
+            .get(gw.url("/v1/cache/swap/probe"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // A good change applies live; the listen address is reported, not applied.
+    let changed = config.replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:1\"")
+        + "\n[domains.extra]\nplugin = \"fixed-ttl\"\n";
+    std::fs::write(&path, changed).unwrap();
+    wait_for("the new domain to answer", async || {
+        let r = client
+            .get(gw.url("/v1/cache/extra/x"))
+            .send()
+            .await
+            .unwrap();
+        r.headers().get("cache-status").is_some()
+    })
+    .await;
+    let last = status(&client).await["last_reload"].clone();
+    assert!(
+        last["needs_restart"][0]
+            .as_str()
+            .unwrap()
+            .contains("server.listen"),
+        "{last}"
+    );
+    assert_eq!(
+        client
+            .get(gw.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // On demand, and the config as loaded.
+    let resp = client
+        .post(gw.url("/admin/reload"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let config: Value = admin("/admin/config")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(config["domains"]["extra"].is_object(), "{config}");
+    assert!(support::metric(&gw, "sluice_reloads_total{result=\"refused\"}").await >= 2.0);
+}
+
+#[tokio::test]
+async fn sighup_reloads_and_admin_is_off_without_a_token() {
+    let redis = Redis::start();
+    let config = support::config(&redis, "").replace("[plugins]\n", "[plugins]\nwatch = false\n");
+    let gw = Gateway::start(&config);
+    let client = reqwest::Client::new();
+    assert_problem(
+        client.get(gw.url("/admin/plugins")).send().await.unwrap(),
+        404,
+    )
+    .await;
+
+    std::fs::write(
+        gw.config_path(),
+        format!("{config}\n[domains.later]\nplugin = \"fixed-ttl\"\n"),
+    )
+    .unwrap();
+    let resp = client
+        .get(gw.url("/v1/cache/later/x"))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(resp, 404).await;
+    assert_eq!(
+        body["type"], "urn:sluice:problem:unknown-domain",
+        "no watcher: nothing reloads by itself"
+    );
+    gw.signal("HUP");
+    wait_for("SIGHUP to load the new domain", async || {
+        let r = client
+            .get(gw.url("/v1/cache/later/x"))
+            .send()
+            .await
+            .unwrap();
+        r.headers().get("cache-status").is_some()
+    })
+    .await;
+}
