@@ -51,9 +51,11 @@ stop:
 test: plugins lint
 	cargo test --workspace
 
-## Measurements (not part of `make test`): pool shape against a local redis-server.
-bench: deps
+## Measurements (not part of `make test`): pool shape against a local
+## redis-server, and the plugin decision (wasm vs native).
+bench: plugins
 	cargo bench -p sluice --bench pool
+	cargo bench -p sluice --bench plugin
 
 lint:
 	cargo fmt --all -- --check

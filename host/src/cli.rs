@@ -38,6 +38,28 @@ enum Command {
         /// The configuration file.
         file: PathBuf,
     },
+    /// Work with plugin files.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Load a component against the host's world, run its self-check and a
+    /// sample request of each kind, and print the plans or a clear error.
+    Check {
+        /// The `.wasm` component.
+        file: PathBuf,
+        /// Check it as this domain (its namespace, and its settings when
+        /// `--config` has it).
+        #[arg(long, default_value = "check")]
+        domain: String,
+        /// Take the domain's settings from this configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -45,6 +67,14 @@ pub fn main() -> ExitCode {
     crate::telemetry::init();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
+        Command::Plugin {
+            command:
+                PluginCommand::Check {
+                    file,
+                    domain,
+                    config,
+                },
+        } => plugin_check(&file, &domain, config.as_deref()),
         Command::Serve { config, listen } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -91,6 +121,40 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn plugin_check(
+    file: &std::path::Path,
+    domain: &str,
+    config: Option<&std::path::Path>,
+) -> ExitCode {
+    let name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin");
+    let settings = match config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string()).and_then(|c| {
+            c.domains
+                .iter()
+                .find(|(k, _)| k.get_ref() == domain)
+                .map(|(_, d)| d.clone())
+                .ok_or_else(|| format!("{}: no domain {domain:?}", path.display()))
+        }),
+        None => crate::plugin::check::default_domain(name),
+    };
+    match settings.and_then(|s| crate::plugin::check::check(file, domain, &s)) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprint!("{e}");
+            if !e.ends_with('\n') {
+                eprintln!();
+            }
             ExitCode::FAILURE
         }
     }

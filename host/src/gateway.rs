@@ -226,12 +226,10 @@ impl Gateway {
             AccessTracker::unknown()
         };
         let req = Request {
-            domain: domain.name.clone(),
             key: call.key,
             operation: call.operation,
             value: call.value,
             fields: call.fields,
-            config: domain.settings.clone(),
             ttl_ms,
             now_ms,
             entropy: self.next_entropy(),
@@ -389,18 +387,14 @@ pub fn load_domains(
             domains.insert(name.clone(), old.clone());
             continue;
         }
-        let plugin = Plugin::new(component, dc.sandbox()).map_err(|source| StartError::Check {
-            domain: name.clone(),
-            source,
-        })?;
-        let domain = Domain::new(name, Arc::new(plugin), dc);
-        domain
-            .plugin
-            .check_config(name, &domain.settings)
-            .map_err(|source| StartError::Check {
-                domain: name.clone(),
-                source,
+        let plugin =
+            Plugin::new(component, dc.sandbox(), name, dc.plugin_settings()).map_err(|source| {
+                StartError::Check {
+                    domain: name.clone(),
+                    source,
+                }
             })?;
+        let domain = Domain::new(name, Arc::new(plugin), dc);
         tracing::info!(domain = %name, plugin = %dc.plugin, "domain ready");
         domains.insert(name.clone(), Arc::new(domain));
     }

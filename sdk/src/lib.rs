@@ -114,7 +114,8 @@ pub trait Policy {
     /// Decide what to do with one request.
     fn plan(req: Request) -> Result<Plan, Error>;
 
-    /// Check the domain's settings once, before the policy goes live; the
+    /// Check the domain's settings once per instance, before the policy
+    /// serves (at load and at every reload); an error refuses the domain. The
     /// default accepts everything.
     fn check_config(domain: &str, config: &Config) -> Result<(), Error> {
         let _ = (domain, config);
@@ -136,25 +137,43 @@ macro_rules! export_policy {
                 $crate::bindings::sluice::policy::types::Plan,
                 $crate::bindings::sluice::policy::types::PolicyError,
             > {
-                $crate::__panics_to_log();
-                <$policy as $crate::Policy>::plan($crate::Request::from(request))
+                <$policy as $crate::Policy>::plan($crate::Request::from_host(request))
                     .map($crate::Plan::into_raw)
                     .map_err(::core::convert::Into::into)
             }
 
-            fn check_config(
+            fn configure(
                 domain: ::std::string::String,
                 config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
             ) -> ::core::result::Result<(), $crate::bindings::sluice::policy::types::PolicyError>
             {
                 $crate::__panics_to_log();
-                <$policy as $crate::Policy>::check_config(&domain, &$crate::Config::from(config))
-                    .map_err(::core::convert::Into::into)
+                let config = $crate::Config::from(config);
+                let checked: ::core::result::Result<(), $crate::Error> =
+                    <$policy as $crate::Policy>::check_config(&domain, &config);
+                if let ::core::result::Result::Err(e) = checked {
+                    return ::core::result::Result::Err(e.into());
+                }
+                $crate::__configure(domain, config);
+                ::core::result::Result::Ok(())
             }
         }
 
+        // The component's exports exist only in the WebAssembly build: natively
+        // (tests, benchmarks) several policies link into one binary.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_policy_world!(__SluiceExport);
     };
+}
+
+std::thread_local! {
+    /// The domain and settings this instance serves, from `configure`.
+    static DOMAIN: std::cell::RefCell<(String, Config)> = std::cell::RefCell::default();
+}
+
+#[doc(hidden)]
+pub fn __configure(domain: String, config: Config) {
+    DOMAIN.with(|d| *d.borrow_mut() = (domain, config));
 }
 
 /// A policy has no stderr: route panic messages to the gateway's log, so a

@@ -72,15 +72,19 @@ impl Request {
     }
 }
 
-impl From<wit::Request> for Request {
-    fn from(r: wit::Request) -> Self {
+impl Request {
+    /// The host's request, completed with the domain and settings this
+    /// instance was configured with.
+    #[doc(hidden)]
+    pub fn from_host(r: wit::Request) -> Self {
+        let (domain, config) = crate::DOMAIN.with(|d| d.borrow().clone());
         Request {
-            domain: r.domain,
+            domain,
             key: r.key,
             operation: r.operation,
             value: r.value,
             fields: r.fields,
-            config: Config::from(r.config),
+            config,
             ttl_ms: r.ttl_ms,
             now_ms: r.now_ms,
             entropy: r.entropy,
@@ -90,8 +94,9 @@ impl From<wit::Request> for Request {
 }
 
 /// The domain's settings from the gateway's configuration, as written there.
+/// Cloning is cheap (shared).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Config(Vec<(String, String)>);
+pub struct Config(std::rc::Rc<Vec<(String, String)>>);
 
 impl Config {
     /// The raw text of a setting.
@@ -115,14 +120,15 @@ impl Config {
 
     /// Set a setting (for native tests).
     pub fn with(mut self, name: &str, value: impl ToString) -> Self {
-        self.0.retain(|(k, _)| k != name);
-        self.0.push((name.to_owned(), value.to_string()));
+        let settings = std::rc::Rc::make_mut(&mut self.0);
+        settings.retain(|(k, _)| k != name);
+        settings.push((name.to_owned(), value.to_string()));
         self
     }
 }
 
 impl From<Vec<(String, String)>> for Config {
     fn from(v: Vec<(String, String)>) -> Self {
-        Config(v)
+        Config(std::rc::Rc::new(v))
     }
 }

@@ -110,3 +110,67 @@ fn a_file_that_is_not_a_plugin_is_refused() {
         "{out}"
     );
 }
+
+fn plugin_check(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["plugin", "check"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn plugin_check_prints_what_a_plugin_would_do() {
+    let wasm = plugins_dir().join("price-hash.wasm");
+    let (ok, out) = plugin_check(&[wasm.to_str().unwrap(), "--domain", "price"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("self-check of domain \"price\": ok"), "{out}");
+    assert!(
+        out.contains("MULTI/EXEC [DEL price:sample; HSET price:sample"),
+        "{out}"
+    );
+    assert!(
+        out.contains("price=64000.5"),
+        "values are shown as JSON: {out}"
+    );
+    assert!(
+        out.contains("PUBLISH \"\": refused (a 400): prices are not events"),
+        "{out}"
+    );
+
+    // Settings from a config: adaptive-ttl's own check sees them.
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/sluice.toml");
+    let wasm = plugins_dir().join("adaptive-ttl.wasm");
+    let (ok, out) = plugin_check(&[
+        wasm.to_str().unwrap(),
+        "--domain",
+        "market_depth",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(ok && out.contains("SET market_depth:sample"), "{out}");
+}
+
+#[test]
+fn plugin_check_refuses_what_would_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"not a component").unwrap();
+    let (ok, out) = plugin_check(&[garbage.to_str().unwrap()]);
+    assert!(
+        !ok && out.contains("not a usable sluice:policy component"),
+        "{out}"
+    );
+
+    // The misbehaving fixture plans a publish outside its namespace.
+    let wasm = plugins_dir().join("../fixtures/misbehave.wasm");
+    let (ok, out) = plugin_check(&[wasm.to_str().unwrap()]);
+    assert!(!ok && out.contains("INVALID PLAN"), "{out}");
+}

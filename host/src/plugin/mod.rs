@@ -10,6 +10,7 @@
 //! other domains do not notice.
 
 pub mod bindings;
+pub mod check;
 mod sandbox;
 mod validate;
 
@@ -164,9 +165,18 @@ pub struct PluginStats {
 pub struct Plugin {
     compiled: Arc<Compiled>,
     limits: SandboxLimits,
+    /// The domain every instance serves, and its settings: each new instance
+    /// gets them once, through `configure`.
+    domain: String,
+    settings: Vec<(String, String)>,
     idle: Mutex<Vec<Instance>>,
     pub stats: PluginStats,
+    /// `sluice_plugin_calls_total` by outcome, looked up once: a labelled
+    /// lookup per call would cost more than the call.
+    outcomes: [prometheus::IntCounter; 5],
 }
+
+const OUTCOMES: [&str; 5] = ["ok", "refused", "failed", "trap", "timeout"];
 
 struct Instance {
     store: Store<State>,
@@ -175,15 +185,25 @@ struct Instance {
 }
 
 impl Plugin {
-    /// Make a compiled component ready for a domain: one instance is made
-    /// now, so a component that cannot start is refused at load rather than
-    /// on the first request.
-    pub fn new(compiled: Arc<Compiled>, limits: SandboxLimits) -> Result<Plugin, PluginError> {
+    /// Make a compiled component ready for a domain: one instance is made and
+    /// configured now, so a component that cannot start or refuses the
+    /// domain's settings is refused at load rather than on the first request.
+    pub fn new(
+        compiled: Arc<Compiled>,
+        limits: SandboxLimits,
+        domain: &str,
+        settings: Vec<(String, String)>,
+    ) -> Result<Plugin, PluginError> {
+        let outcomes =
+            OUTCOMES.map(|o| METRICS.plugin_calls.with_label_values(&[&compiled.name, o]));
         let plugin = Plugin {
             compiled,
             limits,
+            domain: domain.to_owned(),
+            settings,
             idle: Mutex::new(Vec::new()),
             stats: PluginStats::default(),
+            outcomes,
         };
         let warm = plugin.instantiate()?;
         plugin.put_back(warm);
@@ -203,18 +223,6 @@ impl Plugin {
         self.with_instance(|inst| inst.policy.call_plan(&mut inst.store, req))
     }
 
-    /// Run the plugin's check of a domain's settings.
-    pub fn check_config(
-        &self,
-        domain: &str,
-        config: &[(String, String)],
-    ) -> Result<(), PluginError> {
-        self.with_instance(|inst| {
-            inst.policy
-                .call_check_config(&mut inst.store, domain, config)
-        })
-    }
-
     fn with_instance<T>(
         &self,
         call: impl FnOnce(&mut Instance) -> wasmtime::Result<Result<T, PolicyError>>,
@@ -231,18 +239,18 @@ impl Plugin {
             Ok(answer) => {
                 self.put_back(inst);
                 match answer {
-                    Ok(v) => (Ok(v), "ok"),
+                    Ok(v) => (Ok(v), 0),
                     Err(PolicyError::BadRequest(message)) => (
                         Err(PluginError::Refused {
                             plugin: self.compiled.name.clone(),
                             message,
                         }),
-                        "refused",
+                        1,
                     ),
                     Err(PolicyError::BadConfig(m)) => {
-                        (Err(self.failed(format!("bad config: {m}"))), "failed")
+                        (Err(self.failed(format!("bad config: {m}"))), 2)
                     }
-                    Err(PolicyError::Internal(m)) => (Err(self.failed(m)), "failed"),
+                    Err(PolicyError::Internal(m)) => (Err(self.failed(m)), 2),
                 }
             }
             // After a trap the instance refuses further calls: it is dropped here.
@@ -251,7 +259,7 @@ impl Plugin {
                     Some(wasmtime::Trap::Interrupt) => {
                         self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
                         let m = format!("no answer within {:?}", self.limits.deadline);
-                        (m, "timeout")
+                        (m, 4)
                     }
                     Some(t) => {
                         self.stats.traps.fetch_add(1, Ordering::Relaxed);
@@ -260,21 +268,18 @@ impl Plugin {
                         } else {
                             ""
                         };
-                        (format!("trapped: {t}{hint}"), "trap")
+                        (format!("trapped: {t}{hint}"), 3)
                     }
                     None => {
                         self.stats.traps.fetch_add(1, Ordering::Relaxed);
-                        (format!("trapped: {}", trap.root_cause()), "trap")
+                        (format!("trapped: {}", trap.root_cause()), 3)
                     }
                 };
                 tracing::warn!(plugin = %self.compiled.name, %message, "plugin call failed");
                 (Err(self.failed(message)), outcome)
             }
         };
-        METRICS
-            .plugin_calls
-            .with_label_values(&[&self.compiled.name, outcome])
-            .inc();
+        self.outcomes[outcome].inc();
         result
     }
 
@@ -290,6 +295,20 @@ impl Plugin {
             .pre
             .instantiate(&mut store)
             .map_err(|e| self.failed(format!("cannot instantiate: {e:#}")))?;
+        match policy.call_configure(&mut store, &self.domain, &self.settings) {
+            Ok(Ok(())) => {}
+            Ok(Err(
+                PolicyError::BadConfig(m) | PolicyError::BadRequest(m) | PolicyError::Internal(m),
+            )) => {
+                return Err(self.failed(format!(
+                    "refused the settings of domain {:?}: {m}",
+                    self.domain
+                )));
+            }
+            Err(trap) => {
+                return Err(self.failed(format!("trapped in configure: {}", trap.root_cause())));
+            }
+        }
         Ok(Instance {
             store,
             policy,

@@ -1,0 +1,132 @@
+//! The plugin decision: one `plan` call on a warm instance through wasmtime,
+//! for each shipped policy, beside the same policy compiled natively (the
+//! plugin crates are rlibs too). Median of batches; `make bench` runs it.
+
+use sluice::config::Config;
+use sluice::plugin::bindings::{AccessStats, Operation, Request};
+use sluice::plugin::{Plugin, Runtime};
+use sluice_sdk::Policy;
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+const BATCH: u32 = 20_000;
+const BATCHES: usize = 21;
+
+fn median_ns(mut f: impl FnMut()) -> f64 {
+    for _ in 0..BATCH {
+        f();
+    }
+    let mut per_call: Vec<f64> = (0..BATCHES)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..BATCH {
+                f();
+            }
+            t.elapsed().as_nanos() as f64 / f64::from(BATCH)
+        })
+        .collect();
+    per_call.sort_by(f64::total_cmp);
+    per_call[BATCHES / 2]
+}
+
+fn request(operation: Operation) -> Request {
+    let value = rmp_serde::to_vec_named(&serde_json::json!(
+        {"type": "tick", "asset": "BTC", "fiat": "USD", "price": 64000.5, "ts": 1_732_550_000_000u64}
+    ))
+    .ok();
+    Request {
+        key: if operation == Operation::Publish {
+            String::new()
+        } else {
+            "btc:usd".into()
+        },
+        operation,
+        value: (operation != Operation::Get).then_some(value).flatten(),
+        fields: Vec::new(),
+        ttl_ms: None,
+        now_ms: 1_732_550_000_000,
+        entropy: 42,
+        stats: AccessStats {
+            hits: 3,
+            misses: 1,
+            writes: 1,
+            last_read_ms: 0,
+            read_rate: 12.0,
+        },
+    }
+}
+
+/// The same request as the SDK's type, for the native build.
+fn sdk_request(domain: &str, config: &[(String, String)], r: &Request) -> sluice_sdk::Request {
+    let mut s = sluice_sdk::Request::new(
+        domain,
+        &r.key,
+        match r.operation {
+            Operation::Get => sluice_sdk::Operation::Get,
+            Operation::Put => sluice_sdk::Operation::Put,
+            Operation::Delete => sluice_sdk::Operation::Delete,
+            Operation::Publish => sluice_sdk::Operation::Publish,
+        },
+    );
+    s.value = r.value.clone();
+    s.config = config.to_vec().into();
+    s.stats.read_rate = r.stats.read_rate;
+    s.entropy = r.entropy;
+    s
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let config = Config::load(&root.join("config/sluice.toml")).expect("config/sluice.toml");
+    let runtime = Runtime::new().expect("runtime");
+    println!(
+        "{:<16} {:<8} {:>12} {:>12}",
+        "policy", "request", "wasm ns", "native ns"
+    );
+    for (domain, ops) in [
+        ("cache", [Operation::Get, Operation::Put]),
+        ("price", [Operation::Get, Operation::Put]),
+        ("market_depth", [Operation::Get, Operation::Put]),
+        ("arbitrage", [Operation::Publish, Operation::Publish]),
+    ] {
+        let dc = config
+            .domains
+            .iter()
+            .find(|(k, _)| k.get_ref() == domain)
+            .map(|(_, d)| d.clone())
+            .expect("domain in the example config");
+        let compiled = runtime
+            .compile(&dc.plugin, &config.plugin_path(&dc.plugin))
+            .expect("compile");
+        let settings = dc.plugin_settings();
+        let plugin =
+            Plugin::new(compiled, dc.sandbox(), domain, settings.clone()).expect("instantiate");
+        for op in ops
+            .into_iter()
+            .take(if domain == "arbitrage" { 1 } else { 2 })
+        {
+            let req = request(op);
+            let wasm = median_ns(|| {
+                black_box(plugin.plan(black_box(&req)).ok());
+            });
+            let sdk = sdk_request(domain, &settings, &req);
+            let native = median_ns(|| {
+                let r = black_box(sdk.clone());
+                black_box(match dc.plugin.as_str() {
+                    "fixed-ttl" => fixed_ttl::FixedTtl::plan(r).ok(),
+                    "price-hash" => price_hash::PriceHash::plan(r).ok(),
+                    "adaptive-ttl" => adaptive_ttl::AdaptiveTtl::plan(r).ok(),
+                    _ => stream_router::StreamRouter::plan(r).ok(),
+                });
+            });
+            println!(
+                "{:<16} {:<8} {:>12.0} {:>12.0}",
+                dc.plugin,
+                format!("{op:?}"),
+                wasm,
+                native
+            );
+        }
+    }
+}
