@@ -54,6 +54,46 @@ impl Request {
         }
     }
 
+    /// A read, for native tests: `Request::get("cache", "k")`.
+    pub fn get(domain: &str, key: &str) -> Self {
+        Request::new(domain, key, Operation::Get)
+    }
+
+    /// A write of `value` (encoded as MessagePack, as the gateway would), for
+    /// native tests:
+    ///
+    /// ```
+    /// use sluice_sdk::{Config, Request};
+    /// let req = Request::put("price", "btc:usd", &[("price", 64000.5)])
+    ///     .with_config(Config::default().with("ttl_s", 5));
+    /// assert_eq!(req.config.get::<u64>("ttl_s").unwrap(), Some(5));
+    /// ```
+    pub fn put<T: serde::Serialize + ?Sized>(domain: &str, key: &str, value: &T) -> Self {
+        let mut req = Request::new(domain, key, Operation::Put);
+        req.value = crate::msgpack::encode(value).ok();
+        req
+    }
+
+    /// An event, for native tests.
+    pub fn publish<T: serde::Serialize + ?Sized>(domain: &str, event: &T) -> Self {
+        let mut req = Request::put(domain, "", event);
+        req.operation = Operation::Publish;
+        req
+    }
+
+    /// The same request with these domain settings.
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The same request as if the key had been read `reads_per_min` times a
+    /// minute lately (for adaptive policies).
+    pub fn with_read_rate(mut self, reads_per_min: f64) -> Self {
+        self.stats.read_rate = reads_per_min;
+        self
+    }
+
     /// `{domain}:{key}`, the Redis key a simple policy stores the value at.
     pub fn namespaced_key(&self) -> String {
         format!("{}:{}", self.domain, self.key)

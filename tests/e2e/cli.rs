@@ -133,7 +133,7 @@ fn plugin_check_prints_what_a_plugin_would_do() {
     assert!(ok, "{out}");
     assert!(out.contains("self-check of domain \"price\": ok"), "{out}");
     assert!(
-        out.contains("MULTI/EXEC [DEL price:sample; HSET price:sample"),
+        out.contains("MULTI/EXEC [DEL price:sample:1; HSET price:sample:1"),
         "{out}"
     );
     assert!(
@@ -155,7 +155,7 @@ fn plugin_check_prints_what_a_plugin_would_do() {
         "--config",
         config.to_str().unwrap(),
     ]);
-    assert!(ok && out.contains("SET market_depth:sample"), "{out}");
+    assert!(ok && out.contains("SET market_depth:sample:1"), "{out}");
 }
 
 #[test]

@@ -35,9 +35,9 @@ pub fn check(path: &Path, domain: &str, settings: &DomainConfig) -> Result<Strin
     let namespaces = [format!("{domain}:")];
     let mut failed = false;
     for (operation, key, value) in [
-        (Operation::Get, "sample", None),
-        (Operation::Put, "sample", Some(value.clone())),
-        (Operation::Delete, "sample", None),
+        (Operation::Get, "sample:1", None),
+        (Operation::Put, "sample:1", Some(value.clone())),
+        (Operation::Delete, "sample:1", None),
         (Operation::Publish, "", Some(value)),
     ] {
         let req = Request {

@@ -46,9 +46,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn put(value: &impl sluice_sdk::serde::Serialize) -> Result<Plan, Error> {
-        let mut req = Request::new("price", "btc:usd", Operation::Put);
-        req.value = Some(msgpack::encode(value).unwrap());
-        PriceHash::plan(req)
+        PriceHash::plan(Request::put("price", "btc:usd", value))
     }
 
     #[test]
@@ -69,7 +67,7 @@ mod tests {
 
     #[test]
     fn get_reads_all_fields_or_only_those_asked_for() {
-        let plan = PriceHash::plan(Request::new("price", "btc:usd", Operation::Get)).unwrap();
+        let plan = PriceHash::plan(Request::get("price", "btc:usd")).unwrap();
         assert!(matches!(plan.actions(), [Action::HashGet(h)] if h.fields.is_empty()));
         let mut req = Request::new("price", "btc:usd", Operation::Get);
         req.fields = vec!["price".into(), "ts".into()];

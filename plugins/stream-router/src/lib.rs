@@ -80,10 +80,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn publish(event: &BTreeMap<&str, &str>, config: Config) -> Result<Plan, Error> {
-        let mut req = Request::new("arbitrage", "", Operation::Publish);
-        req.value = Some(msgpack::encode(event).unwrap());
-        req.config = config;
-        StreamRouter::plan(req)
+        StreamRouter::plan(Request::publish("arbitrage", event).with_config(config))
     }
 
     #[test]
