@@ -81,7 +81,8 @@ async fn main() {
         ..RedisConfig::default()
     };
     let scripts = Arc::new(Scripts::load(None).expect("scripts"));
-    let store = Store::new(&config, BreakerConfig::default(), scripts).expect("store");
+    let store =
+        Store::new(&config, BreakerConfig::default(), scripts, Arc::new(|_| {})).expect("store");
     drive("store: 2 shared multiplexed lanes (Sluice)", move || {
         let store = store.clone();
         async move {

@@ -204,6 +204,11 @@ pub struct DomainConfig {
     /// cannot answer; 0 never serves stale.
     #[serde(default)]
     pub max_stale_s: u64,
+    /// Answer reads from the gateway's near cache for up to this long after
+    /// reading Redis (0: always ask Redis). Redis's invalidations (client
+    /// tracking) end a copy as soon as anyone changes the key.
+    #[serde(default)]
+    pub near_cache_ms: u64,
     /// Keep per-key access statistics (hits, misses, read rate) for the
     /// plugin, e.g. for adaptive TTLs.
     #[serde(default)]

@@ -7,11 +7,12 @@ use crate::access::{AccessTracker, Event};
 use crate::config::{Config, DomainConfig, RateLimitConfig};
 use crate::error::Error;
 use crate::near_cache::NearCache;
-use crate::plugin::bindings::{Operation, Plan, Request};
+use crate::plugin::bindings::{Action, Operation, Plan, Request};
 use crate::plugin::{self, Compiled, PlanLimits, Plugin, Runtime};
 use crate::store::exec::{self, TtlBounds};
 use crate::store::scripts::Scripts;
 use crate::store::{Store, StoreError, reply};
+use crate::telemetry::METRICS;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +28,9 @@ pub struct Domain {
     pub ttl: TtlBounds,
     /// How stale a kept copy may be served while Redis cannot answer.
     pub max_stale: Duration,
+    /// How long a read may be answered from the near cache without asking
+    /// Redis (0: never); Redis's invalidations end it sooner.
+    pub near_max_age: Duration,
     /// Whether the host keeps per-key access statistics for the policy.
     pub track_access: bool,
     /// Key prefixes the plugin may touch: `{domain}:` and declared ones.
@@ -97,8 +101,11 @@ impl Call {
 /// What a call came to.
 #[derive(Debug, Clone)]
 pub enum Answer {
-    /// The body the plan pointed at (MessagePack).
+    /// The body the plan pointed at (MessagePack), from Redis.
     Fresh(Bytes),
+    /// The same, from the near cache: read within the domain's
+    /// `near_cache_ms`, and not changed since as far as Redis told.
+    Near(Bytes),
     /// Redis could not answer; this copy, read `age` ago, stands in.
     Stale { body: Bytes, age: Duration },
     /// A read that found nothing, or a write (no body).
@@ -111,12 +118,19 @@ impl Gateway {
     pub fn new(config: Config, runtime: &Runtime) -> Result<Gateway, StartError> {
         let scripts =
             Scripts::load(config.scripts_dir().as_deref()).map_err(StartError::Scripts)?;
-        let store = Store::new(&config.redis, config.breaker.clone(), Arc::new(scripts))?;
+        let near = Arc::new(NearCache::new(config.near_cache.max_bytes));
+        let sink = near.clone();
+        let store = Store::new(
+            &config.redis,
+            config.breaker.clone(),
+            Arc::new(scripts),
+            Arc::new(move |what| sink.invalidate(what)),
+        )?;
         Ok(Gateway {
             domains: load_domains(&config, runtime, &HashMap::new())?,
             ratelimits: ratelimits(&config),
             store,
-            near: Arc::new(NearCache::new(config.near_cache.max_bytes)),
+            near,
             access: Arc::new(AccessTracker::new(config.plugins.access_stats_keys)),
             max_body_bytes: config.server.max_body_bytes,
             max_key_bytes: config.server.max_key_bytes,
@@ -165,31 +179,58 @@ impl Gateway {
             .ok_or_else(|| Error::UnknownDomain(name.to_owned()))
     }
 
-    /// Serve one call.
+    /// Serve one call. Concurrent reads of one key in a near-cached domain
+    /// take turns: the first asks Redis and fills the near cache, the others
+    /// are answered from it (single flight).
     pub async fn call(&self, domain: &Domain, call: Call) -> Result<Answer, Error> {
+        let _turn = if call.operation == Operation::Get && !domain.near_max_age.is_zero() {
+            Some(self.near.turn(&domain.name, &call.key).await)
+        } else {
+            None
+        };
         self.call_many(domain, vec![call])
             .await
             .pop()
             .unwrap_or(Ok(Answer::Nothing))
     }
 
-    /// Serve calls into one domain: each asks the policy, every valid plan
-    /// goes into one pipeline — one round trip for the whole batch — and each
-    /// call gets its own answer or error.
+    /// Serve calls into one domain: each asks the policy; reads the near cache
+    /// can answer are answered; every other valid plan goes into one pipeline
+    /// — one round trip for the whole batch — and each call gets its own
+    /// answer or error.
     pub async fn call_many(&self, domain: &Domain, calls: Vec<Call>) -> Vec<Result<Answer, Error>> {
         let mut pipe = crate::store::pipeline();
         let mut planned = Vec::with_capacity(calls.len());
         for call in calls {
-            let key = key_id(&domain.name, &call.key);
+            let id = key_id(&domain.name, &call.key);
             let fields = call.fields.clone();
             let operation = call.operation;
-            let placed = self.plan(domain, call).and_then(|plan| {
+            let step = self.plan(domain, call).and_then(|plan| {
+                let kept = self.keepable(domain, operation, &plan);
+                if let Some(k) = &kept
+                    && !domain.near_max_age.is_zero()
+                    && let Some(body) = self.near.fresh(&k.key, &fields)
+                {
+                    METRICS.l1.with_label_values(&["hit"]).inc();
+                    return Ok(Step::Near(body));
+                }
+                if kept.is_some() {
+                    // Redis tells this gateway when the key changes (RESP3
+                    // client tracking, opt-in: only the command that follows).
+                    pipe.cmd("CLIENT").arg("CACHING").arg("YES");
+                }
                 let placed = exec::append(&mut pipe, &plan, &domain.ttl, self.store.scripts())?;
-                Ok((plan, placed))
+                let kept = kept.map(|k| {
+                    pipe.cmd("PTTL").arg(&k.key);
+                    (k, pipe.len() - 1)
+                });
+                Ok(Step::Redis { plan, placed, kept })
             });
-            planned.push((key, fields, operation, placed));
+            planned.push((id, fields, operation, step));
         }
-        let any = planned.iter().any(|p| p.3.is_ok());
+        let any = planned
+            .iter()
+            .any(|p| matches!(p.3, Ok(Step::Redis { .. })));
         let mut replies = if any {
             self.store.query(&pipe).await
         } else {
@@ -197,15 +238,58 @@ impl Gateway {
         };
         planned
             .into_iter()
-            .map(|(key, fields, operation, placed)| {
-                let (plan, placed) = placed?;
+            .map(|(id, fields, operation, step)| {
+                let (plan, placed, kept) = match step? {
+                    Step::Near(body) => return Ok(Answer::Near(body)),
+                    Step::Redis { plan, placed, kept } => (plan, placed, kept),
+                };
                 let result = match &mut replies {
-                    Ok(replies) => exec::take(&placed, replies),
+                    Ok(replies) => exec::take(&placed, replies).map(|r| {
+                        let pttl = kept.as_ref().and_then(|(_, i)| match replies.get(*i) {
+                            Some(redis::Value::Int(ms)) => Some(*ms),
+                            _ => None,
+                        });
+                        (r, pttl)
+                    }),
                     Err(e) => Err(e.clone()),
                 };
-                self.answer(domain, &key, &fields, operation, &plan, result)
+                let kept = kept.map(|(k, _)| k);
+                self.answer(domain, &id, &fields, operation, &plan, kept, result)
             })
             .collect()
+    }
+
+    /// Whether a read's result may be kept in the near cache, under which
+    /// Redis key: the domain keeps copies (fresh reads or stale fallback),
+    /// the plan is a plain pipeline and its first action is the key read it
+    /// responds with (client tracking follows the first command).
+    fn keepable(&self, domain: &Domain, operation: Operation, plan: &Plan) -> Option<Kept> {
+        let max_stale = plan.cache.map_or(domain.max_stale, |c| {
+            if c.keep {
+                Duration::from_millis(c.max_stale_ms)
+            } else {
+                Duration::ZERO
+            }
+        });
+        if operation != Operation::Get
+            || plan.atomic
+            || plan.respond != Some(0)
+            || (domain.near_max_age.is_zero() && max_stale.is_zero())
+        {
+            return None;
+        }
+        let key = match plan.actions.first()? {
+            Action::Get(k) => k,
+            Action::HashGet(h) => &h.key,
+            Action::ZsetRange(z) => &z.key,
+            Action::SetContains(s) => &s.key,
+            _ => return None,
+        };
+        Some(Kept {
+            key: key.clone(),
+            seq: self.near.seq(key),
+            max_stale,
+        })
     }
 
     /// Ask the policy and check its plan.
@@ -244,6 +328,7 @@ impl Gateway {
 
     /// Turn a plan's replies into the call's answer; keep or drop the near
     /// copy; fall back to it when Redis could not answer a read.
+    #[allow(clippy::too_many_arguments)]
     fn answer(
         &self,
         domain: &Domain,
@@ -251,31 +336,24 @@ impl Gateway {
         fields: &[String],
         operation: Operation,
         plan: &Plan,
-        replies: Result<Vec<redis::Value>, StoreError>,
+        kept: Option<Kept>,
+        replies: Result<(Vec<redis::Value>, Option<i64>), StoreError>,
     ) -> Result<Answer, Error> {
-        let max_stale = plan.cache.map_or(domain.max_stale, |c| {
-            if c.keep {
-                Duration::from_millis(c.max_stale_ms)
-            } else {
-                Duration::ZERO
-            }
-        });
-        let replies = match replies {
+        let (replies, pttl) = match replies {
             Ok(r) => r,
-            Err(e) if e.is_unavailable() && operation == Operation::Get && !max_stale.is_zero() => {
-                return match self.near.stale(id, fields) {
+            Err(e) if e.is_unavailable() => {
+                let stale = kept
+                    .as_ref()
+                    .and_then(|k| self.near.stale(&k.key, fields, k.max_stale));
+                return match stale {
                     Some((body, age)) => {
-                        crate::telemetry::METRICS
-                            .l1
-                            .with_label_values(&["stale"])
-                            .inc();
+                        METRICS.l1.with_label_values(&["stale"]).inc();
                         Ok(Answer::Stale { body, age })
                     }
                     None => {
-                        crate::telemetry::METRICS
-                            .l1
-                            .with_label_values(&["miss"])
-                            .inc();
+                        if kept.is_some() {
+                            METRICS.l1.with_label_values(&["miss"]).inc();
+                        }
                         Err(e.into())
                     }
                 };
@@ -283,7 +361,10 @@ impl Gateway {
             Err(e) => return Err(e.into()),
         };
         if operation != Operation::Get {
-            self.near.forget(id);
+            // This gateway changed them: no copy of them may outlive the change.
+            for key in written_keys(plan) {
+                self.near.forget(key);
+            }
         }
         if domain.track_access && operation == Operation::Put {
             self.access.record(id, Event::Write, now_ms());
@@ -314,10 +395,21 @@ impl Gateway {
                 };
                 self.access.record(id, event, now_ms());
             }
-            if let Some(body) = &body
-                && !max_stale.is_zero()
-            {
-                self.near.keep(id, fields, body.clone(), max_stale);
+            if let (Some(body), Some(k)) = (&body, kept) {
+                // Never beyond the key's own life in Redis (PTTL -1: no expiry).
+                let ttl = match pttl {
+                    Some(ms) if ms >= 0 => Some(Duration::from_millis(ms as u64)),
+                    _ => None,
+                };
+                self.near.keep(
+                    &k.key,
+                    k.seq,
+                    fields,
+                    body.clone(),
+                    domain.near_max_age,
+                    k.max_stale,
+                    ttl,
+                );
             }
         }
         Ok(body.map_or(Answer::Nothing, Answer::Fresh))
@@ -413,6 +505,7 @@ impl Domain {
                 max_ms: dc.max_ttl_s * 1000,
             },
             max_stale: Duration::from_secs(dc.max_stale_s),
+            near_max_age: Duration::from_millis(dc.near_cache_ms),
             track_access: dc.track_access,
             namespaces: std::iter::once(format!("{name}:"))
                 .chain(dc.prefixes.iter().cloned())
@@ -435,6 +528,40 @@ impl Domain {
             )))
         }
     }
+}
+
+/// One call on its way: answered from the near cache, or planned for Redis.
+enum Step {
+    Near(Bytes),
+    Redis {
+        plan: Plan,
+        placed: exec::Placed,
+        /// The read's copy to keep, and where the key's PTTL reply will be.
+        kept: Option<(Kept, usize)>,
+    },
+}
+
+/// A read whose result the near cache keeps.
+struct Kept {
+    /// The Redis key read.
+    key: String,
+    /// The key's invalidation count when the read was sent.
+    seq: u64,
+    max_stale: Duration,
+}
+
+/// The Redis keys a plan writes.
+fn written_keys(plan: &Plan) -> impl Iterator<Item = &str> {
+    plan.actions.iter().filter_map(|a| match a {
+        Action::Set(s) => Some(s.key.as_str()),
+        Action::Delete(k) => Some(k.as_str()),
+        Action::Expire(e) => Some(e.key.as_str()),
+        Action::HashSet(h) => Some(h.key.as_str()),
+        Action::ZsetAdd(z) => Some(z.key.as_str()),
+        Action::SetAdd(s) => Some(s.key.as_str()),
+        Action::Script(_) | Action::StreamAdd(_) => None,
+        Action::Get(_) | Action::HashGet(_) | Action::ZsetRange(_) | Action::SetContains(_) => None,
+    })
 }
 
 /// One key across domains: `{domain}\0{key}` (NUL cannot be in a domain name).

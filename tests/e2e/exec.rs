@@ -33,6 +33,7 @@ fn store(redis: &Redis) -> Store {
         &config,
         BreakerConfig::default(),
         Arc::new(Scripts::load(None).unwrap()),
+        Arc::new(|_| {}),
     )
     .unwrap()
 }

@@ -56,6 +56,11 @@ pub async fn handle(
             let builder = Response::builder().header(CONTENT_TYPE, format.content_type());
             let (value, builder) = match gateway.call(domain, call).await? {
                 Answer::Fresh(value) => (value, builder.header(CACHE_STATUS, "sluice; hit")),
+                // Answered in process: Redis was not asked.
+                Answer::Near(value) => (
+                    value,
+                    builder.header(CACHE_STATUS, "sluice; hit; detail=near"),
+                ),
                 // RFC 9211: forwarding to Redis failed; this kept copy stands in.
                 Answer::Stale { body, age } => (
                     body,

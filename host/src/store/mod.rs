@@ -96,10 +96,11 @@ impl Store {
         config: &RedisConfig,
         breaker: BreakerConfig,
         scripts: Arc<Scripts>,
+        on_invalidate: pool::Invalidator,
     ) -> Result<Store, StoreError> {
         METRICS.pool_size.set(i64::from(config.pool_size));
         Ok(Store {
-            pool: Arc::new(Pool::new(config, scripts.clone())?),
+            pool: Arc::new(Pool::new(config, scripts.clone(), on_invalidate)?),
             breaker: Breaker::new(breaker),
             scripts,
             command_timeout: config.command_timeout(),

@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use super::StoreError;
 use super::scripts::Scripts;
+use crate::near_cache::Invalidation;
 use crate::telemetry::METRICS;
 
 /// bb8's view of a Redis connection: the multiplexed handle and a flag a
@@ -44,7 +45,13 @@ pub struct Manager {
     connect_timeout: std::time::Duration,
     /// Loaded on every new connection: at start, and after Redis restarted.
     scripts: Arc<Scripts>,
+    /// Told what Redis says changed (client tracking) and when a connection
+    /// closes, for the near cache.
+    on_invalidate: Invalidator,
 }
+
+/// Where invalidations go.
+pub type Invalidator = Arc<dyn Fn(Invalidation) + Send + Sync>;
 
 impl bb8::ManageConnection for Manager {
     type Connection = Conn;
@@ -65,20 +72,32 @@ impl bb8::ManageConnection for Manager {
             .await?;
         let broken = Arc::new(AtomicBool::new(false));
         let flag = broken.clone();
+        let invalidate = self.on_invalidate.clone();
         tokio::spawn(async move {
             while let Some(push) = rx.recv().await {
-                if push.kind == redis::PushKind::Disconnection {
-                    flag.store(true, Ordering::Relaxed);
-                    tracing::warn!("connection to Redis closed");
-                    break;
+                match push.kind {
+                    redis::PushKind::Disconnection => {
+                        flag.store(true, Ordering::Relaxed);
+                        invalidate(Invalidation::Lost);
+                        tracing::warn!("connection to Redis closed");
+                        break;
+                    }
+                    redis::PushKind::Invalidate => invalidate(invalidation(push.data)),
+                    _ => {}
                 }
             }
         });
         let mut conn = mux.clone();
-        self.scripts
-            .load_all_pipeline()
-            .query_async::<()>(&mut conn)
-            .await?;
+        let mut setup = self.scripts.load_all_pipeline();
+        // Opt-in tracking: Redis remembers the keys read right after
+        // `CLIENT CACHING YES` and pushes an invalidation when they change.
+        setup
+            .cmd("CLIENT")
+            .arg("TRACKING")
+            .arg("ON")
+            .arg("OPTIN")
+            .ignore();
+        setup.query_async::<()>(&mut conn).await?;
         METRICS
             .script_loads
             .inc_by(self.scripts.all().count() as u64);
@@ -91,6 +110,21 @@ impl bb8::ManageConnection for Manager {
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
         conn.broken.load(Ordering::Relaxed)
+    }
+}
+
+/// An `invalidate` push: the keys, or nil for "everything".
+fn invalidation(data: Vec<redis::Value>) -> Invalidation {
+    match data.into_iter().next() {
+        Some(redis::Value::Array(keys)) => Invalidation::Keys(
+            keys.into_iter()
+                .filter_map(|k| match k {
+                    redis::Value::BulkString(b) => Some(b),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => Invalidation::All,
     }
 }
 
@@ -131,7 +165,11 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(config: &RedisConfig, scripts: Arc<Scripts>) -> Result<Pool, StoreError> {
+    pub fn new(
+        config: &RedisConfig,
+        scripts: Arc<Scripts>,
+        on_invalidate: Invalidator,
+    ) -> Result<Pool, StoreError> {
         let info = redis::IntoConnectionInfo::into_connection_info(config.url.as_str())?;
         let resp3 = info
             .redis_settings()
@@ -140,6 +178,7 @@ impl Pool {
         let manager = Manager {
             client: Client::open(info.set_redis_settings(resp3))?,
             scripts,
+            on_invalidate,
             connect_timeout: config.connect_timeout(),
         };
         let pool = bb8::Pool::builder()

@@ -1,0 +1,183 @@
+//! The near cache: reads answered in process, kept coherent across gateways
+//! by Redis's client tracking, single flight on misses, never beyond a key's
+//! TTL in Redis.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use redis::Commands;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::{Gateway, Redis, config};
+
+/// `cache` and `l1` share the store; `l1` keeps copies for 10 s, so only
+/// invalidations can explain a change seen sooner.
+const L1: &str = r#"
+[domains.l1]
+plugin = "fixed-ttl"
+near_cache_ms = 10000
+"#;
+
+fn gets(redis: &Redis) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut redis.conn())
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+        .and_then(|v| v.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+async fn read(client: &reqwest::Client, gw: &Gateway, key: &str) -> (u16, String, Value) {
+    let resp = client
+        .get(gw.url(&format!("/v1/cache/l1/{key}")))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let cache = resp
+        .headers()
+        .get("cache-status")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, cache, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn until(what: &str, within: Duration, mut cond: impl AsyncFnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !cond().await {
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_through_one_gateway_ends_the_other_gateways_copy_at_once() {
+    let redis = Redis::start();
+    let a = Gateway::start(&config(&redis, L1));
+    let b = Gateway::start(&config(&redis, L1));
+    let client = reqwest::Client::new();
+    let url = a.url("/v1/cache/l1/k");
+    assert_eq!(
+        client
+            .put(&url)
+            .json(&json!("v1"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+
+    // B reads Redis once, then answers from its near cache.
+    assert_eq!(
+        read(&client, &b, "k").await,
+        (200, "sluice; hit".into(), json!("v1"))
+    );
+    let before = gets(&redis);
+    for _ in 0..20 {
+        assert_eq!(
+            read(&client, &b, "k").await,
+            (200, "sluice; hit; detail=near".into(), json!("v1"))
+        );
+    }
+    assert_eq!(gets(&redis), before, "near-cache hits must not reach Redis");
+
+    // A writes: B's copy ends when Redis says so, long before its 10 s.
+    assert_eq!(
+        client
+            .put(&url)
+            .json(&json!("v2"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let seen = until("B to see v2", Duration::from_secs(2), async || {
+        read(&client, &b, "k").await.2 == json!("v2")
+    })
+    .await;
+    println!("a write through gateway A reached gateway B's near cache after {seen:?}");
+
+    // Any writer counts, not only gateways; deletes too.
+    read(&client, &b, "k").await;
+    let _: () = redis
+        .conn()
+        .set("l1:k", rmp_serde::to_vec(&json!("v3")).unwrap())
+        .unwrap();
+    until(
+        "B to see a direct write",
+        Duration::from_secs(2),
+        async || read(&client, &b, "k").await.2 == json!("v3"),
+    )
+    .await;
+    assert_eq!(client.delete(&url).send().await.unwrap().status(), 204);
+    until("B to see the delete", Duration::from_secs(2), async || {
+        read(&client, &b, "k").await.0 == 404
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_on_one_key_cost_one_redis_read() {
+    let redis = Redis::start();
+    let gw = Arc::new(Gateway::start(&config(&redis, L1)));
+    let client = reqwest::Client::new();
+    let resp = client
+        .put(gw.url("/v1/cache/l1/hot"))
+        .json(&json!({"n": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let before = gets(&redis);
+    let readers: Vec<_> = (0..50)
+        .map(|_| {
+            let (gw, client) = (gw.clone(), client.clone());
+            tokio::spawn(async move { read(&client, &gw, "hot").await })
+        })
+        .collect();
+    for r in readers {
+        let (status, _, body) = r.await.unwrap();
+        assert_eq!((status, body), (200, json!({"n": 1})));
+    }
+    assert_eq!(
+        gets(&redis) - before,
+        1,
+        "50 concurrent reads of a cold key"
+    );
+}
+
+#[tokio::test]
+async fn a_copy_never_outlives_the_key_in_redis() {
+    let redis = Redis::start();
+    let gw = Gateway::start(&config(&redis, L1));
+    let client = reqwest::Client::new();
+    let resp = client
+        .put(gw.url("/v1/cache/l1/brief?ttl_s=1"))
+        .json(&json!(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    read(&client, &gw, "brief").await;
+    assert_eq!(
+        read(&client, &gw, "brief").await.1,
+        "sluice; hit; detail=near"
+    );
+    until(
+        "the key to expire in Redis",
+        Duration::from_secs(5),
+        async || redis.conn().pttl::<_, i64>("l1:brief").unwrap() == -2,
+    )
+    .await;
+    assert_eq!(
+        read(&client, &gw, "brief").await.0,
+        404,
+        "served after it expired in Redis"
+    );
+}
