@@ -181,10 +181,13 @@ impl Gateway {
 
     /// Serve one call. Concurrent reads of one key in a near-cached domain
     /// take turns: the first asks Redis and fills the near cache, the others
-    /// are answered from it (single flight).
+    /// are answered from it (single flight). A turn is awaited only briefly:
+    /// when Redis is slow, waiting in line would add a timeout per reader.
     pub async fn call(&self, domain: &Domain, call: Call) -> Result<Answer, Error> {
         let _turn = if call.operation == Operation::Get && !domain.near_max_age.is_zero() {
-            Some(self.near.turn(&domain.name, &call.key).await)
+            tokio::time::timeout(TURN_WAIT, self.near.turn(&domain.name, &call.key))
+                .await
+                .ok()
         } else {
             None
         };
@@ -529,6 +532,10 @@ impl Domain {
         }
     }
 }
+
+/// How long a read waits for another read of the same key to fill the near
+/// cache before it asks Redis itself.
+const TURN_WAIT: Duration = Duration::from_millis(100);
 
 /// One call on its way: answered from the near cache, or planned for Redis.
 enum Step {

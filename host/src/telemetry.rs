@@ -178,7 +178,7 @@ impl Metrics {
                 &r,
                 cv(
                     "sluice_l1_total",
-                    "Near-cache lookups on the fallback path by result (stale, miss)",
+                    "Near-cache answers: hit (fresh, Redis not asked), stale (Redis unavailable), miss (unavailable, no copy)",
                     &["result"],
                 ),
             ),
