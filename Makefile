@@ -51,9 +51,12 @@ stop:
 test: plugins lint
 	cargo test --workspace
 
-## Measurements (not part of `make test`): pool shape against a local
-## redis-server, and the plugin decision (wasm vs native).
-bench: plugins
+## Measurements (not part of `make test`): the gateway beside webdis and raw
+## Redis (writes docs/benchmarks.md and .svg), the pool shape, and the plugin
+## decision (wasm vs native).
+bench: plugins build
+	@command -v webdis >/dev/null && command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y webdis wrk; }
+	python3 bench/harness.py
 	cargo bench -p sluice --bench pool
 	cargo bench -p sluice --bench plugin
 

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Sluice against webdis and raw Redis, side by side, on this machine.
+
+`make bench` runs this after building the gateway in release. It starts its own
+redis-server, webdis and gateway on loopback ports, drives each equivalent
+operation with wrk at 50 connections for a fixed duration, adds
+redis-benchmark's GET/SET as the floor, and writes docs/benchmarks.md and
+docs/benchmarks.svg from what it measured.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "bench" / "wrk"
+REDIS_PORT, WEBDIS_PORT, GATEWAY_PORT = 16379, 17379, 18080
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "50"))
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+KEYS = 1000  # miss-path key space: far more than the hot set, no near cache
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def wait_http(url, within=30):
+    deadline = time.time() + within
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            time.sleep(0.05)
+    sys.exit(f"{url} did not answer within {within}s")
+
+
+def redis_cli(*args):
+    return sh("redis-cli", "-p", str(REDIS_PORT), *args).strip()
+
+
+def wrk(url, script=None):
+    """req/s, p50 ms, p99 ms of one wrk run."""
+    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency"]
+    if script:
+        cmd += ["-s", str(SCRIPTS / script)]
+    out = sh(*cmd, url)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        sys.exit(f"{url}: {non2xx.group(1)} failed responses\n{out}")
+
+    def pct(p):
+        v, unit = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", out, re.M).groups()
+        return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return rps, pct(50), pct(99)
+
+
+def rss_mib(pid):
+    status = Path(f"/proc/{pid}/status").read_text()
+    peak = re.search(r"VmHWM:\s+(\d+) kB", status).group(1)
+    return int(peak) / 1024
+
+
+def main():
+    work = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(work)], stdout=subprocess.DEVNULL))
+        for _ in range(100):
+            if subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "ping"], capture_output=True).stdout.strip() == b"PONG":
+                break
+            time.sleep(0.05)
+        (work / "webdis.json").write_text(json.dumps({
+            "redis_host": "127.0.0.1", "redis_port": REDIS_PORT, "http_host": "127.0.0.1",
+            "http_port": WEBDIS_PORT, "threads": 2, "pool_size": 20, "daemonize": False,
+            "database": 0, "verbosity": 0, "logfile": str(work / "webdis.log")}))
+        procs.append(subprocess.Popen(["webdis", str(work / "webdis.json")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        config = (ROOT / "bench" / "sluice-bench.toml").read_text()
+        config = config.replace("@REDIS@", f"redis://127.0.0.1:{REDIS_PORT}").replace("@PLUGINS@", str(ROOT / "build" / "plugins"))
+        (work / "sluice.toml").write_text(config)
+        gateway = subprocess.Popen(
+            [str(ROOT / "target" / "release" / "sluice"), "serve", "--config", str(work / "sluice.toml"),
+             "--listen", f"127.0.0.1:{GATEWAY_PORT}"],
+            stdout=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
+        procs.append(gateway)
+        gw, wd = f"http://127.0.0.1:{GATEWAY_PORT}", f"http://127.0.0.1:{WEBDIS_PORT}"
+        wait_http(gw + "/healthz")
+        wait_http(wd + "/PING")
+
+        # The same data for both: gateway values are MessagePack, webdis's plain strings.
+        value = '{"asset":"BTC","price":64000.5}'
+        for i in range(10):
+            req = urllib.request.Request(f"{gw}/v1/cache/hot/k{i}", data=value.encode(), method="PUT",
+                                         headers={"content-type": "application/json"})
+            urllib.request.urlopen(req)
+        pipe = "".join(f"SET w:k{i} '{value}'\nSET w:hot{i} '{value}'\n" for i in range(KEYS))
+        subprocess.run(["redis-cli", "-p", str(REDIS_PORT)], input=pipe, text=True, capture_output=True, check=True)
+        items = {f"k{i}": {"asset": "BTC", "price": 64000.5} for i in range(KEYS)}
+        req = urllib.request.Request(f"{gw}/v1/mset/cache", data=json.dumps({"items": items}).encode(),
+                                     headers={"content-type": "application/json"})
+        urllib.request.urlopen(req)
+        sha = redis_cli("SCRIPT", "LOAD", (ROOT / "host" / "src" / "store" / "ratelimit.lua").read_text())
+        mget = "/".join(f"w:k{i}" for i in range(100))
+        (work / "mget.json").write_text(json.dumps({"keys": [f"k{i}" for i in range(100)]}))
+
+        os.environ["SLUICE_BENCH_MGET"] = str(work / "mget.json")
+        rows = [
+            ("hot GET (near cache)", (gw + "/v1/cache/hot/k", "get10.lua"), (wd + "/GET/w:hot", "get10.lua")),
+            ("miss-path GET (Redis)", (gw + "/v1/cache/cache/k", "get1000.lua"), (wd + "/GET/w:k", "get1000.lua")),
+            ("PUT (SET with TTL)", (gw + "/v1/cache/cache/k", "put.lua"), (wd + "/SET/w:k", "webdis_set.lua")),
+            ("100-key mget", (gw + "/v1/mget/cache", "mget.lua"), (wd + f"/MGET/{mget}", None)),
+            ("rate-limit acquire", (gw + "/v1/ratelimit/bench/s", "post_rotate.lua"),
+             (wd + f"/EVALSHA/{sha}/1/rl:s", "webdis_ratelimit.lua")),
+            ("event publish (XADD)", (gw + "/v1/events/arbitrage", "publish.lua"),
+             (wd + "/XADD/w:events/MAXLEN/~/10000/*/type/tick/asset/btc", None)),
+        ]
+        results = []
+        for name, (gurl, gscript), (wurl, wscript) in rows:
+            g = wrk(gurl, gscript)
+            w = wrk(wurl, wscript)
+            results.append((name, g, w))
+            print(f"{name:<24} gateway {g[0]:>9.0f}/s p50 {g[1]:.2f} p99 {g[2]:.2f} | "
+                  f"webdis {w[0]:>9.0f}/s p50 {w[1]:.2f} p99 {w[2]:.2f} | x{g[0] / w[0]:.2f}", flush=True)
+        rss = rss_mib(gateway.pid)
+        floor = sh("redis-benchmark", "-p", str(REDIS_PORT), "-t", "get,set", "-c", str(CONNECTIONS),
+                   "-n", "300000", "-q")
+        floor = dict(re.findall(r"(GET|SET): ([\d.]+) requests per second", floor))
+        versions = {
+            "sluice": sh(str(ROOT / "target" / "release" / "sluice"), "--version").strip(),
+            "webdis": "webdis " + sh("dpkg-query", "-W", "-f=${Version}", "webdis"),
+            "redis": "redis " + sh("redis-server", "--version").split()[2].removeprefix("v="),
+            "wrk": "wrk " + sh("dpkg-query", "-W", "-f=${Version}", "wrk"),
+        }
+        write_report(results, floor, rss, versions)
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_report(results, floor, rss, versions):
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), "unknown CPU")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Regenerated by `make bench` (`bench/harness.py`): its own redis-server, webdis and gateway",
+        f"(release build) on loopback; wrk with 2 threads and {CONNECTIONS} connections, {DURATION} per run;",
+        "everything on the same machine, so the load generator competes with what it measures.",
+        "",
+        f"Machine: {os.cpu_count()} cores, {cpu}. Versions: {', '.join(versions.values())}.",
+        "",
+        "| operation | gateway req/s | p50 ms | p99 ms | webdis req/s | p50 ms | p99 ms | gateway / webdis |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, g, w in results:
+        lines.append(f"| {name} | {g[0]:,.0f} | {g[1]:.2f} | {g[2]:.2f} | {w[0]:,.0f} | {w[1]:.2f} | {w[2]:.2f} | {g[0] / w[0]:.2f}× |")
+    lines += [
+        "",
+        f"Floor, redis-benchmark direct ({CONNECTIONS} connections, unpipelined): "
+        f"GET {float(floor.get('GET', 0)):,.0f}/s, SET {float(floor.get('SET', 0)):,.0f}/s.",
+        "",
+        f"Gateway peak RSS over the whole run: {rss:.1f} MiB.",
+        "",
+        "Equivalent operations: the gateway's GET/PUT go through the domain's WebAssembly policy",
+        "and store MessagePack with a TTL (`SET … PX`); webdis runs the bare command (`SET` with",
+        "`PX` for PUT). Hot GET reads 10 keys (the gateway answers from its near cache); miss-path",
+        "GET reads 1000 keys in a domain without near cache. mget is 100 keys in one request. The",
+        "rate limit is the same Lua token bucket (EVALSHA) on both; events are one XADD with an",
+        "approximate MAXLEN (the gateway's policy adds to two streams per event).",
+        "",
+        "![gateway and webdis req/s](benchmarks.svg)",
+        "",
+    ]
+    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
+    (ROOT / "docs" / "benchmarks.svg").write_text(svg(results))
+
+
+def svg(results):
+    width, bar, gap, left = 760, 14, 16, 190
+    top = max(max(g[0], w[0]) for _, g, w in results)
+    height = 40 + len(results) * (2 * bar + gap)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+           f'<text x="{left}" y="16">req/s at {CONNECTIONS} connections: gateway (blue) and webdis (grey)</text>']
+    y = 30
+    for name, g, w in results:
+        out.append(f'<text x="{left - 8}" y="{y + bar + 4}" text-anchor="end">{name}</text>')
+        for val, color in ((g[0], "#2b6cb0"), (w[0], "#a0aec0")):
+            length = (width - left - 90) * val / top
+            out.append(f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar - 2}" fill="{color}"/>')
+            out.append(f'<text x="{left + length + 4:.1f}" y="{y + bar - 4}">{val:,.0f}</text>')
+            y += bar
+        y += gap
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
