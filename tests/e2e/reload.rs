@@ -64,14 +64,16 @@ async fn a_plugin_replaced_under_load_goes_live_without_a_failed_request() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let clients: Vec<_> = (0..8)
         .map(|c| {
-            let (gw, client, stop, ok, failed) = (
+            let (gw, client, stop, ok, failed, failures) = (
                 gw.clone(),
                 client.clone(),
                 stop.clone(),
                 ok.clone(),
                 failed.clone(),
+                failures.clone(),
             );
             tokio::spawn(async move {
                 let mut n = 0u64;
@@ -79,8 +81,21 @@ async fn a_plugin_replaced_under_load_goes_live_without_a_failed_request() {
                     let url = gw.url(&format!("/v1/cache/swap/c{c}-{}", n % 20));
                     let put = client.put(&url).json(&json!(n)).send().await;
                     let get = client.get(&url).send().await;
-                    let good = put.is_ok_and(|r| r.status() == 204)
-                        && get.is_ok_and(|r| r.status() == 200);
+                    let mut good = true;
+                    for (what, r, want) in [("PUT", put, 204), ("GET", get, 200)] {
+                        let problem = match r {
+                            Ok(r) if r.status() == want => continue,
+                            Ok(r) => {
+                                format!("{} {}", r.status(), r.text().await.unwrap_or_default())
+                            }
+                            Err(e) => e.to_string(),
+                        };
+                        good = false;
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{what} {url}: {problem}"));
+                    }
                     if good { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
                     n += 1;
                 }
@@ -118,7 +133,8 @@ async fn a_plugin_replaced_under_load_goes_live_without_a_failed_request() {
     assert_eq!(
         failed.load(Ordering::Relaxed),
         0,
-        "requests failed during the swaps"
+        "requests failed during the swaps: {:?}",
+        failures.lock().unwrap()
     );
     assert!(ok.load(Ordering::Relaxed) > 0);
 }

@@ -33,6 +33,12 @@ const EPOCH_TICK: Duration = Duration::from_millis(1);
 const MAX_CALLS_PER_INSTANCE: u32 = 100_000;
 /// Warm instances kept per domain; more are made under load and dropped after.
 const MAX_IDLE_INSTANCES: usize = 64;
+/// Instances made when a domain is loaded, off the request path, so the
+/// first burst after a (re)load does not instantiate under its deadline.
+const PREWARM_INSTANCES: usize = 4;
+/// Making and configuring an instance is the host's work, not a policy
+/// decision: it gets this much time, not the per-call deadline.
+const INSTANTIATE_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Why a plugin failed; each maps to one HTTP answer in [`crate::error`].
 #[derive(Debug, thiserror::Error)]
@@ -205,8 +211,10 @@ impl Plugin {
             stats: PluginStats::default(),
             outcomes,
         };
-        let warm = plugin.instantiate()?;
-        plugin.put_back(warm);
+        for _ in 0..PREWARM_INSTANCES {
+            let warm = plugin.instantiate()?;
+            plugin.put_back(warm);
+        }
         Ok(plugin)
     }
 
@@ -234,6 +242,7 @@ impl Plugin {
             None => self.instantiate()?,
         };
         inst.store.set_epoch_deadline(self.deadline_ticks());
+        inst.store.data_mut().overtime = None;
         inst.calls += 1;
         let (result, outcome) = match call(&mut inst) {
             Ok(answer) => {
@@ -258,7 +267,7 @@ impl Plugin {
                 let (message, outcome) = match trap.downcast_ref::<wasmtime::Trap>() {
                     Some(wasmtime::Trap::Interrupt) => {
                         self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
-                        let m = format!("no answer within {:?}", self.limits.deadline);
+                        let m = format!("no answer within {:?} of CPU time", self.limits.deadline);
                         (m, 4)
                     }
                     Some(t) => {
@@ -289,7 +298,11 @@ impl Plugin {
             State::new(self.compiled.name.clone(), self.limits.memory_bytes),
         );
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(self.deadline_ticks());
+        store.epoch_deadline_callback(sandbox::deadline_callback(
+            self.deadline_ticks(),
+            self.limits.deadline,
+        ));
+        store.set_epoch_deadline(ticks(INSTANTIATE_DEADLINE));
         let policy = self
             .compiled
             .pre
@@ -331,7 +344,7 @@ impl Plugin {
     }
 
     fn deadline_ticks(&self) -> u64 {
-        (self.limits.deadline.as_millis() as u64 / EPOCH_TICK.as_millis() as u64).max(1) + 1
+        ticks(self.limits.deadline)
     }
 
     fn failed(&self, message: String) -> PluginError {
@@ -361,6 +374,11 @@ impl Plugin {
             message,
         }
     }
+}
+
+/// Epoch ticks for a deadline; one more, since the next tick may be imminent.
+fn ticks(deadline: Duration) -> u64 {
+    (deadline.as_millis() as u64 / EPOCH_TICK.as_millis() as u64).max(1) + 1
 }
 
 /// The SHA-256 of a file, if it can be read.

@@ -17,6 +17,57 @@ pub struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limits: StoreLimits,
+    /// Set when the current call passed its wall-clock deadline: the
+    /// thread's CPU time then, and how many times the deadline was extended.
+    pub overtime: Option<(Duration, u32)>,
+}
+
+/// Extensions of a call's deadline while its thread is starved of CPU
+/// (not while it runs): the wall-clock cap is this many deadlines.
+const MAX_EXTENSIONS: u32 = 20;
+
+/// The deadline is a CPU budget, checked cheaply: epoch ticks measure wall
+/// time, and on a loaded host a thread can be descheduled mid-call. When the
+/// wall deadline passes, the call gets another window; if it spent at least
+/// half of that window on the CPU, it is running, not waiting: it traps.
+/// No per-call syscall: the thread's CPU time is read only at a deadline.
+pub fn deadline_callback(
+    deadline_ticks: u64,
+    deadline: Duration,
+) -> impl FnMut(wasmtime::StoreContextMut<'_, State>) -> wasmtime::Result<wasmtime::UpdateDeadline>
++ Send
++ Sync
++ 'static {
+    move |mut ctx| {
+        let state = ctx.data_mut();
+        let cpu = thread_cpu_time();
+        let verdict = match state.overtime {
+            None => Some((cpu, 1)),
+            Some((prev, n)) if cpu.saturating_sub(prev) < deadline / 2 && n < MAX_EXTENSIONS => {
+                Some((cpu, n + 1))
+            }
+            Some(_) => None,
+        };
+        state.overtime = verdict;
+        Ok(match verdict {
+            Some(_) => wasmtime::UpdateDeadline::Continue(deadline_ticks),
+            None => wasmtime::UpdateDeadline::Interrupt,
+        })
+    }
+}
+
+/// CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::MAX; // unknown: treat the call as running
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 impl State {
@@ -38,6 +89,7 @@ impl State {
             wasi,
             table: ResourceTable::new(),
             limits,
+            overtime: None,
         }
     }
 }
