@@ -8,8 +8,8 @@ mod support;
 use redis::Commands;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use support::{Gateway, Redis, config};
+use std::time::Duration;
+use support::{Gateway, Redis, config, eventually};
 
 /// `cache` and `l1` share the store; `l1` keeps copies for 10 s, so only
 /// invalidations can explain a change seen sooner.
@@ -43,15 +43,6 @@ async fn read(client: &reqwest::Client, gw: &Gateway, key: &str) -> (u16, String
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     (status, cache, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn until(what: &str, within: Duration, mut cond: impl AsyncFnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while !cond().await {
-        assert!(started.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    started.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +88,7 @@ async fn a_write_through_one_gateway_ends_the_other_gateways_copy_at_once() {
             .status(),
         204
     );
-    let seen = until("B to see v2", Duration::from_secs(2), async || {
+    let seen = eventually("B to see v2", Duration::from_secs(2), async || {
         read(&client, &b, "k").await.2 == json!("v2")
     })
     .await;
@@ -109,14 +100,14 @@ async fn a_write_through_one_gateway_ends_the_other_gateways_copy_at_once() {
         .conn()
         .set("l1:k", rmp_serde::to_vec(&json!("v3")).unwrap())
         .unwrap();
-    until(
+    eventually(
         "B to see a direct write",
         Duration::from_secs(2),
         async || read(&client, &b, "k").await.2 == json!("v3"),
     )
     .await;
     assert_eq!(client.delete(&url).send().await.unwrap().status(), 204);
-    until("B to see the delete", Duration::from_secs(2), async || {
+    eventually("B to see the delete", Duration::from_secs(2), async || {
         read(&client, &b, "k").await.0 == 404
     })
     .await;
@@ -169,7 +160,7 @@ async fn a_copy_never_outlives_the_key_in_redis() {
         read(&client, &gw, "brief").await.1,
         "sluice; hit; detail=near"
     );
-    until(
+    eventually(
         "the key to expire in Redis",
         Duration::from_secs(5),
         async || redis.conn().pttl::<_, i64>("l1:brief").unwrap() == -2,

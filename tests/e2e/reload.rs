@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-use support::{Gateway, Redis, assert_problem, config_in, own_plugins_dir, plugins_dir};
+use std::time::Duration;
+use support::{
+    Gateway, Redis, assert_problem, config_in, eventually, own_plugins_dir, plugins_dir,
+};
 
 const SWAP: &str = r#"
 [domains.swap]
@@ -38,18 +40,6 @@ async fn live_ttl(client: &reqwest::Client, gw: &Gateway, redis: &Redis) -> i64 
         .unwrap();
     assert_eq!(resp.status(), 204);
     redis.conn().pttl("swap:probe").unwrap()
-}
-
-async fn wait_for(what: &str, mut cond: impl AsyncFnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while !cond().await {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    started.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,18 +96,22 @@ async fn a_plugin_replaced_under_load_goes_live_without_a_failed_request() {
 
     // Rename-and-replace with adaptive-ttl.
     rename_replace(&plugins_dir().join("adaptive-ttl.wasm"), &swap);
-    let to_adaptive = wait_for("adaptive-ttl to go live", async || {
-        live_ttl(&client, &gw, &redis).await < 40_000
-    })
+    let to_adaptive = eventually(
+        "adaptive-ttl to go live",
+        Duration::from_secs(20),
+        async || live_ttl(&client, &gw, &redis).await < 40_000,
+    )
     .await;
 
     // Symlink swap back to fixed-ttl.
     let link = plugins.path().join("swap.link");
     std::os::unix::fs::symlink(plugins_dir().join("fixed-ttl.wasm"), &link).unwrap();
     std::fs::rename(&link, &swap).unwrap();
-    let to_fixed = wait_for("fixed-ttl to go live again", async || {
-        live_ttl(&client, &gw, &redis).await > 50_000
-    })
+    let to_fixed = eventually(
+        "fixed-ttl to go live again",
+        Duration::from_secs(20),
+        async || live_ttl(&client, &gw, &redis).await > 50_000,
+    )
     .await;
 
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -193,30 +187,40 @@ async fn corrupt_plugins_and_broken_configs_are_refused_and_the_old_ones_serve()
 
     // A corrupt plugin file: refused, shown, counted; the old one serves.
     std::fs::write(&swap, b"\0asm garbage").unwrap();
-    wait_for("the corrupt plugin to be refused", async || {
-        status(&client).await["last_reload"]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("swap.wasm"))
-    })
+    eventually(
+        "the corrupt plugin to be refused",
+        Duration::from_secs(20),
+        async || {
+            status(&client).await["last_reload"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("swap.wasm"))
+        },
+    )
     .await;
     assert!(
         live_ttl(&client, &gw, &redis).await > 50_000,
         "the old plugin must keep serving"
     );
     std::fs::copy(plugins_dir().join("fixed-ttl.wasm"), &swap).unwrap();
-    wait_for("the good plugin to be back", async || {
-        status(&client).await["last_reload"]["applied"] == true
-    })
+    eventually(
+        "the good plugin to be back",
+        Duration::from_secs(20),
+        async || status(&client).await["last_reload"]["applied"] == true,
+    )
     .await;
 
     // A broken config: refused; the old one serves.
     let path = gw.config_path();
     std::fs::write(&path, format!("{config}\n[domains.broken\n")).unwrap();
-    wait_for("the broken config to be refused", async || {
-        status(&client).await["last_reload"]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("TOML parse error"))
-    })
+    eventually(
+        "the broken config to be refused",
+        Duration::from_secs(20),
+        async || {
+            status(&client).await["last_reload"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("TOML parse error"))
+        },
+    )
     .await;
     assert_eq!(
         client
@@ -232,14 +236,18 @@ async fn corrupt_plugins_and_broken_configs_are_refused_and_the_old_ones_serve()
     let changed = config.replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:1\"")
         + "\n[domains.extra]\nplugin = \"fixed-ttl\"\n";
     std::fs::write(&path, changed).unwrap();
-    wait_for("the new domain to answer", async || {
-        let r = client
-            .get(gw.url("/v1/cache/extra/x"))
-            .send()
-            .await
-            .unwrap();
-        r.headers().get("cache-status").is_some()
-    })
+    eventually(
+        "the new domain to answer",
+        Duration::from_secs(20),
+        async || {
+            let r = client
+                .get(gw.url("/v1/cache/extra/x"))
+                .send()
+                .await
+                .unwrap();
+            r.headers().get("cache-status").is_some()
+        },
+    )
     .await;
     let last = status(&client).await["last_reload"].clone();
     assert!(
@@ -306,13 +314,17 @@ async fn sighup_reloads_and_admin_is_off_without_a_token() {
         "no watcher: nothing reloads by itself"
     );
     gw.signal("HUP");
-    wait_for("SIGHUP to load the new domain", async || {
-        let r = client
-            .get(gw.url("/v1/cache/later/x"))
-            .send()
-            .await
-            .unwrap();
-        r.headers().get("cache-status").is_some()
-    })
+    eventually(
+        "SIGHUP to load the new domain",
+        Duration::from_secs(20),
+        async || {
+            let r = client
+                .get(gw.url("/v1/cache/later/x"))
+                .send()
+                .await
+                .unwrap();
+            r.headers().get("cache-status").is_some()
+        },
+    )
     .await;
 }

@@ -22,6 +22,21 @@ pub fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) 
     }
 }
 
+/// Await `cond` until it holds, polling; panics after `within`. Returns how
+/// long it took (tests report it).
+pub async fn eventually(
+    what: &str,
+    within: Duration,
+    mut cond: impl AsyncFnMut() -> bool,
+) -> Duration {
+    let started = Instant::now();
+    while !cond().await {
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    started.elapsed()
+}
+
 /// A redis-server process of this test's own.
 pub struct Redis {
     child: Option<Child>,
