@@ -52,13 +52,12 @@ test: plugins lint
 	cargo test --workspace
 
 ## Measurements (not part of `make test`): the gateway beside webdis and raw
-## Redis (writes docs/benchmarks.md and .svg), the pool shape, and the plugin
-## decision (wasm vs native).
+## Redis, the analysis's claims and the plugin decision (all written to
+## docs/benchmarks.md and .svg), then the pool shape.
 bench: plugins build
 	@command -v webdis >/dev/null && command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y webdis wrk; }
 	python3 bench/harness.py
 	cargo bench -p sluice --bench pool
-	cargo bench -p sluice --bench plugin
 
 lint:
 	cargo fmt --all -- --check
