@@ -3,6 +3,8 @@
 //! docs/benchmarks.md. Needs `SLUICE_BENCH_REDIS` (a redis:// URL); started
 //! by the harness, or by hand against a scratch Redis.
 
+mod common;
+use common::Plain;
 use redis::aio::MultiplexedConnection;
 use sluice::access::{AccessTracker, Event};
 use sluice::config::RedisConfig;
@@ -338,23 +340,6 @@ async fn futures_pools(url: &str) -> Vec<bb8::Pool<Plain>> {
         );
     }
     pools
-}
-
-/// A pool of the analysis's kind: a connection checked out per command.
-struct Plain(redis::Client);
-
-impl bb8::ManageConnection for Plain {
-    type Connection = MultiplexedConnection;
-    type Error = redis::RedisError;
-    async fn connect(&self) -> Result<MultiplexedConnection, redis::RedisError> {
-        self.0.get_multiplexed_async_connection().await
-    }
-    async fn is_valid(&self, c: &mut MultiplexedConnection) -> Result<(), redis::RedisError> {
-        redis::cmd("PING").query_async(c).await
-    }
-    fn has_broken(&self, _: &mut MultiplexedConnection) -> bool {
-        false
-    }
 }
 
 /// A read-through cache on a simulated clock: a miss writes the key with a

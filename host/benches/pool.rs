@@ -7,7 +7,8 @@
 #[allow(unused_imports)]
 mod support;
 
-use redis::aio::MultiplexedConnection;
+mod common;
+use common::Plain;
 use sluice::config::RedisConfig;
 use sluice::store::breaker::BreakerConfig;
 use sluice::store::scripts::Scripts;
@@ -18,22 +19,6 @@ use std::time::{Duration, Instant};
 
 const TASKS: usize = 50;
 const RUN: Duration = Duration::from_secs(3);
-
-struct Plain(redis::Client);
-
-impl bb8::ManageConnection for Plain {
-    type Connection = MultiplexedConnection;
-    type Error = redis::RedisError;
-    async fn connect(&self) -> Result<MultiplexedConnection, redis::RedisError> {
-        self.0.get_multiplexed_async_connection().await
-    }
-    async fn is_valid(&self, c: &mut MultiplexedConnection) -> Result<(), redis::RedisError> {
-        redis::cmd("PING").query_async(c).await
-    }
-    fn has_broken(&self, _: &mut MultiplexedConnection) -> bool {
-        false
-    }
-}
 
 async fn drive<F, Fut>(name: &str, op: F)
 where

@@ -207,11 +207,7 @@ async fn read(
     };
     let reply = checked(replies.into_iter().next().unwrap_or(Value::Nil))?;
     let entries = reply::read_group_entries(reply);
-    codec::respond(format, StatusCode::OK, |out| {
-        let _ = encode::write_map_len(out, 1);
-        let _ = encode::write_str(out, "messages");
-        reply::stream_entries(out, entries);
-    })
+    messages(format, entries)
 }
 
 #[derive(serde::Deserialize)]
@@ -277,6 +273,11 @@ async fn claim(
         },
         _ => Vec::new(),
     };
+    messages(format, entries)
+}
+
+/// `{"messages": [{"id": .., "fields": {..}}, ...]}`
+fn messages(format: Format, entries: Vec<Value>) -> Result<Response<Body>, Error> {
     codec::respond(format, StatusCode::OK, |out| {
         let _ = encode::write_map_len(out, 1);
         let _ = encode::write_str(out, "messages");
