@@ -15,7 +15,7 @@ mod streams;
 use crate::reload::Live;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +24,9 @@ use tokio::net::TcpListener;
 
 /// The body type of every response: small, fully built bodies.
 pub type Body = http_body_util::Full<bytes::Bytes>;
+
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long connections may take to finish after shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -48,7 +51,11 @@ pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<O
         let _ = stream.set_nodelay(true);
         let live = live.clone();
         let service = service_fn(move |req| router::route(live.clone(), req));
-        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            // A client that trickles its headers does not hold a connection forever.
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
