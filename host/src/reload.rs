@@ -127,6 +127,12 @@ impl Live {
         if old.config.scripts.dir != config.scripts.dir {
             needs_restart.push("scripts.dir".into());
         }
+        if old.config.plugins.dir != config.plugins.dir
+            || old.config.plugins.watch != config.plugins.watch
+        {
+            // Plugins load from the new folder now; the watcher follows at restart.
+            needs_restart.push("plugins.dir / plugins.watch (the file watcher)".into());
+        }
         // What needs a restart keeps its old value in the new generation.
         let mut config = config;
         config.server.listen = old.config.server.listen;
