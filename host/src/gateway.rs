@@ -105,7 +105,7 @@ pub enum Answer {
     Fresh(Bytes),
     /// The same, from the near cache: read within the domain's
     /// `near_cache_ms`, and not changed since as far as Redis told.
-    Near(Bytes),
+    Near(Arc<crate::near_cache::Entry>),
     /// Redis could not answer; this copy, read `age` ago, stands in.
     Stale { body: Bytes, age: Duration },
     /// A read that found nothing, or a write (no body).
@@ -212,10 +212,10 @@ impl Gateway {
                 let kept = self.keepable(domain, operation, &plan);
                 if let Some(k) = &kept
                     && !domain.near_max_age.is_zero()
-                    && let Some(body) = self.near.fresh(&k.key, &fields)
+                    && let Some(copy) = self.near.fresh(&k.key, &fields)
                 {
                     METRICS.l1.with_label_values(&["hit"]).inc();
-                    return Ok(Step::Near(body));
+                    return Ok(Step::Near(copy));
                 }
                 if kept.is_some() {
                     // Redis tells this gateway when the key changes (RESP3
@@ -243,7 +243,7 @@ impl Gateway {
             .into_iter()
             .map(|(id, fields, operation, step)| {
                 let (plan, placed, kept) = match step? {
-                    Step::Near(body) => return Ok(Answer::Near(body)),
+                    Step::Near(copy) => return Ok(Answer::Near(copy)),
                     Step::Redis { plan, placed, kept } => (plan, placed, kept),
                 };
                 let result = match &mut replies {
@@ -539,7 +539,7 @@ const TURN_WAIT: Duration = Duration::from_millis(100);
 
 /// One call on its way: answered from the near cache, or planned for Redis.
 enum Step {
-    Near(Bytes),
+    Near(Arc<crate::near_cache::Entry>),
     Redis {
         plan: Plan,
         placed: exec::Placed,

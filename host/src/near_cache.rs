@@ -20,10 +20,15 @@ use std::time::{Duration, Instant};
 /// Invalidation counters (and single-flight turns), by key hash.
 const SLOTS: usize = 1024;
 
-struct Entry {
+/// A kept copy of a read.
+#[derive(Debug)]
+pub struct Entry {
     /// Which `?fields=` the body answered; a read for other fields misses.
     fields: String,
-    body: Bytes,
+    /// The body as MessagePack.
+    pub body: Bytes,
+    /// The body as JSON, rendered once, on the first JSON read.
+    json: std::sync::OnceLock<Bytes>,
     stored: Instant,
     /// Served without asking Redis until then.
     fresh_until: Instant,
@@ -100,6 +105,7 @@ impl NearCache {
             epoch,
             fields: fields.join(","),
             body,
+            json: std::sync::OnceLock::new(),
             stored: now,
             fresh_until: now + redis_ttl.map_or(fresh_for, |t| t.min(fresh_for)),
             dies_at: redis_ttl.map(|t| now + t),
@@ -120,10 +126,10 @@ impl NearCache {
     }
 
     /// A copy still fresh enough to answer without Redis.
-    pub fn fresh(&self, key: &str, fields: &[String]) -> Option<Bytes> {
+    pub fn fresh(&self, key: &str, fields: &[String]) -> Option<Arc<Entry>> {
         let e = self.entry(key, fields)?;
         let current = e.epoch == self.epoch.load(Ordering::Acquire);
-        (current && Instant::now() < e.fresh_until).then(|| e.body.clone())
+        (current && Instant::now() < e.fresh_until).then_some(e)
     }
 
     /// A copy no older than `max_stale`, and its age, for when Redis cannot answer.
@@ -151,6 +157,18 @@ impl NearCache {
         for s in self.seqs.iter() {
             s.fetch_add(1, Ordering::AcqRel);
         }
+    }
+}
+
+impl Entry {
+    /// The body as JSON: `render` runs on the first JSON read of this copy only.
+    pub fn json<E>(&self, render: impl FnOnce(&Bytes) -> Result<Bytes, E>) -> Result<Bytes, E> {
+        if let Some(j) = self.json.get() {
+            return Ok(j.clone());
+        }
+        let j = render(&self.body)?;
+        let _ = self.json.set(j.clone());
+        Ok(j)
     }
 }
 

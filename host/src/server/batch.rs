@@ -73,7 +73,8 @@ pub async fn mget(
     let mut stale = Vec::new();
     for (key, answer) in body.keys.iter().zip(answers) {
         match answer {
-            Ok(Answer::Fresh(v) | Answer::Near(v)) => values.push((key, Some(v))),
+            Ok(Answer::Fresh(v)) => values.push((key, Some(v))),
+            Ok(Answer::Near(copy)) => values.push((key, Some(copy.body.clone()))),
             Ok(Answer::Stale { body, .. }) => {
                 stale.push(key);
                 values.push((key, Some(body)));

@@ -56,11 +56,16 @@ pub async fn handle(
             let builder = Response::builder().header(CONTENT_TYPE, format.content_type());
             let (value, builder) = match gateway.call(domain, call).await? {
                 Answer::Fresh(value) => (value, builder.header(CACHE_STATUS, "sluice; hit")),
-                // Answered in process: Redis was not asked.
-                Answer::Near(value) => (
-                    value,
-                    builder.header(CACHE_STATUS, "sluice; hit; detail=near"),
-                ),
+                // Answered in process: Redis was not asked; a hot key is
+                // rendered as JSON once, not on every read.
+                Answer::Near(copy) => {
+                    let body = match format {
+                        Format::Json => copy.json(|b| codec::from_msgpack(b.clone(), format))?,
+                        Format::Msgpack => copy.body.clone(),
+                    };
+                    let builder = builder.header(CACHE_STATUS, "sluice; hit; detail=near");
+                    return Ok(builder.body(Body::from(body)).unwrap_or_default());
+                }
                 // RFC 9211: forwarding to Redis failed; this kept copy stands in.
                 Answer::Stale { body, age } => (
                     body,
