@@ -16,9 +16,13 @@ fn check(text: &str) -> (bool, String) {
 }
 
 fn check_file(path: &Path) -> (bool, String) {
+    sluice(&["check-config", path.to_str().unwrap()])
+}
+
+/// Run the binary; whether it succeeded, and all it printed.
+fn sluice(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("check-config")
-        .arg(path)
+        .args(args)
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
@@ -112,18 +116,7 @@ fn a_file_that_is_not_a_plugin_is_refused() {
 }
 
 fn plugin_check(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["plugin", "check"])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    sluice(&[&["plugin", "check"], args].concat())
 }
 
 #[test]

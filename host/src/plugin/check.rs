@@ -2,7 +2,7 @@
 //! run its self-check and a sample request of each kind, and say what it
 //! would do — before it goes anywhere near a gateway.
 
-use super::bindings::{AccessStats, Action, FieldValue, Operation, Request};
+use super::bindings::{Action, FieldValue, Operation, Request};
 use super::{PlanLimits, Plugin, PluginError, Runtime, validate};
 use crate::config::DomainConfig;
 use std::fmt::Write;
@@ -48,13 +48,7 @@ pub fn check(path: &Path, domain: &str, settings: &DomainConfig) -> Result<Strin
             ttl_ms: None,
             now_ms: 0,
             entropy: 0,
-            stats: AccessStats {
-                hits: 0,
-                misses: 0,
-                writes: 0,
-                last_read_ms: 0,
-                read_rate: 0.0,
-            },
+            stats: crate::access::AccessTracker::unknown(),
         };
         let line = match plugin.plan(&req) {
             Ok(plan) => match validate(&plan, &namespaces, &|_| true, &PlanLimits::default()) {

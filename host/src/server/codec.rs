@@ -192,3 +192,17 @@ pub fn respond(
         .body(super::Body::from(body))
         .unwrap_or_default())
 }
+
+/// A response body `{name: value}` in `format`; `value` writes the MessagePack value.
+pub fn respond_field(
+    format: Format,
+    status: hyper::StatusCode,
+    name: &str,
+    value: impl FnOnce(&mut Vec<u8>),
+) -> Result<hyper::Response<super::Body>, Error> {
+    respond(format, status, |out| {
+        let _ = rmp::encode::write_map_len(out, 1);
+        let _ = rmp::encode::write_str(out, name);
+        value(out);
+    })
+}

@@ -8,7 +8,6 @@ use crate::gateway::{Answer, Call, Gateway};
 use crate::plugin::bindings::Operation;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use rmp::encode;
 
 /// `201 {"ids": {"stream": "entry id", ...}}` once Redis took the event.
 pub async fn publish(
@@ -27,9 +26,7 @@ pub async fn publish(
         Answer::Fresh(ids) => ids,
         _ => bytes::Bytes::from_static(&[0x80]),
     };
-    codec::respond(out_format, StatusCode::CREATED, |out| {
-        let _ = encode::write_map_len(out, 1);
-        let _ = encode::write_str(out, "ids");
-        out.extend_from_slice(&ids);
+    codec::respond_field(out_format, StatusCode::CREATED, "ids", |out| {
+        out.extend_from_slice(&ids)
     })
 }

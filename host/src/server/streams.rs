@@ -165,9 +165,7 @@ async fn create(
     } else {
         StatusCode::OK
     };
-    codec::respond(format, status, |out| {
-        let _ = encode::write_map_len(out, 1);
-        let _ = encode::write_str(out, "created");
+    codec::respond_field(format, status, "created", |out| {
         let _ = encode::write_bool(out, created);
     })
 }
@@ -238,9 +236,7 @@ async fn ack(
         Value::Int(n) => n,
         _ => 0,
     };
-    codec::respond(format, StatusCode::OK, |out| {
-        let _ = encode::write_map_len(out, 1);
-        let _ = encode::write_str(out, "acked");
+    codec::respond_field(format, StatusCode::OK, "acked", |out| {
         let _ = encode::write_sint(out, acked);
     })
 }
@@ -278,9 +274,7 @@ async fn claim(
 
 /// `{"messages": [{"id": .., "fields": {..}}, ...]}`
 fn messages(format: Format, entries: Vec<Value>) -> Result<Response<Body>, Error> {
-    codec::respond(format, StatusCode::OK, |out| {
-        let _ = encode::write_map_len(out, 1);
-        let _ = encode::write_str(out, "messages");
+    codec::respond_field(format, StatusCode::OK, "messages", |out| {
         reply::stream_entries(out, entries);
     })
 }
