@@ -23,8 +23,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct Domain {
     pub name: String,
     pub plugin: Arc<Plugin>,
-    /// The settings the plugin sees, computed once.
-    pub settings: Vec<(String, String)>,
     pub ttl: TtlBounds,
     /// How stale a kept copy may be served while Redis cannot answer.
     pub max_stale: Duration,
@@ -501,7 +499,6 @@ impl Domain {
         Domain {
             name: name.to_owned(),
             plugin,
-            settings: dc.plugin_settings(),
             ttl: TtlBounds {
                 default_ms: dc.ttl_s * 1000,
                 min_ms: dc.min_ttl_s * 1000,

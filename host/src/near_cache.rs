@@ -122,7 +122,7 @@ impl NearCache {
     fn entry(&self, key: &str, fields: &[String]) -> Option<Arc<Entry>> {
         let e = self.cache.get(key)?;
         let alive = e.dies_at.is_none_or(|d| Instant::now() < d);
-        (alive && e.fields == fields.join(",")).then_some(e)
+        (alive && same_fields(&e.fields, fields)).then_some(e)
     }
 
     /// A copy still fresh enough to answer without Redis.
@@ -157,6 +157,16 @@ impl NearCache {
         for s in self.seqs.iter() {
             s.fetch_add(1, Ordering::AcqRel);
         }
+    }
+}
+
+/// Whether a copy kept for `stored` (the fields joined by commas; fields
+/// never contain one) answers a read of `fields`, without allocating.
+fn same_fields(stored: &str, fields: &[String]) -> bool {
+    if fields.is_empty() {
+        stored.is_empty()
+    } else {
+        stored.split(',').eq(fields.iter().map(String::as_str))
     }
 }
 
