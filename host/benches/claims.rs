@@ -4,14 +4,13 @@
 //! by the harness, or by hand against a scratch Redis.
 
 mod common;
-use common::Plain;
+use common::{Plain, store_get};
 use redis::aio::MultiplexedConnection;
 use sluice::access::{AccessTracker, Event};
-use sluice::config::RedisConfig;
-use sluice::store::breaker::BreakerConfig;
+use sluice::config::{BreakerConfig, RedisConfig};
+use sluice::store::Store;
 use sluice::store::scripts::Scripts;
-use sluice::store::{Store, pipeline};
-use sluice_sdk::{Action, Config, Policy};
+use sluice_sdk::{Action, Domain, Policy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -215,9 +214,7 @@ async fn main() {
             let store = store.clone();
             tokio::spawn(async move {
                 for _ in 0..200 {
-                    let mut p = pipeline();
-                    p.cmd("GET").arg("claims:m1");
-                    let _ = store.query(&p).await;
+                    store_get(&store, "claims:m1").await;
                 }
             })
         })
@@ -264,13 +261,14 @@ async fn main() {
     let (mut hash_bytes, mut json_bytes) = (0u64, 0u64);
     for i in 0..200u64 {
         let o = price(i);
-        let fields =
-            sluice_sdk::msgpack::fields(&rmp_serde::to_vec_named(&o).expect("mp")).expect("fields");
+        let fields = sluice_sdk::Value::encode(&o)
+            .and_then(|v| v.fields())
+            .expect("fields");
         let mut p = redis::pipe();
         p.cmd("DEL").arg(format!("claims:h{i}")).ignore();
         let h = p.cmd("HSET").arg(format!("claims:h{i}"));
         for (k, v) in &fields {
-            h.arg(k).arg(v);
+            h.arg(k).arg(v.as_bytes());
         }
         p.ignore();
         p.cmd("SET")
@@ -359,12 +357,15 @@ fn simulate(fixed_ms: Option<f64>) -> (f64, f64, f64) {
         })
         .collect();
     let tracker = AccessTracker::new(100_000);
-    let config = Config::default()
-        .with("ttl_s", 10)
-        .with("min_ttl_s", 1)
-        .with("max_ttl_s", 120)
-        .with("hot_reads_per_min", 60)
-        .with("jitter_pct", 10);
+    let settings: std::collections::BTreeMap<&str, f64> =
+        [("hot_reads_per_min", 60.0), ("jitter_pct", 10.0)]
+            .into_iter()
+            .collect();
+    let policy = adaptive_ttl::AdaptiveTtl::from_settings(
+        Domain::named("d").with_ttl_s(10, 1, 120),
+        &settings,
+    )
+    .expect("settings");
     let mut expires = vec![0u64; KEYS];
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let (mut hits, mut ttl_sum, mut writes, mut live_sum) = (0u64, 0f64, 0u64, 0f64);
@@ -375,24 +376,19 @@ fn simulate(fixed_ms: Option<f64>) -> (f64, f64, f64) {
         rng ^= rng << 17;
         let u = (rng >> 11) as f64 / (1u64 << 53) as f64;
         let k = cdf.partition_point(|c| *c < u).min(KEYS - 1);
-        let id = format!("d\0k{k}");
+        let key = format!("k{k}");
         if expires[k] > now {
             hits += 1;
-            tracker.record(&id, Event::Hit, now);
+            tracker.record("d", &key, Event::Hit, now);
         } else {
-            tracker.record(&id, Event::Miss, now);
+            tracker.record("d", &key, Event::Miss, now);
             let ttl = match fixed_ms {
                 Some(ms) => ms as u64,
                 None => {
-                    let mut req = sluice_sdk::Request::put("d", &format!("k{k}"), &1)
-                        .with_config(config.clone());
-                    req.stats.read_rate = tracker.stats(&id, now).read_rate;
-                    req.entropy = rng;
-                    match adaptive_ttl::AdaptiveTtl::plan(req)
-                        .ok()
-                        .as_ref()
-                        .map(|p| p.actions())
-                    {
+                    let req = sluice_sdk::Request::put(format!("k{k}"), &1)
+                        .with_read_rate(tracker.stats("d", &key, now).read_rate)
+                        .with_entropy(rng);
+                    match policy.plan(&req).ok().as_ref().map(|p| p.actions()) {
                         Some([Action::Set(s)]) => s.ttl_ms.unwrap_or(10_000),
                         _ => 10_000,
                     }

@@ -3,7 +3,8 @@
 //! plugin crates are rlibs too). Median of batches; `make bench` runs it.
 
 use sluice::config::Config;
-use sluice::plugin::bindings::{AccessStats, Operation, Request};
+use sluice::generation::{contract_domain, sandbox};
+use sluice::plugin::bindings::{AccessStats, Domain, Operation, Request};
 use sluice::plugin::{Plugin, Runtime};
 use sluice_sdk::Policy;
 use std::hint::black_box;
@@ -58,22 +59,36 @@ fn request(operation: Operation) -> Request {
 }
 
 /// The same request as the SDK's type, for the native build.
-fn sdk_request(domain: &str, config: &[(String, String)], r: &Request) -> sluice_sdk::Request {
-    let mut s = sluice_sdk::Request::new(
-        domain,
-        &r.key,
-        match r.operation {
-            Operation::Get => sluice_sdk::Operation::Get,
-            Operation::Put => sluice_sdk::Operation::Put,
-            Operation::Delete => sluice_sdk::Operation::Delete,
-            Operation::Publish => sluice_sdk::Operation::Publish,
-        },
-    );
-    s.value = r.value.clone();
-    s.config = config.to_vec().into();
-    s.stats.read_rate = r.stats.read_rate;
-    s.entropy = r.entropy;
-    s
+fn sdk_request(r: &Request) -> sluice_sdk::Request {
+    let op = match r.operation {
+        Operation::Get => sluice_sdk::Operation::Get,
+        Operation::Put => sluice_sdk::Operation::Put,
+        Operation::Delete => sluice_sdk::Operation::Delete,
+        Operation::Publish => sluice_sdk::Operation::Publish,
+    };
+    let mut s = sluice_sdk::Request::new(r.key.clone(), op).with_entropy(r.entropy);
+    s.value = r.value.clone().map(sluice_sdk::Value::from_msgpack);
+    s.with_read_rate(r.stats.read_rate)
+}
+
+/// A shipped policy, natively, configured as the gateway configures its component.
+fn native<P: Policy>(d: &Domain) -> P {
+    let domain = sluice_sdk::Domain {
+        name: d.name.clone(),
+        ttl_ms: d.ttl_ms,
+        min_ttl_ms: d.min_ttl_ms,
+        max_ttl_ms: d.max_ttl_ms,
+    };
+    P::from_settings(domain, sluice_sdk::Value::from_msgpack(d.settings.clone()))
+        .expect("the example config's settings")
+}
+
+/// Median ns of one native `plan` call.
+fn native_ns<P: Policy>(d: &Domain, req: &sluice_sdk::Request) -> f64 {
+    let policy = native::<P>(d);
+    median_ns(|| {
+        black_box(policy.plan(black_box(req)).ok());
+    })
 }
 
 fn main() {
@@ -85,10 +100,10 @@ fn main() {
         "policy", "request", "wasm ns", "native ns"
     );
     for (domain, ops) in [
-        ("cache", [Operation::Get, Operation::Put]),
-        ("price", [Operation::Get, Operation::Put]),
-        ("market_depth", [Operation::Get, Operation::Put]),
-        ("arbitrage", [Operation::Publish, Operation::Publish]),
+        ("cache", &[Operation::Get, Operation::Put][..]),
+        ("price", &[Operation::Get, Operation::Put]),
+        ("market_depth", &[Operation::Get, Operation::Put]),
+        ("arbitrage", &[Operation::Publish]),
     ] {
         let dc = config
             .domains
@@ -99,27 +114,20 @@ fn main() {
         let compiled = runtime
             .compile(&dc.plugin, &config.plugin_path(&dc.plugin))
             .expect("compile");
-        let settings = dc.plugin_settings();
-        let plugin =
-            Plugin::new(compiled, dc.sandbox(), domain, settings.clone()).expect("instantiate");
-        for op in ops
-            .into_iter()
-            .take(if domain == "arbitrage" { 1 } else { 2 })
-        {
+        let contract = contract_domain(domain, &dc);
+        let plugin = Plugin::new(compiled, sandbox(&dc), contract.clone()).expect("instantiate");
+        for &op in ops {
             let req = request(op);
             let wasm = median_ns(|| {
                 black_box(plugin.plan(black_box(&req)).ok());
             });
-            let sdk = sdk_request(domain, &settings, &req);
-            let native = median_ns(|| {
-                let r = black_box(sdk.clone());
-                black_box(match dc.plugin.as_str() {
-                    "fixed-ttl" => fixed_ttl::FixedTtl::plan(r).ok(),
-                    "price-hash" => price_hash::PriceHash::plan(r).ok(),
-                    "adaptive-ttl" => adaptive_ttl::AdaptiveTtl::plan(r).ok(),
-                    _ => stream_router::StreamRouter::plan(r).ok(),
-                });
-            });
+            let sdk = sdk_request(&req);
+            let native = match dc.plugin.as_str() {
+                "fixed-ttl" => native_ns::<fixed_ttl::FixedTtl>(&contract, &sdk),
+                "price-hash" => native_ns::<price_hash::PriceHash>(&contract, &sdk),
+                "adaptive-ttl" => native_ns::<adaptive_ttl::AdaptiveTtl>(&contract, &sdk),
+                _ => native_ns::<stream_router::StreamRouter>(&contract, &sdk),
+            };
             println!(
                 "{:<16} {:<8} {:>12.0} {:>12.0}",
                 dc.plugin,

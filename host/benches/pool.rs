@@ -8,11 +8,10 @@
 mod support;
 
 mod common;
-use common::Plain;
-use sluice::config::RedisConfig;
-use sluice::store::breaker::BreakerConfig;
+use common::{Plain, store_get};
+use sluice::config::{BreakerConfig, RedisConfig};
+use sluice::store::Store;
 use sluice::store::scripts::Scripts;
-use sluice::store::{Store, pipeline};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -71,9 +70,7 @@ async fn main() {
     drive("store: 2 shared multiplexed lanes (Sluice)", move || {
         let store = store.clone();
         async move {
-            let mut p = pipeline();
-            p.cmd("GET").arg("bench:k");
-            store.query(&p).await.expect("GET");
+            store_get(&store, "bench:k").await;
         }
     })
     .await;

@@ -18,7 +18,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub plugins: PluginsConfig,
     #[serde(default)]
-    pub breaker: crate::store::breaker::BreakerConfig,
+    pub breaker: BreakerConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
     #[serde(default)]
@@ -101,6 +101,38 @@ impl RedisConfig {
     }
 }
 
+/// Thresholds, from `[breaker]` in the config.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the breaker.
+    pub failure_threshold: u32,
+    /// Failure rate over `window_ms` that opens it, given `min_calls` calls.
+    pub failure_rate: f64,
+    pub window_ms: u64,
+    pub min_calls: u32,
+    /// First probe after opening, and the pace of the first few probes.
+    pub probe_interval_ms: u64,
+    /// The longest wait between probes while Redis stays down.
+    pub recovery_timeout_ms: u64,
+    /// Successful trial requests in half-open that close the breaker.
+    pub half_open_trials: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failure_threshold: 5,
+            failure_rate: 0.5,
+            window_ms: 10_000,
+            min_calls: 20,
+            probe_interval_ms: 1_000,
+            recovery_timeout_ms: 30_000,
+            half_open_trials: 3,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
@@ -173,7 +205,7 @@ pub struct PluginsConfig {
     #[serde(default = "yes")]
     pub watch: bool,
     /// Keys whose access statistics the host keeps (domains with
-    /// `track_access`); the least recently used are forgotten.
+    /// `track_access`); the least used are forgotten.
     #[serde(default = "default_access_stats_keys")]
     pub access_stats_keys: u64,
 }
@@ -243,32 +275,6 @@ fn default_max_ttl_s() -> u64 {
     86_400
 }
 
-impl DomainConfig {
-    pub fn sandbox(&self) -> crate::plugin::SandboxLimits {
-        crate::plugin::SandboxLimits {
-            deadline: Duration::from_millis(self.plugin_timeout_ms),
-            memory_bytes: (self.plugin_memory_mib as usize).saturating_mul(1 << 20),
-        }
-    }
-
-    /// What the plugin sees as its settings: the TTL bounds and its own table.
-    pub fn plugin_settings(&self) -> Vec<(String, String)> {
-        let mut out = vec![
-            ("ttl_s".to_owned(), self.ttl_s.to_string()),
-            ("min_ttl_s".to_owned(), self.min_ttl_s.to_string()),
-            ("max_ttl_s".to_owned(), self.max_ttl_s.to_string()),
-        ];
-        out.extend(self.settings.iter().map(|(k, v)| {
-            let text = match v {
-                toml::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (k.clone(), text)
-        }));
-        out
-    }
-}
-
 /// What is wrong with a config file, said so a person can fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -323,7 +329,7 @@ impl Config {
             field,
             message,
         };
-        let redis_line = line_of(text, 0, "[redis]");
+        let redis_line = table_line(text, "redis");
         if redis::Client::open(self.redis.url.as_str()).is_err() {
             return Err(invalid(
                 line_of(text, redis_line, "url"),
@@ -338,14 +344,22 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
-        let breaker_line = line_of(text, 0, "[breaker]");
+        let breaker_line = table_line(text, "breaker");
         let b = &self.breaker;
-        if b.failure_threshold == 0 || b.half_open_trials == 0 || b.probe_interval_ms == 0 {
+        // Zero in any of these breaks the breaker: min_calls 0 trips it with
+        // no failure at all, a zero window or interval spins its task.
+        let at_least_one = [
+            ("failure_threshold", u64::from(b.failure_threshold)),
+            ("window_ms", b.window_ms),
+            ("min_calls", u64::from(b.min_calls)),
+            ("probe_interval_ms", b.probe_interval_ms),
+            ("half_open_trials", u64::from(b.half_open_trials)),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
             return Err(invalid(
-                breaker_line,
-                "breaker".into(),
-                "failure_threshold, half_open_trials and probe_interval_ms must be at least 1"
-                    .into(),
+                line_of(text, breaker_line, key),
+                format!("breaker.{key}"),
+                "must be at least 1".into(),
             ));
         }
         if !(0.0..=1.0).contains(&b.failure_rate) || b.failure_rate == 0.0 {
@@ -356,7 +370,7 @@ impl Config {
             ));
         }
         for (name, rl) in &self.ratelimits {
-            let line = text[..name.span().start].lines().count().max(1);
+            let line = line_at(text, name.span().start);
             if rl.capacity == 0 || !(rl.refill_per_s > 0.0 && rl.refill_per_s.is_finite()) {
                 return Err(invalid(
                     line,
@@ -366,7 +380,7 @@ impl Config {
             }
         }
         for (name, domain) in &self.domains {
-            let line = text[..name.span().start].lines().count().max(1);
+            let line = line_at(text, name.span().start);
             let field = |f: &str| format!("domains.{}.{f}", name.get_ref());
             let at = |f: &str| line_of(text, line, f);
             if !valid_domain_name(name.get_ref()) {
@@ -403,12 +417,13 @@ impl Config {
                     ),
                 ));
             }
-            if domain.plugin_timeout_ms == 0 || domain.plugin_memory_mib == 0 {
-                return Err(invalid(
-                    line,
-                    format!("domains.{}", name.get_ref()),
-                    "plugin_timeout_ms and plugin_memory_mib must be at least 1".into(),
-                ));
+            for (key, value) in [
+                ("plugin_timeout_ms", domain.plugin_timeout_ms),
+                ("plugin_memory_mib", domain.plugin_memory_mib),
+            ] {
+                if value == 0 {
+                    return Err(invalid(at(key), field(key), "must be at least 1".into()));
+                }
             }
             if let Some(p) = domain
                 .prefixes
@@ -446,28 +461,76 @@ impl Config {
     }
 }
 
-/// The 1-based line, at or after line `from`, that starts with `key`; `from`
-/// when none does (good enough to point a person at the right table).
+/// The 1-based line of byte `offset` in `text`.
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The name inside a table header line (`[name]  # comment`), if it is one.
+fn header_name(line: &str) -> Option<&str> {
+    let line = line.split('#').next()?.trim();
+    line.strip_prefix('[')?.strip_suffix(']').map(str::trim)
+}
+
+fn is_header(line: &str) -> bool {
+    header_name(line).is_some()
+}
+
+/// The 1-based line of the table header `[name]`; 0 when the file has none
+/// (then its keys, if any, are top-level dotted keys).
+fn table_line(text: &str, name: &str) -> usize {
+    text.lines()
+        .position(|l| header_name(l) == Some(name))
+        .map_or(0, |i| i + 1)
+}
+
+/// The 1-based line after line `from` (a table's header) and before the next
+/// table header that sets `key` (`key = ...`, not a longer key it begins);
+/// `from` (at least 1) when the table leaves the key out, since then the
+/// table itself is the place to look.
 fn line_of(text: &str, from: usize, key: &str) -> usize {
     text.lines()
         .enumerate()
-        .skip(from.saturating_sub(1))
-        .find(|(_, l)| l.trim_start().starts_with(key))
-        .map_or(from, |(i, _)| i + 1)
+        .skip(from)
+        .take_while(|(_, l)| !is_header(l))
+        .find(|(_, l)| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(from.max(1), |(i, _)| i + 1)
 }
 
-/// A Redis URL with its password replaced by `***`, for display.
+/// A Redis URL with its password replaced by `***`, for display: the one
+/// in the authority (`redis://user:***@host`, where the last `@` ends it, as
+/// URL parsers read it) and a `pass=` query parameter (`redis+unix://`).
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    match rest.split_once('@') {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split_once(':').map_or("", |(u, _)| u);
-            format!("{scheme}://{user}:***@{host}")
+            format!("{user}:***@{host}")
         }
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let pairs: Vec<_> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some(("pass", _)) => "pass=***".to_owned(),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", pairs.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// `[a-z0-9_-]{1,64}`: domains appear in URLs, key prefixes and metric labels.
@@ -476,4 +539,360 @@ pub fn valid_domain_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = "conf/sluice.toml";
+
+    /// The rendered refusal of `text`, read from `conf/sluice.toml`.
+    fn refusal(text: &str) -> String {
+        refusal_at(text, Path::new(PATH))
+    }
+
+    fn refusal_at(text: &str, path: &Path) -> String {
+        match Config::parse(text, path) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// A config folder with `plugins/NAME.wasm` (empty) for each name.
+    fn folder(plugins: &[&str]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("plugins")).unwrap();
+        for p in plugins {
+            std::fs::write(dir.path().join("plugins").join(format!("{p}.wasm")), b"").unwrap();
+        }
+        let path = dir.path().join("sluice.toml");
+        (dir, path)
+    }
+
+    #[test]
+    fn an_invalid_redis_url_is_refused_on_its_line() {
+        let text = "[plugins]\ndir = \"plugins\"\n\n[redis]\n# url = \"redis://x\"\npool_size = 4\nurl = \"http://x\"\n";
+        assert_eq!(
+            refusal(text),
+            "conf/sluice.toml:7: redis.url: \"http://x\" is not a Redis URL"
+        );
+    }
+
+    #[test]
+    fn a_zero_pool_is_refused() {
+        let text =
+            "[redis]\nurl = \"redis://127.0.0.1\"\npool_size = 0\n\n[plugins]\ndir = \"p\"\n";
+        assert_eq!(
+            refusal(text),
+            "conf/sluice.toml:3: redis.pool_size: must be at least 1"
+        );
+    }
+
+    #[test]
+    fn each_breaker_count_and_interval_must_be_at_least_one() {
+        for key in [
+            "failure_threshold",
+            "window_ms",
+            "min_calls",
+            "probe_interval_ms",
+            "half_open_trials",
+        ] {
+            let text = format!(
+                "[plugins]\ndir = \"p\"\n[breaker]\nfailure_rate = 0.5\n{key} = 0\nrecovery_timeout_ms = 1\n"
+            );
+            assert_eq!(
+                refusal(&text),
+                format!("conf/sluice.toml:5: breaker.{key}: must be at least 1")
+            );
+        }
+    }
+
+    #[test]
+    fn the_failure_rate_must_be_in_zero_one() {
+        for rate in ["0.0", "-0.1", "1.5", "nan"] {
+            let text = format!("[plugins]\ndir = \"p\"\n\n[breaker]\nfailure_rate = {rate}\n");
+            assert_eq!(
+                refusal(&text),
+                "conf/sluice.toml:5: breaker.failure_rate: must be in (0, 1]",
+                "{rate}"
+            );
+        }
+        let text = "[plugins]\ndir = \"p\"\n[breaker]\nfailure_rate = 1.0\n";
+        assert_eq!(
+            Config::parse(text, Path::new(PATH))
+                .unwrap()
+                .breaker
+                .failure_rate,
+            1.0
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_needs_capacity_and_a_positive_refill() {
+        let msg = "capacity must be at least 1 and refill_per_s a positive number";
+        let text = "[plugins]\ndir = \"p\"\n\n[ratelimits.ok]\ncapacity = 1\nrefill_per_s = 1\n\n[ratelimits.global]\ncapacity = 0\nrefill_per_s = 5\n";
+        assert_eq!(refusal(text), format!("{PATH}:8: ratelimits.global: {msg}"));
+        let text = "[plugins]\ndir = \"p\"\n[ratelimits.global]\ncapacity = 5\nrefill_per_s = 0\n";
+        assert_eq!(refusal(text), format!("{PATH}:3: ratelimits.global: {msg}"));
+    }
+
+    #[test]
+    fn an_inline_rate_limit_is_reported_on_its_own_line() {
+        // The key starts its line: the line before it is not the answer.
+        let text = "[plugins]\ndir = \"p\"\n[ratelimits]\nfine = { capacity = 1, refill_per_s = 1 }\nzero = { capacity = 0, refill_per_s = 1 }\n";
+        assert_eq!(
+            refusal(text),
+            format!(
+                "{PATH}:5: ratelimits.zero: capacity must be at least 1 and refill_per_s a positive number"
+            )
+        );
+    }
+
+    #[test]
+    fn an_invalid_domain_name_is_refused() {
+        let msg = "domain names are 1 to 64 of a-z, 0-9, '_' and '-'";
+        let text = "[plugins]\ndir = \"p\"\n\n[domains.Cache]\nplugin = \"fixed-ttl\"\n";
+        assert_eq!(refusal(text), format!("{PATH}:4: domains.Cache: {msg}"));
+        let text = "[plugins]\ndir = \"p\"\n[domains.\"a b\"]\nplugin = \"fixed-ttl\"\n";
+        assert_eq!(refusal(text), format!("{PATH}:3: domains.a b: {msg}"));
+    }
+
+    #[test]
+    fn min_ttl_zero_is_refused() {
+        let text = "[plugins]\ndir = \"p\"\n\n[domains.cache]\nplugin = \"x\"\nmin_ttl_s = 0\n";
+        assert_eq!(
+            refusal(text),
+            format!("{PATH}:6: domains.cache.min_ttl_s: must be at least 1: every key expires")
+        );
+    }
+
+    #[test]
+    fn min_ttl_above_max_ttl_is_refused() {
+        let text = "[plugins]\ndir = \"p\"\n[domains.cache]\nplugin = \"x\"\nmax_ttl_s = 10\nmin_ttl_s = 20\n";
+        assert_eq!(
+            refusal(text),
+            format!("{PATH}:6: domains.cache.min_ttl_s: 20 is greater than max_ttl_s (10)")
+        );
+    }
+
+    #[test]
+    fn a_ttl_outside_its_bounds_is_refused() {
+        let text =
+            "[plugins]\ndir = \"p\"\n[domains.cache]\nplugin = \"x\"\nttl_s = 10\nmin_ttl_s = 50\n";
+        assert_eq!(
+            refusal(text),
+            format!(
+                "{PATH}:5: domains.cache.ttl_s: 10 is outside min_ttl_s..=max_ttl_s (50..=86400)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_default_ttl_outside_the_bounds_points_at_its_own_domain() {
+        // `a` leaves ttl_s out (60 > 30); `b`'s ttl_s is not the culprit.
+        let text = "[plugins]\ndir = \"p\"\n\n[domains.a]\nplugin = \"x\"\nmax_ttl_s = 30\n\n[domains.b]\nplugin = \"x\"\nttl_s = 5\n";
+        assert_eq!(
+            refusal(text),
+            format!("{PATH}:4: domains.a.ttl_s: 60 is outside min_ttl_s..=max_ttl_s (1..=30)")
+        );
+    }
+
+    #[test]
+    fn plugin_limits_must_be_at_least_one() {
+        let text =
+            "[plugins]\ndir = \"p\"\n[domains.cache]\nplugin = \"x\"\nplugin_timeout_ms = 0\n";
+        assert_eq!(
+            refusal(text),
+            format!("{PATH}:5: domains.cache.plugin_timeout_ms: must be at least 1")
+        );
+        let text =
+            "[plugins]\ndir = \"p\"\n[domains.cache]\nplugin = \"x\"\nplugin_memory_mib = 0\n";
+        assert_eq!(
+            refusal(text),
+            format!("{PATH}:5: domains.cache.plugin_memory_mib: must be at least 1")
+        );
+    }
+
+    #[test]
+    fn a_prefix_must_be_a_name_followed_by_a_colon() {
+        for (prefix, shown) in [("\"orders\"", "\"orders\""), ("\":\"", "\":\"")] {
+            let text = format!(
+                "[plugins]\ndir = \"p\"\n[domains.cache]\nplugin = \"x\"\nprefixes = [\"ok:\", {prefix}]\n"
+            );
+            assert_eq!(
+                refusal(&text),
+                format!(
+                    "{PATH}:5: domains.cache.prefixes: {shown}: a prefix is a name followed by ':'"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_plugin_file_is_refused_on_the_plugin_line() {
+        let (dir, path) = folder(&["present"]);
+        // `plugin_timeout_ms` begins with "plugin" but is not the key.
+        let text = "[plugins]\ndir = \"plugins\"\n\n[domains.ok]\nplugin = \"present\"\n\n[domains.cache]\nplugin_timeout_ms = 5\nplugin = \"absent\"\n";
+        let wasm = dir.path().join("plugins").join("absent.wasm");
+        assert_eq!(
+            refusal_at(text, &path),
+            format!(
+                "{}:9: domains.cache.plugin: no plugin file {}",
+                path.display(),
+                wasm.display()
+            )
+        );
+        std::fs::write(&wasm, b"").unwrap();
+        assert!(Config::parse(text, &path).is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        for text in [
+            "[plugins]\ndir = \"p\"\n[redis]\nurll = \"redis://x\"\n",
+            "[plugins]\ndir = \"p\"\n[servr]\nlisten = \"127.0.0.1:1\"\n",
+            "[plugins]\ndir = \"p\"\n[breaker]\nthreshold = 3\n",
+            "[plugins]\ndir = \"p\"\n[domains.cache]\nplugin = \"x\"\nttl = 5\n",
+        ] {
+            let e = Config::parse(text, Path::new(PATH)).unwrap_err();
+            assert!(matches!(e, ConfigError::Parse { .. }), "{e}");
+            let shown = e.to_string();
+            assert!(shown.starts_with(PATH), "{shown}");
+            assert!(shown.contains("unknown field"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn defaults_fill_what_the_file_leaves_out() {
+        let (dir, path) = folder(&["fixed-ttl"]);
+        let text = "[plugins]\ndir = \"plugins\"\n[ratelimits.global]\ncapacity = 10\nrefill_per_s = 1.5\n[domains.cache]\nplugin = \"fixed-ttl\"\n";
+        let c = Config::parse(text, &path).unwrap();
+        assert_eq!(c.server.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(
+            (c.server.max_body_bytes, c.server.max_key_bytes),
+            (1 << 20, 512)
+        );
+        assert_eq!(c.redis.url, "redis://127.0.0.1:6379");
+        assert_eq!((c.redis.pool_size, c.redis.shared_connections()), (8, 2));
+        assert_eq!(c.redis.command_timeout(), Duration::from_secs(1));
+        assert_eq!(c.redis.connect_timeout(), Duration::from_secs(2));
+        let b = &c.breaker;
+        assert_eq!(
+            (
+                b.failure_threshold,
+                b.failure_rate,
+                b.window_ms,
+                b.min_calls
+            ),
+            (5, 0.5, 10_000, 20)
+        );
+        assert_eq!(
+            (
+                b.probe_interval_ms,
+                b.recovery_timeout_ms,
+                b.half_open_trials
+            ),
+            (1_000, 30_000, 3)
+        );
+        assert_eq!(c.metrics.info_interval_ms, 5_000);
+        assert_eq!(c.near_cache.max_bytes, 64 << 20);
+        assert!(c.plugins.watch);
+        assert_eq!(c.plugins.access_stats_keys, 100_000);
+        assert_eq!(c.scripts_dir(), None);
+        assert_eq!(c.base_dir, dir.path());
+        let rl = &c.ratelimits.values().next().unwrap();
+        assert_eq!(rl.when_unavailable, WhenUnavailable::FailOpen);
+        let d = c.domains.values().next().unwrap();
+        assert_eq!((d.ttl_s, d.min_ttl_s, d.max_ttl_s), (60, 1, 86_400));
+        assert_eq!(
+            (d.max_stale_s, d.near_cache_ms, d.track_access),
+            (0, 0, false)
+        );
+        assert_eq!((d.plugin_timeout_ms, d.plugin_memory_mib), (5, 16));
+        assert!(d.prefixes.is_empty() && d.settings.is_empty());
+        assert_eq!(
+            c.plugin_path("fixed-ttl"),
+            dir.path().join("plugins/fixed-ttl.wasm")
+        );
+    }
+
+    #[test]
+    fn shared_connections_stay_within_the_pool() {
+        let redis = |pool_size, shared_connections| RedisConfig {
+            pool_size,
+            shared_connections,
+            ..RedisConfig::default()
+        };
+        assert_eq!(redis(8, 0).shared_connections(), 1);
+        assert_eq!(redis(4, 9).shared_connections(), 4);
+        assert_eq!(redis(8, 3).shared_connections(), 3);
+    }
+
+    #[test]
+    fn line_of_finds_the_exact_key_within_its_table() {
+        let text = "[a]\nkey_long = 1\nkey = 2\n[b]\nkey = 3\n";
+        assert_eq!(line_of(text, 1, "key"), 3);
+        assert_eq!(line_of(text, 4, "key"), 5);
+        assert_eq!(line_of(text, 1, "absent"), 1, "the table's own line");
+        assert_eq!(line_of("[b]\nk = 1\n", 0, "k"), 1, "no line 0");
+        assert_eq!(table_line(text, "b"), 4);
+        assert_eq!(table_line("[ b ] # comment\n", "b"), 1);
+        assert_eq!(table_line(text, "c"), 0);
+    }
+
+    #[test]
+    fn redact_url_hides_only_the_password() {
+        assert_eq!(
+            redact_url("redis://app:s3cret@db.internal:6379/2"),
+            "redis://app:***@db.internal:6379/2"
+        );
+        assert_eq!(
+            redact_url("redis://:s3cret@db:6379"),
+            "redis://:***@db:6379"
+        );
+        assert_eq!(
+            redact_url("rediss://127.0.0.1:6380/0"),
+            "rediss://127.0.0.1:6380/0"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn redact_url_hides_a_password_with_an_at_sign_or_in_the_query() {
+        // URL parsers end the userinfo at the last '@': all of "p@ss" is secret.
+        let info = redis::IntoConnectionInfo::into_connection_info("redis://u:p@ss@db:6379");
+        assert_eq!(info.unwrap().redis_settings().password(), Some("p@ss"));
+        let shown = redact_url("redis://u:p@ss@db:6379");
+        assert_eq!(shown, "redis://u:***@db:6379");
+        assert!(!shown.contains("ss@"), "{shown}");
+        assert_eq!(
+            redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cret&user=u"),
+            "redis+unix:///run/redis.sock?db=1&pass=***&user=u"
+        );
+        // An '@' after the authority is not userinfo.
+        assert_eq!(
+            redact_url("redis+unix:///tmp/a@b.sock"),
+            "redis+unix:///tmp/a@b.sock"
+        );
+    }
+
+    #[test]
+    fn domain_names_are_short_lowercase_words() {
+        for ok in ["cache", "market_depth", "a-1", "0", &"x".repeat(64)] {
+            assert!(valid_domain_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "Cache",
+            "a b",
+            "a:b",
+            "a.b",
+            "é",
+            "a/b",
+            &"x".repeat(65),
+        ] {
+            assert!(!valid_domain_name(bad), "{bad}");
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Every error a request can end in, and the one place each becomes an HTTP
-//! status. Handlers return `Result<_, Error>`; `server::problem` renders it as
-//! `application/problem+json` (RFC 9457).
+//! status. Handlers return `Result<_, Error>`; `server::respond::problem`
+//! renders it as a problem document (RFC 9457).
 
 use crate::plugin::PluginError;
 use crate::store::StoreError;
@@ -12,8 +12,6 @@ pub enum Error {
     UnknownDomain(String),
     #[error("no rate-limit policy named {0:?} is configured")]
     UnknownPolicy(String),
-    #[error("{0}")]
-    UnknownGroup(String),
     #[error("no value is stored for key {0:?}")]
     Miss(String),
     #[error("{0}")]
@@ -31,6 +29,17 @@ pub enum Error {
     Unauthorized,
     #[error("method not allowed here; allowed: {0}")]
     MethodNotAllowed(&'static str),
+    /// A rate-limit policy refused: a 429 with `Retry-After` and `RateLimit-*`.
+    #[error("rate limit {policy:?} exceeded for this subject; retry in {wait_ms} ms")]
+    RateLimited {
+        policy: String,
+        limit: u64,
+        remaining: u64,
+        /// Seconds until the bucket is full again.
+        reset_s: u64,
+        /// Until the request's cost would fit.
+        wait_ms: u64,
+    },
     #[error(transparent)]
     Plugin(#[from] PluginError),
     #[error(transparent)]
@@ -42,9 +51,10 @@ impl Error {
         match self {
             Error::UnknownDomain(_)
             | Error::UnknownPolicy(_)
-            | Error::UnknownGroup(_)
             | Error::Miss(_)
-            | Error::NoRoute => StatusCode::NOT_FOUND,
+            | Error::NoRoute
+            | Error::Store(StoreError::NoGroup(_)) => StatusCode::NOT_FOUND,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::BadRequest(_) | Error::Plugin(PluginError::Refused { .. }) => {
                 StatusCode::BAD_REQUEST
             }
@@ -64,7 +74,8 @@ impl Error {
         match self {
             Error::UnknownDomain(_) => "unknown-domain",
             Error::UnknownPolicy(_) => "unknown-policy",
-            Error::UnknownGroup(_) => "unknown-group",
+            Error::Store(StoreError::NoGroup(_)) => "unknown-group",
+            Error::RateLimited { .. } => "rate-limited",
             Error::Miss(_) => "not-found",
             Error::BadRequest(_) => "bad-request",
             Error::BodyTooLarge(_) => "body-too-large",

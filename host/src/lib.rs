@@ -6,30 +6,84 @@
 //!
 //! # Layout
 //!
+//! A request goes `server` → `flow` → (`plugin`, `store`) → `server`:
+//!
+//! - [`server`]: hyper 1 accept loop; `route` parses a path once into a typed
+//!   route (handler, metric labels, allowed methods); one module per route
+//!   family (`cache`, `batch`, `events`, `streams`, `ratelimit`, `ops`,
+//!   `admin`); `codec` negotiates and transcodes bodies and queries;
+//!   `respond` builds every response and problem.
+//! - [`flow`]: the request flow every data route shares: policy → plan →
+//!   validation → near cache or Redis → answer.
+//! - [`generation`]: one immutable generation of the gateway (domains and their
+//!   plugins, rate limits, limits), built from a config and diffed on reload.
+//! - [`reload`]: the live generation and its triggers (watcher, SIGHUP, admin).
+//! - [`plugin`]: the wasmtime component host: the one `bindgen!`, the sandbox,
+//!   warm instances, the contract version, `plugin new`'s scaffold.
+//! - [`store`]: every Redis command: the pool, the breaker, scripts, plans
+//!   (`store::plan`, one file per action kind), batches, stream groups, rate
+//!   limits, readiness, INFO metrics.
+//! - [`near_cache`]: in-process copies of reads, single flight, and the
+//!   client-tracking protocol.
 //! - [`access`]: per-key access statistics for adaptive policies.
-//! - [`cli`]: `sluice serve` / `sluice check-config`; `main.rs` only calls it.
 //! - [`config`]: the TOML file, its defaults and its checks.
-//! - [`gateway`]: the assembled gateway and the request flow every route
-//!   shares: policy → plan → validation → Redis → response body.
-//! - [`near_cache`]: in-process copies of recent reads (stale fallback).
-//! - [`reload`]: the live generation and hot reload (watcher, SIGHUP, admin).
-//! - [`server`]: hyper 1 server, routing, one module per resource, content
-//!   negotiation and problem+json rendering.
-//! - [`plugin`]: the wasmtime component host: the one `bindgen!`, the
-//!   sandbox, warm instances, plan validation.
-//! - [`store`]: everything that talks to Redis: the pool, the circuit
-//!   breaker, the script cache, plan execution, reply shaping, INFO metrics.
 //! - [`error`]: every request error and its HTTP status, in one place.
 //! - [`telemetry`]: logging set-up and the Prometheus metrics.
+//! - [`cli`]: `serve`, `check-config`, `plugin check`, `plugin new`;
+//!   `main.rs` only calls it.
 
 pub mod access;
 pub mod cli;
 pub mod config;
 pub mod error;
-pub mod gateway;
+pub mod flow;
+pub mod generation;
 pub mod near_cache;
 pub mod plugin;
 pub mod reload;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// `a/{b,c}.rs` → `a/b.rs`, `a/c.rs`.
+    fn expand(pattern: &str) -> Vec<String> {
+        match (pattern.find('{'), pattern.find('}')) {
+            (Some(open), Some(close)) if open < close => pattern[open + 1..close]
+                .split(',')
+                .map(|alt| format!("{}{alt}{}", &pattern[..open], &pattern[close + 1..]))
+                .collect(),
+            _ => vec![pattern.to_owned()],
+        }
+    }
+
+    /// docs/architecture.md's "where things live" table names files that exist.
+    #[test]
+    fn the_architecture_table_matches_the_tree() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+        let table = doc
+            .split("## Where things live")
+            .nth(1)
+            .and_then(|t| t.split("\n\n").next())
+            .expect("a 'Where things live' table");
+        let mut checked = 0;
+        for row in table.lines().skip(3) {
+            let file_cell = row.split('|').nth(2).unwrap_or("");
+            for path in file_cell.split('`').skip(1).step_by(2).flat_map(expand) {
+                let found = [root.join("host/src").join(&path), root.join(&path)]
+                    .iter()
+                    .any(|p| p.exists());
+                assert!(
+                    found,
+                    "docs/architecture.md names {path}, which does not exist"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "only {checked} paths in the table");
+    }
+}

@@ -10,7 +10,16 @@
 //! invalidation here). A read that raced with an invalidation is not kept:
 //! each key hashes to a counter that invalidations bump, and a copy is kept
 //! only if its counter did not move while the read was in flight.
+//!
+//! The protocol, from the request flow's side: [`NearCache::consider`] a
+//! planned read (is it keepable, under which key?); answer it from
+//! [`NearCache::fresh`] if a copy is fresh; otherwise send it with tracking
+//! on, then [`NearCache::keep`] the answer, or fall back to
+//! [`NearCache::stale`] when Redis could not answer. Writes [`NearCache::forget`].
 
+use crate::plugin::bindings::Plan;
+use crate::store::plan::cacheable_key;
+use crate::store::pool::Invalidation;
 use bytes::Bytes;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -37,6 +46,26 @@ pub struct Entry {
     /// The tracking epoch it was read in: only copies of the current one
     /// are fresh (after a lost connection, changes may have gone unheard).
     epoch: u64,
+}
+
+/// How a domain uses the near cache.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Use {
+    /// Answer reads from a copy for this long after reading Redis (0: never).
+    pub fresh_for: Duration,
+    /// Serve a copy this old while Redis cannot answer (0: never).
+    pub max_stale: Duration,
+}
+
+/// A read on its way to Redis whose answer may be kept.
+#[derive(Debug)]
+pub struct Kept {
+    /// The Redis key read.
+    key: String,
+    /// The key's invalidation count when the read was considered.
+    seq: u64,
+    fresh_for: Duration,
+    max_stale: Duration,
 }
 
 pub struct NearCache {
@@ -70,9 +99,32 @@ impl NearCache {
         (self.hasher.hash_one(key) as usize) % SLOTS
     }
 
-    /// The key's invalidation count now; pass it to [`NearCache::keep`].
-    pub fn seq(&self, key: &str) -> u64 {
+    fn seq(&self, key: &str) -> u64 {
         self.seqs[self.slot(key)].load(Ordering::Acquire)
+    }
+
+    /// Whether a read planned as `plan` may be answered from or kept in the
+    /// near cache, and under which Redis key: the domain (or the plan's
+    /// hint) keeps copies, and the plan is a plain read of one key that it
+    /// responds with. The invalidation count is taken now, before the read.
+    pub fn consider(&self, use_: Use, plan: &Plan) -> Option<Kept> {
+        let max_stale = plan.cache.map_or(use_.max_stale, |c| {
+            if c.keep {
+                Duration::from_millis(c.max_stale_ms)
+            } else {
+                Duration::ZERO
+            }
+        });
+        if use_.fresh_for.is_zero() && max_stale.is_zero() {
+            return None;
+        }
+        let key = cacheable_key(plan)?;
+        Some(Kept {
+            key: key.to_owned(),
+            seq: self.seq(key),
+            fresh_for: use_.fresh_for,
+            max_stale,
+        })
     }
 
     /// Wait for the turn to read `key` of `domain` (single flight: the first
@@ -83,22 +135,9 @@ impl NearCache {
             .await
     }
 
-    /// Keep what a read of `key` returned, unless the key was invalidated
-    /// since `seq` was taken.
-    #[allow(clippy::too_many_arguments)]
-    pub fn keep(
-        &self,
-        key: &str,
-        seq: u64,
-        fields: &[String],
-        body: Bytes,
-        fresh_for: Duration,
-        max_stale: Duration,
-        redis_ttl: Option<Duration>,
-    ) {
-        if fresh_for.is_zero() && max_stale.is_zero() {
-            return;
-        }
+    /// Keep what a read returned, unless the key was invalidated since it was
+    /// considered; never beyond `expires_in`, the key's life in Redis.
+    pub fn keep(&self, kept: Kept, fields: &[String], body: Bytes, expires_in: Option<Duration>) {
         let now = Instant::now();
         let epoch = self.epoch.load(Ordering::Acquire);
         let entry = Arc::new(Entry {
@@ -107,14 +146,14 @@ impl NearCache {
             body,
             json: std::sync::OnceLock::new(),
             stored: now,
-            fresh_until: now + redis_ttl.map_or(fresh_for, |t| t.min(fresh_for)),
-            dies_at: redis_ttl.map(|t| now + t),
+            fresh_until: now + expires_in.map_or(kept.fresh_for, |t| t.min(kept.fresh_for)),
+            dies_at: expires_in.map(|t| now + t),
         });
-        if self.seq(key) == seq {
-            self.cache.insert(key.to_owned(), entry);
+        if self.seq(&kept.key) == kept.seq {
+            self.cache.insert(kept.key.clone(), entry);
             // An invalidation that landed during the insert wins.
-            if self.seq(key) != seq {
-                self.cache.invalidate(key);
+            if self.seq(&kept.key) != kept.seq {
+                self.cache.invalidate(&kept.key);
             }
         }
     }
@@ -126,22 +165,21 @@ impl NearCache {
     }
 
     /// A copy still fresh enough to answer without Redis.
-    pub fn fresh(&self, key: &str, fields: &[String]) -> Option<Arc<Entry>> {
-        let e = self.entry(key, fields)?;
+    pub fn fresh(&self, kept: &Kept, fields: &[String]) -> Option<Arc<Entry>> {
+        if kept.fresh_for.is_zero() {
+            return None;
+        }
+        let e = self.entry(&kept.key, fields)?;
         let current = e.epoch == self.epoch.load(Ordering::Acquire);
         (current && Instant::now() < e.fresh_until).then_some(e)
     }
 
-    /// A copy no older than `max_stale`, and its age, for when Redis cannot answer.
-    pub fn stale(
-        &self,
-        key: &str,
-        fields: &[String],
-        max_stale: Duration,
-    ) -> Option<(Bytes, Duration)> {
-        let e = self.entry(key, fields)?;
+    /// A copy no older than the read's `max_stale`, and its age, for when
+    /// Redis cannot answer.
+    pub fn stale(&self, kept: &Kept, fields: &[String]) -> Option<(Bytes, Duration)> {
+        let e = self.entry(&kept.key, fields)?;
         let age = e.stored.elapsed();
-        (age <= max_stale).then(|| (e.body.clone(), age))
+        (age <= kept.max_stale).then(|| (e.body.clone(), age))
     }
 
     /// The key changed: drop its copy, and keep no read that was in flight.
@@ -182,18 +220,8 @@ impl Entry {
     }
 }
 
-/// What the store hears from Redis about keys this gateway read.
-#[derive(Debug)]
-pub enum Invalidation {
-    /// These keys changed.
-    Keys(Vec<Vec<u8>>),
-    /// Everything changed (FLUSHALL, or Redis dropped its tracking table).
-    All,
-    /// A tracking connection closed: changes may go unheard until it is back.
-    Lost,
-}
-
 impl NearCache {
+    /// What Redis said changed (the store forwards client-tracking pushes here).
     pub fn invalidate(&self, what: Invalidation) {
         match what {
             Invalidation::All => {

@@ -11,7 +11,7 @@
 //! are reported and left as they were, never half-applied.
 
 use crate::config::Config;
-use crate::gateway::Gateway;
+use crate::generation::Gateway;
 use crate::plugin::Runtime;
 use crate::telemetry::METRICS;
 use arc_swap::ArcSwap;
@@ -111,33 +111,34 @@ impl Live {
         let config = Config::load(&self.config_path).map_err(|e| e.to_string())?;
         let old = self.current();
         let mut needs_restart = Vec::new();
-        if config.server.listen != old.config.server.listen {
+        if config.server.listen != old.config().server.listen {
             needs_restart.push(format!(
                 "server.listen ({} → {})",
-                old.config.server.listen, config.server.listen
+                old.config().server.listen,
+                config.server.listen
             ));
         }
-        let (a, b) = (&old.config.redis, &config.redis);
+        let (a, b) = (&old.config().redis, &config.redis);
         if a.url != b.url
             || a.pool_size != b.pool_size
             || a.shared_connections != b.shared_connections
         {
             needs_restart.push("redis.url / pool_size / shared_connections".into());
         }
-        if old.config.scripts.dir != config.scripts.dir {
+        if old.config().scripts.dir != config.scripts.dir {
             needs_restart.push("scripts.dir".into());
         }
-        if old.config.plugins.dir != config.plugins.dir
-            || old.config.plugins.watch != config.plugins.watch
+        if old.config().plugins.dir != config.plugins.dir
+            || old.config().plugins.watch != config.plugins.watch
         {
             // Plugins load from the new folder now; the watcher follows at restart.
             needs_restart.push("plugins.dir / plugins.watch (the file watcher)".into());
         }
         // What needs a restart keeps its old value in the new generation.
         let mut config = config;
-        config.server.listen = old.config.server.listen;
-        config.redis = old.config.redis.clone();
-        config.scripts = old.config.scripts.clone();
+        config.server.listen = old.config().server.listen;
+        config.redis = old.config().redis.clone();
+        config.scripts = old.config().scripts.clone();
         let next = old.next(config, &self.runtime).map_err(|e| e.to_string())?;
         Ok((next, needs_restart))
     }
@@ -173,7 +174,7 @@ impl Live {
             })?;
         let config_file = absolute(&self.config_path);
         let config_dir = config_file.parent().map(Path::to_owned).unwrap_or_default();
-        let plugins_dir = absolute(&self.current().config.plugin_path("x"))
+        let plugins_dir = absolute(&self.current().config().plugin_path("x"))
             .parent()
             .map(Path::to_owned)
             .unwrap_or_default();

@@ -1,45 +1,108 @@
 //! Write Sluice domain policies in a few lines of Rust.
 //!
-//! A policy is a pure function from a [`Request`] to a [`Plan`]: the gateway
-//! asks it what to do with one request and then does it — validates the plan,
-//! runs it on Redis as one pipeline, keeps metrics. The policy never holds a
-//! connection, never blocks, and sees no clock or randomness except what the
-//! request carries, so it is trivially testable on the host target:
+//! A policy decides, the gateway does. An instance is built once from its
+//! domain and the domain's `[settings]` table ([`Policy::configure`]), then
+//! answers each [`Request`] with a [`Plan`]: a few Redis actions, which one's
+//! reply is the response, and hints. The gateway validates the plan, runs it as
+//! one pipeline and keeps the metrics. A policy never holds a connection, never
+//! blocks, and sees no clock or randomness except what the request carries, so
+//! it is tested natively, as plain Rust:
 //!
 //! ```
-//! use sluice_sdk::{Error, Operation, Plan, Policy, Request};
+//! use sluice_sdk::prelude::*;
 //!
-//! struct FixedTtl;
+//! /// `[domains.NAME.settings]`: `sliding = true` renews a key's TTL on every read.
+//! #[derive(Deserialize)]
+//! pub struct Settings {
+//!     #[serde(default)]
+//!     sliding: bool,
+//! }
 //!
-//! impl Policy for FixedTtl {
-//!     fn plan(req: Request) -> Result<Plan, Error> {
-//!         let key = req.namespaced_key();
+//! pub struct Sessions {
+//!     domain: Domain,
+//!     settings: Settings,
+//! }
+//!
+//! impl Policy for Sessions {
+//!     type Settings = Settings;
+//!
+//!     fn configure(domain: Domain, settings: Settings) -> Result<Self, Error> {
+//!         Ok(Sessions { domain, settings })
+//!     }
+//!
+//!     fn plan(&self, req: &Request) -> Result<Plan, Error> {
+//!         let key = self.domain.key(&req.key); // "{domain}:{key}"
 //!         Ok(match req.operation {
-//!             Operation::Get => Plan::new().get(key).respond_with_last(),
-//!             Operation::Put => Plan::new().set(key, req.value_bytes()?.to_vec(), req.ttl_ms),
-//!             Operation::Delete => Plan::new().delete(key),
+//!             Operation::Get if self.settings.sliding => Plan::new()
+//!                 .respond_with(Get::new(&key))
+//!                 .then(Expire::new(key, self.domain.ttl_ms)),
+//!             Operation::Get => Plan::new().respond_with(Get::new(key)),
+//!             Operation::Put => Plan::new().then(Set::new(key, req.value()?).ttl_ms(req.ttl_ms)),
+//!             Operation::Delete => Plan::new().then(Delete::new(key)),
 //!             Operation::Publish => return Err(Error::bad_request("this domain takes no events")),
 //!         })
 //!     }
 //! }
-//! // In the plugin crate: sluice_sdk::export_policy!(FixedTtl);
 //!
-//! let req = Request::new("cache", "user:1", Operation::Get);
-//! let plan = FixedTtl::plan(req).unwrap();
-//! assert_eq!(plan.actions().len(), 1);
+//! sluice_sdk::export_policy!(Sessions);
+//!
+//! // A test builds the policy as the gateway would, and reads its plans.
+//! let settings = std::collections::BTreeMap::from([("sliding", true)]);
+//! let sessions = Sessions::from_settings(Domain::named("sessions"), &settings)?;
+//! let plan = sessions.plan(&Request::get("ann"))?;
+//! assert!(matches!(plan.actions(), [Action::Get(g), Action::Expire(e)]
+//!     if g.key == "sessions:ann" && e.ttl_ms == 60_000));
+//! assert_eq!(plan.response(), plan.actions().first());
+//!
+//! let typo = std::collections::BTreeMap::from([("slidin", true)]);
+//! let refused = Sessions::from_settings(Domain::named("sessions"), &typo).err().unwrap();
+//! assert_eq!(refused.to_string(), "bad config: unknown setting `slidin` in \
+//!     [domains.sessions.settings]: this policy does not read it (a typo?)");
+//! # Ok::<(), Error>(())
 //! ```
 //!
-//! Build a plugin with `cargo build --target wasm32-wasip2 --release`; the
-//! resulting `.wasm` is a component the gateway loads from its plugin folder.
+//! A plugin crate has `crate-type = ["cdylib", "rlib"]` (the component, and
+//! the library its tests link) and builds with
+//! `cargo build --profile plugin --target wasm32-wasip2`; in the Sluice
+//! repository `make plugins` does that and copies each component to
+//! `build/plugins/NAME.wasm`. `sluice plugin new NAME` writes such a crate;
+//! `docs/plugin-guide.md` goes from there to a live domain.
 #![deny(missing_docs)]
 
 extern crate self as sluice_sdk;
 
+mod action;
 mod plan;
 mod request;
+mod value;
 
-pub use plan::{Action, CacheHint, Plan, ZsetBounds};
-pub use request::{AccessStats, Config, Operation, Request};
+pub use action::{
+    Action, Delete, Expire, Get, HashGet, HashSet, IntoAction, ScoredMember, Script, Set, SetAdd,
+    SetContains, StreamAdd, ZsetAdd, ZsetBounds, ZsetCondition, ZsetIncr, ZsetRange, ZsetTrim,
+};
+pub use plan::{CacheHint, Plan, Step};
+pub use request::{AccessStats, Operation, Request};
+pub use value::{IntoValue, Value};
+
+/// The plugin guide's Rust blocks, compiled and run as this crate's doctests
+/// so the guide cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/plugin-guide.md")]
+mod plugin_guide {}
+
+/// serde, as the SDK uses it: settings and values are (de)serialized with it.
+pub use serde;
+
+/// Everything a policy usually names: `use sluice_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Action, CacheHint, Delete, Domain, Error, Expire, Get, HashGet, HashSet, NoSettings,
+        Operation, Plan, Policy, Request, ScoredMember, Script, Set, SetAdd, SetContains,
+        StreamAdd, Value, ZsetAdd, ZsetIncr, ZsetRange, ZsetTrim,
+    };
+    /// The trait and its derive (the plugin crate depends on `serde` for the derive).
+    pub use serde::Deserialize;
+}
 
 /// The generated bindings of the `sluice:policy` world. Not part of the API:
 /// use the typed wrappers of this crate.
@@ -59,15 +122,98 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
-/// serde, as the SDK uses it: values are (de)serialised with it.
-pub use serde;
+use bindings::sluice::policy::types as wit;
 
-/// Why a policy refused a request.
+/// A domain policy: built once per instance from the domain and its typed
+/// settings, then asked for a plan per request. Export it with [`export_policy!`].
+pub trait Policy: Sized + 'static {
+    /// The policy's own settings, deserialized from the domain's
+    /// `[domains.NAME.settings]` table, whole (arrays and tables intact).
+    /// A setting the type does not read is refused, so a typo is an error at
+    /// load rather than a default silently kept. [`NoSettings`] for none.
+    type Settings: serde::de::DeserializeOwned;
+
+    /// Build the instance, once, before it serves (at load and at every
+    /// reload). An error (e.g. [`Error::bad_config`] for a setting out of
+    /// range) refuses the domain and the old version keeps serving.
+    fn configure(domain: Domain, settings: Self::Settings) -> Result<Self, Error>;
+
+    /// Decide what to do with one request.
+    fn plan(&self, req: &Request) -> Result<Plan, Error>;
+
+    /// Build the instance as the gateway does: `settings` (a table: a map or
+    /// struct, or the gateway's MessagePack as a [`Value`]) is decoded into
+    /// [`Self::Settings`], with errors that name the setting, then
+    /// [`configure`](Self::configure) runs. For tests and benchmarks.
+    fn from_settings(domain: Domain, settings: impl IntoValue) -> Result<Self, Error> {
+        let settings = settings.into_value()?;
+        let settings = value::settings(&domain.name, settings.as_bytes())?;
+        Self::configure(domain, settings)
+    }
+}
+
+/// The domain an instance serves, as the gateway's configuration names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// `[a-z0-9_-]{1,64}`; the domain's keys live under `{name}:`.
+    pub name: String,
+    /// The TTL of a write that names none (`ttl_s`), ms.
+    pub ttl_ms: u64,
+    /// The least TTL the host lets a key have (`min_ttl_s`), ms.
+    pub min_ttl_ms: u64,
+    /// The most TTL the host lets a key have (`max_ttl_s`), ms.
+    pub max_ttl_ms: u64,
+}
+
+impl Domain {
+    /// A domain with the gateway's default TTLs (60 s, within 1 s..=86 400 s),
+    /// for native tests.
+    pub fn named(name: impl Into<String>) -> Self {
+        Domain {
+            name: name.into(),
+            ttl_ms: 60_000,
+            min_ttl_ms: 1_000,
+            max_ttl_ms: 86_400_000,
+        }
+    }
+
+    /// The same domain with `ttl_s`, `min_ttl_s` and `max_ttl_s` as a
+    /// configuration would write them, in seconds.
+    pub fn with_ttl_s(self, ttl_s: u64, min_ttl_s: u64, max_ttl_s: u64) -> Self {
+        let ms = |s: u64| s.saturating_mul(1000);
+        Domain {
+            ttl_ms: ms(ttl_s),
+            min_ttl_ms: ms(min_ttl_s),
+            max_ttl_ms: ms(max_ttl_s),
+            ..self
+        }
+    }
+
+    /// `{name}:{key}`: the Redis key of a client's key in this domain's
+    /// namespace (the only keys the host lets a plan touch, with the
+    /// domain's declared `prefixes`).
+    pub fn key(&self, key: &str) -> String {
+        let mut k = String::with_capacity(self.name.len() + 1 + key.len());
+        k.push_str(&self.name);
+        k.push(':');
+        k.push_str(key);
+        k
+    }
+}
+
+/// The settings of a policy that has none: a `[settings]` table with anything
+/// in it is refused at load, naming the first setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
+
+/// Why a policy refused.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
-    /// The request does not make sense for this policy; the client gets a 4xx.
+    /// The request does not make sense for this policy; the client gets a 400
+    /// with this message, so say what to send instead.
     BadRequest(String),
-    /// The domain's settings are wrong; the gateway refuses to load the policy.
+    /// The domain's settings are wrong: the domain is refused at load.
     BadConfig(String),
     /// Anything else; the client gets a 500 naming the plugin.
     Internal(String),
@@ -79,9 +225,14 @@ impl Error {
         Error::BadRequest(msg.into())
     }
 
-    /// A setting of the domain that is missing or malformed.
+    /// A setting of the domain that is missing or out of range.
     pub fn bad_config(msg: impl Into<String>) -> Self {
         Error::BadConfig(msg.into())
+    }
+
+    /// A failure that is neither the client's nor the configuration's.
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Error::Internal(msg.into())
     }
 }
 
@@ -97,152 +248,208 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<Error> for bindings::sluice::policy::types::PolicyError {
+impl From<Error> for wit::PolicyError {
     fn from(e: Error) -> Self {
-        use bindings::sluice::policy::types::PolicyError as P;
         match e {
-            Error::BadRequest(m) => P::BadRequest(m),
-            Error::BadConfig(m) => P::BadConfig(m),
-            Error::Internal(m) => P::Internal(m),
+            Error::BadRequest(m) => wit::PolicyError::BadRequest(m),
+            Error::BadConfig(m) => wit::PolicyError::BadConfig(m),
+            Error::Internal(m) => wit::PolicyError::Internal(m),
         }
     }
 }
 
-/// A domain policy. Implement it on a unit struct and export it with
-/// [`export_policy!`].
-pub trait Policy {
-    /// Decide what to do with one request.
-    fn plan(req: Request) -> Result<Plan, Error>;
-
-    /// Check the domain's settings once per instance, before the policy
-    /// serves (at load and at every reload); an error refuses the domain. The
-    /// default accepts everything.
-    fn check_config(domain: &str, config: &Config) -> Result<(), Error> {
-        let _ = (domain, config);
-        Ok(())
-    }
-}
-
-/// Export a [`Policy`] as the plugin's implementation of the `sluice:policy` world.
+/// Export a [`Policy`] as the plugin's implementation of the `sluice:policy`
+/// world. Only the WebAssembly build exports it, so natively (tests,
+/// benchmarks) several policies link into one binary.
 #[macro_export]
 macro_rules! export_policy {
     ($policy:ty) => {
+        ::std::thread_local! {
+            /// The instance `configure` built; every `plan` borrows it.
+            static __SLUICE_POLICY: ::core::cell::RefCell<::core::option::Option<$policy>> =
+                const { ::core::cell::RefCell::new(::core::option::Option::None) };
+        }
+
         #[doc(hidden)]
         pub struct __SluiceExport;
 
         impl $crate::bindings::Guest for __SluiceExport {
+            fn configure(
+                domain: $crate::bindings::sluice::policy::types::Domain,
+            ) -> ::core::result::Result<(), $crate::bindings::sluice::policy::types::PolicyError>
+            {
+                $crate::__export::configure(&__SLUICE_POLICY, domain)
+            }
+
             fn plan(
                 request: $crate::bindings::sluice::policy::types::Request,
             ) -> ::core::result::Result<
                 $crate::bindings::sluice::policy::types::Plan,
                 $crate::bindings::sluice::policy::types::PolicyError,
             > {
-                <$policy as $crate::Policy>::plan($crate::Request::from_host(request))
-                    .map($crate::Plan::into_raw)
-                    .map_err(::core::convert::Into::into)
-            }
-
-            fn configure(
-                domain: ::std::string::String,
-                config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
-            ) -> ::core::result::Result<(), $crate::bindings::sluice::policy::types::PolicyError>
-            {
-                $crate::__panics_to_log();
-                let config = $crate::Config::from(config);
-                let checked: ::core::result::Result<(), $crate::Error> =
-                    <$policy as $crate::Policy>::check_config(&domain, &config);
-                if let ::core::result::Result::Err(e) = checked {
-                    return ::core::result::Result::Err(e.into());
-                }
-                $crate::__configure(domain, config);
-                ::core::result::Result::Ok(())
+                $crate::__export::plan(&__SLUICE_POLICY, request)
             }
         }
 
-        // The component's exports exist only in the WebAssembly build: natively
-        // (tests, benchmarks) several policies link into one binary.
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_policy_world!(__SluiceExport);
     };
 }
 
-std::thread_local! {
-    /// The domain and settings this instance serves, from `configure`.
-    static DOMAIN: std::cell::RefCell<(String, Config)> = std::cell::RefCell::default();
-}
-
+/// What [`export_policy!`] expands to call. Not part of the API.
 #[doc(hidden)]
-pub fn __configure(domain: String, config: Config) {
-    DOMAIN.with(|d| *d.borrow_mut() = (domain, config));
+pub mod __export {
+    use super::*;
+    use std::cell::RefCell;
+    use std::thread::LocalKey;
+
+    /// Where a plugin keeps its one instance (a WebAssembly instance has one thread).
+    pub type Slot<P> = LocalKey<RefCell<Option<P>>>;
+
+    pub fn configure<P: Policy>(
+        slot: &'static Slot<P>,
+        d: wit::Domain,
+    ) -> Result<(), wit::PolicyError> {
+        panics_to_log();
+        let domain = Domain {
+            name: d.name,
+            ttl_ms: d.ttl_ms,
+            min_ttl_ms: d.min_ttl_ms,
+            max_ttl_ms: d.max_ttl_ms,
+        };
+        slot.set(Some(P::from_settings(
+            domain,
+            Value::from_msgpack(d.settings),
+        )?));
+        Ok(())
+    }
+
+    pub fn plan<P: Policy>(
+        slot: &'static Slot<P>,
+        r: wit::Request,
+    ) -> Result<wit::Plan, wit::PolicyError> {
+        let req = Request::from_wit(r);
+        let planned = slot.with_borrow(|policy| match policy {
+            Some(policy) => policy.plan(&req)?.into_wit(),
+            None => Err(Error::internal("plan was called before configure")),
+        });
+        Ok(planned?)
+    }
+
+    /// A policy has no stderr: route panic messages to the gateway's log, so
+    /// a plugin that panics says why before its call fails.
+    fn panics_to_log() {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            std::panic::set_hook(Box::new(|info| {
+                log(LogLevel::Error, &format!("panic: {info}"))
+            }))
+        });
+    }
 }
 
-/// A policy has no stderr: route panic messages to the gateway's log, so a
-/// plugin that panics says why before its call fails.
-#[doc(hidden)]
-pub fn __panics_to_log() {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            log(LogLevel::Error, &format!("panic: {info}"))
-        }));
-    });
+/// The level of a [`log`] line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
 }
 
-/// Write a line to the gateway's log, tagged with the plugin's name. On the
-/// host target (native tests) the line goes to standard error.
+/// Write a line to the gateway's log, tagged with the plugin's name (a
+/// policy has no stdio). Natively (tests) the line goes to standard error.
 pub fn log(level: LogLevel, message: &str) {
     #[cfg(target_arch = "wasm32")]
-    bindings::sluice::policy::log::log(level, message);
+    {
+        use bindings::sluice::policy::log::{Level, log};
+        let level = match level {
+            LogLevel::Trace => Level::Trace,
+            LogLevel::Debug => Level::Debug,
+            LogLevel::Info => Level::Info,
+            LogLevel::Warn => Level::Warn,
+            LogLevel::Error => Level::Error,
+        };
+        log(level, message);
+    }
     #[cfg(not(target_arch = "wasm32"))]
     eprintln!("[{level:?}] {message}");
 }
 
-/// The level of a [`log`] line.
-pub use bindings::sluice::policy::log::Level as LogLevel;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// MessagePack helpers: values cross the gateway as MessagePack, so a policy
-/// that looks inside a value decodes it here.
-pub mod msgpack {
-    use crate::Error;
-
-    /// Decode MessagePack into any serde type.
-    pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-        rmp_serde::from_slice(bytes).map_err(|e| Error::bad_request(format!("value: {e}")))
-    }
-
-    /// Encode any serde type as MessagePack (maps keep their field names).
-    pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-        rmp_serde::to_vec_named(value).map_err(|e| Error::Internal(format!("encode: {e}")))
-    }
-
-    /// Split a MessagePack map into its entries, each value still MessagePack
-    /// (types kept), without knowing its shape: how an object becomes hash
-    /// fields or stream entry fields.
-    ///
-    /// ```
-    /// let obj = sluice_sdk::msgpack::encode(&serde_json_like()).unwrap();
-    /// # fn serde_json_like() -> std::collections::BTreeMap<&'static str, f64> {
-    /// #     [("price", 64000.5)].into_iter().collect()
-    /// # }
-    /// let fields = sluice_sdk::msgpack::fields(&obj).unwrap();
-    /// assert_eq!(fields[0].0, "price");
-    /// assert_eq!(sluice_sdk::msgpack::decode::<f64>(&fields[0].1).unwrap(), 64000.5);
-    /// ```
-    pub fn fields(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
-        let map: std::collections::BTreeMap<String, Raw> = rmp_serde::from_slice(bytes)
-            .map_err(|e| Error::bad_request(format!("expected an object with string keys: {e}")))?;
-        Ok(map.into_iter().map(|(k, Raw(v))| (k, v)).collect())
-    }
-
-    /// Any value, re-encoded as MessagePack while it is read.
-    struct Raw(Vec<u8>);
-
-    impl<'de> serde::Deserialize<'de> for Raw {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            let mut out = Vec::new();
-            serde_transcode::transcode(d, &mut rmp_serde::Serializer::new(&mut out))
-                .map_err(serde::de::Error::custom)?;
-            Ok(Raw(out))
+    /// The glue `export_policy!` expands to, driven natively with the
+    /// contract's types: settings decoded once, requests moved in, plans out.
+    #[test]
+    fn the_export_configures_once_and_plans_with_the_instance() {
+        struct Echo(Domain, u32);
+        #[derive(serde::Deserialize)]
+        struct Settings {
+            n: u32,
         }
+        impl Policy for Echo {
+            type Settings = Settings;
+            fn configure(domain: Domain, s: Settings) -> Result<Self, Error> {
+                Ok(Echo(domain, s.n))
+            }
+            fn plan(&self, req: &Request) -> Result<Plan, Error> {
+                let value = req.value()?;
+                Ok(Plan::new()
+                    .respond_with(Set::new(self.0.key(&req.key), value).ttl_ms(u64::from(self.1))))
+            }
+        }
+        std::thread_local!(static SLOT: std::cell::RefCell<Option<Echo>> = const { std::cell::RefCell::new(None) });
+        let domain = |settings: Vec<u8>| wit::Domain {
+            name: "d".into(),
+            ttl_ms: 60_000,
+            min_ttl_ms: 1_000,
+            max_ttl_ms: 86_400_000,
+            settings,
+        };
+        let request = wit::Request {
+            key: "k".into(),
+            operation: wit::Operation::Put,
+            value: Some(vec![0x2a]),
+            fields: Vec::new(),
+            ttl_ms: None,
+            now_ms: 0,
+            entropy: 0,
+            stats: wit::AccessStats {
+                hits: 0,
+                misses: 0,
+                writes: 0,
+                last_read_ms: 0,
+                read_rate: 0.0,
+            },
+        };
+        assert!(matches!(
+            __export::plan(&SLOT, request.clone()),
+            Err(wit::PolicyError::Internal(_))
+        ));
+        let typo = Value::encode(&std::collections::BTreeMap::from([("m", 1)])).unwrap();
+        assert!(matches!(
+            __export::configure(&SLOT, domain(typo.into_bytes())),
+            Err(wit::PolicyError::BadConfig(m)) if m.contains("[domains.d.settings] needs `n`")
+        ));
+        let ok = Value::encode(&std::collections::BTreeMap::from([("n", 7)])).unwrap();
+        __export::configure(&SLOT, domain(ok.into_bytes())).unwrap();
+        let plan = __export::plan(&SLOT, request).unwrap();
+        assert_eq!(plan.respond, Some(0));
+        assert!(matches!(&plan.actions[..],
+            [wit::Action::Set(s)] if s.key == "d:k" && s.value == [0x2a] && s.ttl_ms == Some(7)));
+    }
+
+    #[test]
+    fn a_domain_names_its_keys_and_keeps_ttls_in_ms() {
+        let d = Domain::named("cache").with_ttl_s(5, 1, 60);
+        assert_eq!(d.key("user:1"), "cache:user:1");
+        assert_eq!(
+            (d.ttl_ms, d.min_ttl_ms, d.max_ttl_ms),
+            (5_000, 1_000, 60_000)
+        );
     }
 }

@@ -1,230 +1,257 @@
 //! The plan a policy answers with: Redis actions plus hints.
 
 use crate::bindings::sluice::policy::types as wit;
+use crate::{Action, Error, IntoAction};
 
-pub use wit::Action;
-pub use wit::CacheHint;
-pub use wit::ZsetBounds;
-
-/// What the gateway should do, built step by step:
+/// What the gateway should do with a request: actions it runs in order as one
+/// pipeline (or MULTI/EXEC), which one's reply is the response, and hints.
 ///
 /// ```
-/// use sluice_sdk::Plan;
-/// let plan = Plan::new()
-///     .hash_set("price:btc:usd", vec![("price".into(), vec![0x2a])], Some(5_000))
-///     .ttl_ms(5_000);
-/// assert_eq!(plan.actions().len(), 1);
+/// use sluice_sdk::{Delete, HashSet, Plan, Value, ZsetRange};
+/// // A read: the action added with `respond_with` is the response.
+/// let read = Plan::new().respond_with(ZsetRange::rank("board:w", 0, 9).rev());
+/// // Writes: no response body; replace a hash as one transaction.
+/// let fields = [("price", Value::encode(&64000.5)?)];
+/// let write = Plan::new().then(Delete::new("price:btc")).then(HashSet::new("price:btc", fields)).atomic();
+/// // Or keep a handle to choose the response later.
+/// let mut plan = Plan::new();
+/// let top = plan.add(ZsetRange::rank("board:w", 0, 9).rev());
+/// plan.add(Delete::new("board:old"));
+/// let plan = plan.respond(top);
+/// assert_eq!(plan.response(), plan.actions().first());
+/// # Ok::<(), sluice_sdk::Error>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct Plan(wit::Plan);
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    actions: Vec<Action>,
+    respond: Option<Step>,
+    atomic: bool,
+    ttl_ms: Option<u64>,
+    cache: Option<CacheHint>,
+    /// The first action that could not be built; the plan fails with it when exported.
+    error: Option<Error>,
+}
 
-impl Default for Plan {
-    fn default() -> Self {
-        Self::new()
-    }
+/// A handle to one action of a [`Plan`], returned by [`Plan::add`], to make
+/// its reply the response with [`Plan::respond`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step(u32);
+
+/// Whether the gateway may keep an in-process copy of what the plan read, and
+/// how stale a copy may be served while Redis cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheHint {
+    /// Keep a copy in the gateway's near cache.
+    pub keep: bool,
+    /// How stale a copy may be served when Redis cannot answer, ms.
+    pub max_stale_ms: u64,
 }
 
 impl Plan {
     /// An empty plan: nothing to do, no response body.
     pub fn new() -> Self {
-        Plan(wit::Plan {
-            actions: Vec::new(),
-            atomic: false,
-            respond: None,
-            ttl_ms: None,
-            cache: None,
-        })
+        Plan::default()
     }
 
-    /// Append any action.
-    pub fn action(mut self, action: Action) -> Self {
-        self.0.actions.push(action);
+    /// Add an action and get its handle, e.g. to [`respond`](Self::respond) with it.
+    pub fn add(&mut self, action: impl IntoAction) -> Step {
+        match action.into_action() {
+            Ok(a) => {
+                self.actions.push(a);
+                Step(self.actions.len() as u32 - 1)
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+                Step(u32::MAX) // names no action; the plan fails with `e` anyway
+            }
+        }
+    }
+
+    /// Add an action whose reply is not the response (a write, a side effect).
+    pub fn then(mut self, action: impl IntoAction) -> Self {
+        self.add(action);
         self
     }
 
-    /// `GET key`.
-    pub fn get(self, key: impl Into<String>) -> Self {
-        self.action(Action::Get(key.into()))
+    /// Add an action and make its reply the response body.
+    pub fn respond_with(mut self, action: impl IntoAction) -> Self {
+        let step = self.add(action);
+        self.respond(step)
     }
 
-    /// `SET key value PX ttl`; `None` takes the plan's TTL, else the domain's default.
-    pub fn set(self, key: impl Into<String>, value: Vec<u8>, ttl_ms: Option<u64>) -> Self {
-        self.action(Action::Set(wit::SetValue {
-            key: key.into(),
-            value,
-            ttl_ms,
-        }))
-    }
-
-    /// `DEL key`.
-    pub fn delete(self, key: impl Into<String>) -> Self {
-        self.action(Action::Delete(key.into()))
-    }
-
-    /// `PEXPIRE key ttl`.
-    pub fn expire(self, key: impl Into<String>, ttl_ms: u64) -> Self {
-        self.action(Action::Expire(wit::Expire {
-            key: key.into(),
-            ttl_ms,
-        }))
-    }
-
-    /// `HMGET key fields...`, or `HGETALL key` when `fields` is empty.
-    pub fn hash_get(self, key: impl Into<String>, fields: Vec<String>) -> Self {
-        self.action(Action::HashGet(wit::HashGet {
-            key: key.into(),
-            fields,
-        }))
-    }
-
-    /// `HSET key field value ...` then `PEXPIRE`; values are MessagePack.
-    pub fn hash_set(
-        self,
-        key: impl Into<String>,
-        fields: Vec<(String, Vec<u8>)>,
-        ttl_ms: Option<u64>,
-    ) -> Self {
-        let fields = fields
-            .into_iter()
-            .map(|(name, value)| wit::FieldValue { name, value })
-            .collect();
-        self.action(Action::HashSet(wit::HashSet {
-            key: key.into(),
-            fields,
-            ttl_ms,
-        }))
-    }
-
-    /// `XADD stream MAXLEN ~ max_len * field value ...`.
-    pub fn stream_add(
-        self,
-        stream: impl Into<String>,
-        fields: Vec<(String, Vec<u8>)>,
-        max_len: Option<u64>,
-    ) -> Self {
-        let fields = fields
-            .into_iter()
-            .map(|(name, value)| wit::FieldValue { name, value })
-            .collect();
-        self.action(Action::StreamAdd(wit::StreamAdd {
-            stream: stream.into(),
-            fields,
-            max_len,
-        }))
-    }
-
-    /// `ZADD key score member ...` then `PEXPIRE`.
-    pub fn zset_add(
-        self,
-        key: impl Into<String>,
-        members: Vec<(String, f64)>,
-        ttl_ms: Option<u64>,
-    ) -> Self {
-        let members = members
-            .into_iter()
-            .map(|(member, score)| wit::ScoredMember { member, score })
-            .collect();
-        self.action(Action::ZsetAdd(wit::ZsetAdd {
-            key: key.into(),
-            members,
-            ttl_ms,
-        }))
-    }
-
-    /// `ZRANGE` by rank or score, with scores; `reverse` for highest first.
-    pub fn zset_range(
-        self,
-        key: impl Into<String>,
-        bounds: ZsetBounds,
-        reverse: bool,
-        limit: Option<u32>,
-    ) -> Self {
-        self.action(Action::ZsetRange(wit::ZsetRange {
-            key: key.into(),
-            bounds,
-            reverse,
-            limit,
-        }))
-    }
-
-    /// `SADD key member ...` then `PEXPIRE`.
-    pub fn set_add(
-        self,
-        key: impl Into<String>,
-        members: Vec<String>,
-        ttl_ms: Option<u64>,
-    ) -> Self {
-        self.action(Action::SetAdd(wit::SetAdd {
-            key: key.into(),
-            members,
-            ttl_ms,
-        }))
-    }
-
-    /// `SISMEMBER key member`.
-    pub fn set_contains(self, key: impl Into<String>, member: impl Into<String>) -> Self {
-        self.action(Action::SetContains(wit::SetContains {
-            key: key.into(),
-            member: member.into(),
-        }))
-    }
-
-    /// `EVALSHA` of a script the operator registered under `name`.
-    pub fn script(self, name: impl Into<String>, keys: Vec<String>, args: Vec<Vec<u8>>) -> Self {
-        self.action(Action::Script(wit::ScriptCall {
-            name: name.into(),
-            keys,
-            args,
-        }))
-    }
-
-    /// The result of the last action added so far is the response body.
-    pub fn respond_with_last(mut self) -> Self {
-        self.0.respond = self.0.actions.len().checked_sub(1).map(|i| i as u32);
+    /// Make the reply of this action the response body (a string read: the
+    /// value; a hash read: an object; a range: a list of `{member, score}`; a
+    /// membership test: a boolean).
+    pub fn respond(mut self, step: Step) -> Self {
+        self.respond = Some(step);
         self
     }
 
-    /// Run the actions as MULTI/EXEC instead of a plain pipeline.
+    /// Run the actions as MULTI/EXEC, so no one sees them half done.
     pub fn atomic(mut self) -> Self {
-        self.0.atomic = true;
+        self.atomic = true;
         self
     }
 
-    /// TTL for writes in this plan that carry none.
+    /// The TTL of this plan's writes that name none (else the domain's `ttl_s`).
     pub fn ttl_ms(mut self, ttl_ms: u64) -> Self {
-        self.0.ttl_ms = Some(ttl_ms);
+        self.ttl_ms = Some(ttl_ms);
         self
     }
 
-    /// Whether the gateway may keep a copy of what it read, and how stale a
-    /// copy may be served while Redis cannot answer.
-    pub fn cache(mut self, keep: bool, max_stale_ms: u64) -> Self {
-        self.0.cache = Some(CacheHint { keep, max_stale_ms });
+    /// Whether the gateway may keep a copy of what this plan read (else the
+    /// domain's settings decide).
+    pub fn cache(mut self, hint: CacheHint) -> Self {
+        self.cache = Some(hint);
         self
     }
 
-    /// The actions so far, for assertions in tests.
+    /// The actions, in the order they run.
     pub fn actions(&self) -> &[Action] {
-        &self.0.actions
+        &self.actions
     }
 
-    /// Which action's result is the response body.
-    pub fn respond(&self) -> Option<u32> {
-        self.0.respond
+    /// The action a step names.
+    pub fn action(&self, step: Step) -> Option<&Action> {
+        self.actions.get(step.0 as usize)
+    }
+
+    /// The action whose reply is the response body; `None`: no body.
+    pub fn response(&self) -> Option<&Action> {
+        self.respond.and_then(|s| self.action(s))
     }
 
     /// Whether the plan runs as MULTI/EXEC.
     pub fn is_atomic(&self) -> bool {
-        self.0.atomic
+        self.atomic
     }
 
-    /// The plan's default TTL for writes.
+    /// The plan's TTL for writes that name none.
     pub fn default_ttl_ms(&self) -> Option<u64> {
-        self.0.ttl_ms
+        self.ttl_ms
     }
 
-    #[doc(hidden)]
-    pub fn into_raw(self) -> wit::Plan {
-        self.0
+    /// The plan's cache hint.
+    pub fn cache_hint(&self) -> Option<CacheHint> {
+        self.cache
+    }
+
+    /// Why an action could not be added (a value that did not encode, a
+    /// contradictory option): exporting the plan fails with this error.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// The contract's form of the plan, or the first error met building it.
+    pub(crate) fn into_wit(self) -> Result<wit::Plan, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if let Some(Step(i)) = self.respond.filter(|&s| self.action(s).is_none()) {
+            return Err(Error::internal(format!(
+                "the plan responds with step {i}, but it has {} actions (a step of another plan?)",
+                self.actions.len()
+            )));
+        }
+        Ok(wit::Plan {
+            actions: self.actions.into_iter().map(Action::into_wit).collect(),
+            atomic: self.atomic,
+            respond: self.respond.map(|Step(i)| i),
+            ttl_ms: self.ttl_ms,
+            cache: self.cache.map(|c| wit::CacheHint {
+                keep: c.keep,
+                max_stale_ms: c.max_stale_ms,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Get, Script, Set, Value, ZsetAdd, ZsetCondition, ZsetRange, ZsetTrim};
+
+    #[test]
+    fn the_response_is_the_action_its_handle_names_whatever_the_order() {
+        let mut plan = Plan::new();
+        let read = plan.add(Get::new("d:a"));
+        plan.add(Get::new("d:b"));
+        let plan = plan.respond(read);
+        assert_eq!(plan.response(), Some(&Action::Get(Get::new("d:a"))));
+        assert_eq!(plan.into_wit().unwrap().respond, Some(0));
+
+        let plan = Plan::new()
+            .then(Get::new("d:a"))
+            .respond_with(Get::new("d:b"));
+        assert_eq!(plan.response().map(Action::key), Some("d:b"));
+        assert_eq!(Plan::new().then(Get::new("d:a")).response(), None);
+    }
+
+    #[test]
+    fn typed_values_are_encoded_and_values_pass_through() {
+        let v = Value::encode(&"hello").unwrap();
+        let plan = Plan::new()
+            .then(Set::new("d:a", &42u8).ttl_ms(5_000))
+            .then(Set::new("d:b", &v))
+            .then(Script::new("bump").keys(["d:a"]).args([&1u8, &2u8]));
+        match plan.actions() {
+            [Action::Set(a), Action::Set(b), Action::Script(s)] => {
+                assert_eq!(a.value.decode::<u8>().unwrap(), 42);
+                assert_eq!(a.ttl_ms, Some(5_000));
+                assert_eq!(b.value, v);
+                assert_eq!(b.ttl_ms, None);
+                assert_eq!(
+                    (s.keys.as_slice(), s.args[1].decode::<u8>().unwrap()),
+                    (&["d:a".to_owned()][..], 2)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_action_that_cannot_be_built_fails_the_plan_when_exported() {
+        struct Unencodable;
+        impl serde::Serialize for Unencodable {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        let plan = Plan::new().respond_with(Set::new("d:a", &Unencodable));
+        assert!(matches!(plan.error(), Some(Error::Internal(m)) if m.contains("encoded")));
+        assert!(plan.clone().into_wit().is_err());
+
+        let limited_rank = Plan::new().respond_with(ZsetRange::rank("d:z", 0, 9).limit(3));
+        assert!(
+            matches!(limited_rank.into_wit(), Err(Error::Internal(m)) if m.contains("score ranges"))
+        );
+        let upside_down = Plan::new().respond_with(ZsetRange::score("d:z", 10.0, 1.0).rev());
+        assert!(upside_down.into_wit().is_err());
+        let foreign = Plan::new().respond(Plan::new().add(Get::new("d:a")));
+        assert!(foreign.into_wit().is_err());
+    }
+
+    #[test]
+    fn sorted_set_options_are_named_and_reach_the_contract() {
+        let plan = Plan::new()
+            .then(ZsetAdd::new("d:z", "ann", 12.0).if_greater())
+            .then(ZsetTrim::keep_highest("d:z", 100))
+            .respond_with(ZsetRange::score("d:z", 0.0, f64::INFINITY).rev().limit(5))
+            .atomic();
+        assert!(
+            matches!(&plan.actions()[0], Action::ZsetAdd(z) if z.condition == ZsetCondition::IfGreater)
+        );
+        assert!(
+            matches!(&plan.actions()[1], Action::ZsetTrim(t) if (t.start, t.stop) == (0, -101))
+        );
+        let wit = plan.into_wit().unwrap();
+        assert!(wit.atomic);
+        assert!(
+            matches!(&wit.actions[2], wit::Action::ZsetRange(r) if r.reverse && r.limit == Some(5))
+        );
+        assert!(matches!(
+            &wit.actions[0],
+            wit::Action::ZsetAdd(z) if matches!(z.condition, wit::ZsetCondition::IfGreater)
+        ));
     }
 }

@@ -124,21 +124,23 @@ fn plugin_check_prints_what_a_plugin_would_do() {
     let wasm = plugins_dir().join("price-hash.wasm");
     let (ok, out) = plugin_check(&[wasm.to_str().unwrap(), "--domain", "price"]);
     assert!(ok, "{out}");
-    assert!(out.contains("self-check of domain \"price\": ok"), "{out}");
+    assert!(out.contains("sluice:policy@0.2.0 component"), "{out}");
+    assert!(out.contains("configure for domain \"price\": ok"), "{out}");
+    // The real commands, in order, as Redis receives them; values as JSON.
     assert!(
-        out.contains("MULTI/EXEC [DEL price:sample:1; HSET price:sample:1"),
+        out.contains("  MULTI\n  DEL price:sample:1\n  HSET price:sample:1 asset \"BTC\" fiat \"USD\" price 64000.5 type \"sample\"\n  PEXPIRE price:sample:1 60000\n  EXEC\n"),
         "{out}"
     );
     assert!(
-        out.contains("price=64000.5"),
-        "values are shown as JSON: {out}"
+        out.contains("  HGETALL price:sample:1    <- the answer"),
+        "{out}"
     );
     assert!(
-        out.contains("PUBLISH \"\": refused (a 400): prices are not events"),
+        out.contains("refused (a 400): prices are not events"),
         "{out}"
     );
 
-    // Settings from a config: adaptive-ttl's own check sees them.
+    // Settings from a config: adaptive-ttl is configured with them.
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/sluice.toml");
     let wasm = plugins_dir().join("adaptive-ttl.wasm");
     let (ok, out) = plugin_check(&[
@@ -166,4 +168,17 @@ fn plugin_check_refuses_what_would_fail() {
     let wasm = plugins_dir().join("../fixtures/misbehave.wasm");
     let (ok, out) = plugin_check(&[wasm.to_str().unwrap()]);
     assert!(!ok && out.contains("INVALID PLAN"), "{out}");
+}
+
+#[test]
+fn a_component_built_for_another_contract_version_is_refused_naming_both() {
+    let old =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/fixed-ttl-contract-0.1.wasm");
+    let (ok, out) = plugin_check(&[old.to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("sluice:policy@0.1.0") && out.contains("sluice:policy@0.2.0"),
+        "{out}"
+    );
+    assert!(out.contains("rebuild it with sluice-sdk"), "{out}");
 }

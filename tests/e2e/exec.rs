@@ -6,15 +6,15 @@ mod support;
 
 use redis::Commands;
 use serde_json::{Value, json};
-use sluice::config::RedisConfig;
+use sluice::config::{BreakerConfig, RedisConfig};
 use sluice::plugin::bindings::{
     Action, FieldValue, HashGet, HashSet, Plan, ScoredMember, ScriptCall, SetAdd, SetContains,
-    SetValue, StreamAdd, ZsetAdd, ZsetBounds, ZsetRange,
+    StreamAdd, StringGet, StringSet, ZsetAdd, ZsetBounds, ZsetCondition, ZsetIncr, ZsetRange,
+    ZsetTrim,
 };
-use sluice::store::breaker::BreakerConfig;
-use sluice::store::exec::{self, TtlBounds};
+use sluice::store::plan::{self, TtlBounds};
 use sluice::store::scripts::Scripts;
-use sluice::store::{Store, reply};
+use sluice::store::{Job, Store, StoreError};
 use std::sync::Arc;
 use support::Redis;
 
@@ -53,7 +53,26 @@ fn mp(v: Value) -> Vec<u8> {
 }
 
 fn shaped(action: &Action, v: redis::Value) -> Value {
-    reply::shape(action, v).map_or(Value::Null, |b| rmp_serde::from_slice(&b).unwrap())
+    plan::shape(action, v).map_or(Value::Null, |b| rmp_serde::from_slice(&b).unwrap())
+}
+
+/// One plan, as its own round trip: one reply per action.
+async fn run(store: &Store, plan: &Plan) -> Result<Vec<redis::Value>, StoreError> {
+    let job = Job {
+        plan,
+        ttl: &TTL,
+        track: false,
+    };
+    store
+        .run(&[job])
+        .await
+        .pop()
+        .unwrap()
+        .map(|done| done.replies)
+}
+
+fn get(key: &str) -> Action {
+    Action::Get(StringGet { key: key.into() })
 }
 
 #[tokio::test]
@@ -62,7 +81,7 @@ async fn every_action_kind_runs_and_every_write_expires() {
     let store = store(&redis);
     let writes = plan(
         vec![
-            Action::Set(SetValue {
+            Action::Set(StringSet {
                 key: "d:s".into(),
                 value: mp(json!("v")),
                 ttl_ms: None,
@@ -97,6 +116,7 @@ async fn every_action_kind_runs_and_every_write_expires() {
                         score: 3.0,
                     },
                 ],
+                condition: ZsetCondition::Always,
                 ttl_ms: Some(999_999_999),
             }),
             Action::SetAdd(SetAdd {
@@ -115,7 +135,7 @@ async fn every_action_kind_runs_and_every_write_expires() {
         ],
         false,
     );
-    let replies = exec::run(&store, &writes, &TTL).await.unwrap();
+    let replies = run(&store, &writes).await.unwrap();
     assert_eq!(
         replies.len(),
         5,
@@ -138,7 +158,7 @@ async fn every_action_kind_runs_and_every_write_expires() {
     assert!(pttl(&mut c, "d:m") > 0);
 
     let reads = vec![
-        Action::Get("d:s".into()),
+        get("d:s"),
         Action::HashGet(HashGet {
             key: "d:h".into(),
             fields: vec!["price".into(), "nope".into()],
@@ -149,9 +169,9 @@ async fn every_action_kind_runs_and_every_write_expires() {
         }),
         Action::ZsetRange(ZsetRange {
             key: "d:z".into(),
-            bounds: ZsetBounds::Rank((0, -1)),
+            bounds: ZsetBounds::Rank((0, 1)),
             reverse: true,
-            limit: Some(2),
+            limit: None,
         }),
         Action::ZsetRange(ZsetRange {
             key: "d:z".into(),
@@ -167,11 +187,9 @@ async fn every_action_kind_runs_and_every_write_expires() {
             key: "d:m".into(),
             member: "q".into(),
         }),
-        Action::Get("d:absent".into()),
+        get("d:absent"),
     ];
-    let replies = exec::run(&store, &plan(reads.clone(), false), &TTL)
-        .await
-        .unwrap();
+    let replies = run(&store, &plan(reads.clone(), false)).await.unwrap();
     let got: Vec<Value> = reads
         .iter()
         .zip(replies)
@@ -227,9 +245,7 @@ async fn an_atomic_plan_runs_in_multi_exec_with_its_replies_in_place() {
         .arg("FLUSH")
         .query(&mut redis.conn())
         .unwrap();
-    let replies = exec::run(&store, &plan(actions.clone(), true), &TTL)
-        .await
-        .unwrap();
+    let replies = run(&store, &plan(actions.clone(), true)).await.unwrap();
     assert_eq!(replies[0], redis::Value::Int(1));
     assert_eq!(replies[1], redis::Value::Int(1));
     assert_eq!(shaped(&actions[2], replies[2].clone()), json!({"f": 1}));
@@ -245,6 +261,76 @@ async fn an_atomic_plan_runs_in_multi_exec_with_its_replies_in_place() {
         })],
         false,
     );
-    let err = exec::run(&store, &wrong, &TTL).await.unwrap_err();
+    let err = run(&store, &wrong).await.unwrap_err();
     assert!(err.to_string().contains("WRONGTYPE"), "{err}");
+}
+
+#[tokio::test]
+async fn sorted_sets_keep_the_best_score_increment_and_trim_by_rank() {
+    let redis = Redis::start();
+    let store = store(&redis);
+    let add = |member: &str, score: f64, condition| {
+        Action::ZsetAdd(ZsetAdd {
+            key: "d:board".into(),
+            members: vec![ScoredMember {
+                member: member.into(),
+                score,
+            }],
+            condition,
+            ttl_ms: None,
+        })
+    };
+    let top = Action::ZsetRange(ZsetRange {
+        key: "d:board".into(),
+        bounds: ZsetBounds::Rank((0, 9)),
+        reverse: true,
+        limit: None,
+    });
+    let actions = vec![
+        add("ann", 10.0, ZsetCondition::Always),
+        add("bob", 7.0, ZsetCondition::Always),
+        add("cid", 1.0, ZsetCondition::Always),
+        // GT: a lower score does not replace a higher one; a higher one does.
+        add("ann", 3.0, ZsetCondition::IfGreater),
+        add("bob", 9.0, ZsetCondition::IfGreater),
+        // NX: an existing member is left alone, a new one is added.
+        add("ann", 100.0, ZsetCondition::IfAbsent),
+        add("dee", 0.5, ZsetCondition::IfAbsent),
+        // LT: only lower scores replace.
+        add("cid", 5.0, ZsetCondition::IfLess),
+        Action::ZsetIncr(ZsetIncr {
+            key: "d:board".into(),
+            member: "cid".into(),
+            by: 4.0,
+            ttl_ms: None,
+        }),
+        // Keep the three highest.
+        Action::ZsetTrim(ZsetTrim {
+            key: "d:board".into(),
+            start: 0,
+            stop: -4,
+        }),
+        top.clone(),
+    ];
+    let replies = run(&store, &plan(actions.clone(), false)).await.unwrap();
+    assert_eq!(
+        shaped(&actions[8], replies[8].clone()),
+        json!(5.0),
+        "ZINCRBY answers the new score"
+    );
+    assert_eq!(replies[9], redis::Value::Int(1), "one member trimmed");
+    assert_eq!(
+        shaped(&top, replies[10].clone()),
+        json!([
+            {"member": "ann", "score": 10.0},
+            {"member": "bob", "score": 9.0},
+            {"member": "cid", "score": 5.0},
+        ])
+    );
+    let pttl: i64 = redis.conn().pttl("d:board").unwrap();
+    assert!(pttl > 0, "every sorted-set write expires");
+    // An empty range is a miss, as an absent key is.
+    let _: () = redis.conn().del("d:board").unwrap();
+    let replies = run(&store, &plan(vec![top.clone()], false)).await.unwrap();
+    assert_eq!(shaped(&top, replies[0].clone()), Value::Null);
 }

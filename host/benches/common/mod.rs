@@ -18,3 +18,26 @@ impl bb8::ManageConnection for Plain {
         false
     }
 }
+
+/// `GET key` through the store, as the request path sends it: a one-action plan.
+pub async fn store_get(store: &sluice::store::Store, key: &str) {
+    use sluice::plugin::bindings::{Action, Plan, StringGet};
+    let plan = Plan {
+        actions: vec![Action::Get(StringGet { key: key.into() })],
+        atomic: false,
+        respond: Some(0),
+        ttl_ms: None,
+        cache: None,
+    };
+    let ttl = sluice::store::plan::TtlBounds {
+        default_ms: 60_000,
+        min_ms: 1_000,
+        max_ms: 60_000,
+    };
+    let job = sluice::store::Job {
+        plan: &plan,
+        ttl: &ttl,
+        track: false,
+    };
+    let _ = std::hint::black_box(store.run(&[job]).await);
+}

@@ -10,14 +10,11 @@
 //! other domains do not notice.
 
 pub mod bindings;
-pub mod check;
 mod sandbox;
-mod validate;
-
-pub use validate::{PlanLimits, validate};
+pub mod scaffold;
 
 use crate::telemetry::METRICS;
-use bindings::{Plan, PolicyError, PolicyPre, Request};
+use bindings::{Domain, Plan, PolicyError, PolicyPre, Request};
 use sandbox::State;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +33,9 @@ const MAX_IDLE_INSTANCES: usize = 64;
 /// Instances made when a domain is loaded, off the request path, so the
 /// first burst after a (re)load does not instantiate under its deadline.
 const PREWARM_INSTANCES: usize = 4;
+/// The contract this gateway speaks (`package` in `sdk/wit/policy.wit`).
+pub const WORLD: &str = "sluice:policy@0.2.0";
+
 /// Making and configuring an instance is the host's work, not a policy
 /// decision: it gets this much time, not the per-call deadline.
 const INSTANTIATE_DEADLINE: Duration = Duration::from_secs(1);
@@ -61,6 +61,25 @@ pub enum LoadError {
     },
     #[error("plugin {path} is not a usable sluice:policy component: {message}")]
     Compile { path: String, message: String },
+    #[error(
+        "plugin {path} was built for sluice:policy@{found}; this gateway speaks {WORLD}: rebuild it with sluice-sdk {}",
+        sdk_version()
+    )]
+    Version { path: String, found: String },
+}
+
+/// The SDK release that builds components for [`WORLD`].
+fn sdk_version() -> &'static str {
+    WORLD.rsplit_once('@').map_or(WORLD, |(_, v)| v)
+}
+
+/// The `sluice:policy` version a component was built for, from its imports
+/// (`sluice:policy/log@0.2.0`); `None` when it imports nothing of ours.
+fn built_for<'a>(imports: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    imports
+        .into_iter()
+        .filter_map(|name| name.strip_prefix("sluice:policy/"))
+        .find_map(|rest| rest.split_once('@').map(|(_, version)| version))
 }
 
 /// Limits a domain's plugin runs under.
@@ -129,8 +148,18 @@ impl Runtime {
             message: format!("{e:#}"),
         };
         let component = Component::new(&self.engine, &bytes).map_err(compile)?;
-        for (import, _) in component.component_type().imports(&self.engine) {
-            tracing::debug!(plugin = name, import, "plugin import");
+        let ty = component.component_type();
+        let imports: Vec<&str> = ty.imports(&self.engine).map(|(import, _)| import).collect();
+        tracing::debug!(plugin = name, ?imports, "plugin imports");
+        // A component of another contract version would fail to link with a
+        // message about a missing import; say what is actually wrong.
+        if let Some(found) = built_for(imports.iter().copied())
+            && Some(found) != WORLD.split_once('@').map(|(_, v)| v)
+        {
+            return Err(LoadError::Version {
+                path: shown,
+                found: found.to_owned(),
+            });
         }
         let pre = self.linker.instantiate_pre(&component).map_err(compile)?;
         Ok(Arc::new(Compiled {
@@ -171,10 +200,9 @@ pub struct PluginStats {
 pub struct Plugin {
     compiled: Arc<Compiled>,
     limits: SandboxLimits,
-    /// The domain every instance serves, and its settings: each new instance
-    /// gets them once, through `configure`.
-    domain: String,
-    settings: Vec<(String, String)>,
+    /// The domain every instance serves, with its TTLs and settings: each new
+    /// instance gets it once, through `configure`.
+    domain: Domain,
     idle: Mutex<Vec<Instance>>,
     pub stats: PluginStats,
     /// `sluice_plugin_calls_total` by outcome, looked up once: a labelled
@@ -197,16 +225,14 @@ impl Plugin {
     pub fn new(
         compiled: Arc<Compiled>,
         limits: SandboxLimits,
-        domain: &str,
-        settings: Vec<(String, String)>,
+        domain: Domain,
     ) -> Result<Plugin, PluginError> {
         let outcomes =
             OUTCOMES.map(|o| METRICS.plugin_calls.with_label_values(&[&compiled.name, o]));
         let plugin = Plugin {
             compiled,
             limits,
-            domain: domain.to_owned(),
-            settings,
+            domain,
             idle: Mutex::new(Vec::new()),
             stats: PluginStats::default(),
             outcomes,
@@ -308,14 +334,14 @@ impl Plugin {
             .pre
             .instantiate(&mut store)
             .map_err(|e| self.failed(format!("cannot instantiate: {e:#}")))?;
-        match policy.call_configure(&mut store, &self.domain, &self.settings) {
+        match policy.call_configure(&mut store, &self.domain) {
             Ok(Ok(())) => {}
             Ok(Err(
                 PolicyError::BadConfig(m) | PolicyError::BadRequest(m) | PolicyError::Internal(m),
             )) => {
                 return Err(self.failed(format!(
                     "refused the settings of domain {:?}: {m}",
-                    self.domain
+                    self.domain.name
                 )));
             }
             Err(trap) => {
@@ -392,4 +418,40 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contract_version_is_read_from_a_components_imports() {
+        let imports = ["wasi:io/error@0.2.6", "sluice:policy/log@0.1.0"];
+        assert_eq!(built_for(imports), Some("0.1.0"));
+        assert_eq!(built_for(["wasi:cli/environment@0.2.6"]), None);
+        assert_eq!(built_for(["sluice:policy/types@0.2.0"]), Some("0.2.0"));
+    }
+
+    #[test]
+    fn a_component_for_another_version_is_refused_naming_both() {
+        let e = LoadError::Version {
+            path: "p.wasm".into(),
+            found: "0.1.0".into(),
+        };
+        let text = e.to_string();
+        assert!(text.contains("sluice:policy@0.1.0"), "{text}");
+        assert!(text.contains("sluice:policy@0.2.0"), "{text}");
+    }
+
+    #[test]
+    fn the_world_constant_is_the_wits_package() {
+        let wit = include_str!("../../../sdk/wit/policy.wit");
+        assert!(wit.contains(&format!("package {WORLD};")));
+    }
+
+    #[test]
+    fn deadlines_round_up_to_at_least_two_ticks() {
+        assert_eq!(ticks(Duration::from_millis(5)), 6);
+        assert_eq!(ticks(Duration::ZERO), 2);
+    }
 }

@@ -1,10 +1,11 @@
 //! `POST /v1/mget/{domain}` and `POST /v1/mset/{domain}`: many keys through
 //! the domain's policy, one pipeline, an answer or error per key.
 
-use super::Body;
 use super::codec::{self, Format, Packed};
+use super::respond::{self, Body};
 use crate::error::Error;
-use crate::gateway::{Answer, Call, Gateway};
+use crate::flow::{Answer, Call};
+use crate::generation::Gateway;
 use crate::plugin::bindings::Operation;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -36,7 +37,7 @@ async fn read<T: serde::de::DeserializeOwned>(
     let in_format = Format::of_request(req.headers())?;
     let out_format = Format::for_response(req.headers())?;
     let (parts, body) = req.into_parts();
-    let bytes = codec::read_body(body, &parts.headers, gateway.max_body_bytes).await?;
+    let bytes = codec::read_body(body, &parts.headers, gateway.max_body_bytes()).await?;
     Ok((codec::decode(&bytes, in_format)?, out_format))
 }
 
@@ -83,7 +84,7 @@ pub async fn mget(
             Err(e) => errors.push((key, e.to_string())),
         }
     }
-    codec::respond(format, StatusCode::OK, |out| {
+    respond::msgpack(format, StatusCode::OK, |out| {
         let sections = 1 + usize::from(!errors.is_empty()) + usize::from(!stale.is_empty());
         let _ = encode::write_map_len(out, sections as u32);
         let _ = encode::write_str(out, "values");
@@ -140,7 +141,7 @@ pub async fn mset(
             Err(e) => errors.push((key, e.to_string())),
         }
     }
-    codec::respond(format, StatusCode::OK, |out| {
+    respond::msgpack(format, StatusCode::OK, |out| {
         let _ = encode::write_map_len(out, 1 + u32::from(!errors.is_empty()));
         let _ = encode::write_str(out, "stored");
         let _ = encode::write_uint(out, stored);

@@ -1,17 +1,23 @@
 //! `GET/PUT/DELETE /v1/cache/{domain}/{key}`: one value through its
 //! domain's policy.
 
-use super::Body;
 use super::codec::{self, Format};
-use super::router::query_pairs;
+use super::respond::{self, Body, CACHE_STATUS};
 use crate::error::Error;
-use crate::gateway::{Answer, Call, Gateway};
+use crate::flow::{Answer, Call};
+use crate::generation::Gateway;
 use crate::plugin::bindings::Operation;
 use hyper::body::Incoming;
-use hyper::header::{AGE, CONTENT_TYPE, HeaderName};
+use hyper::header::{AGE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+/// `?ttl_s=` (PUT) and `?fields=a,b` (GET); nothing else.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Query {
+    ttl_s: Option<u64>,
+    fields: Option<String>,
+}
 
 pub async fn handle(
     gateway: &Gateway,
@@ -21,76 +27,65 @@ pub async fn handle(
 ) -> Result<Response<Body>, Error> {
     let domain = gateway.domain(domain)?;
     let operation = match *req.method() {
-        Method::GET => Operation::Get,
         Method::PUT => Operation::Put,
         Method::DELETE => Operation::Delete,
-        _ => return Err(Error::MethodNotAllowed("GET, PUT, DELETE")),
+        _ => Operation::Get,
     };
+    let query: Query = codec::query(req.uri().query())?;
     let mut call = Call::new(key, operation);
-    for (name, value) in query_pairs(req.uri().query())? {
-        match name.as_str() {
-            "ttl_s" if operation == Operation::Put => {
-                call.ttl_s = Some(value.parse().map_err(|_| {
-                    Error::BadRequest(format!("ttl_s={value:?} is not a whole number of seconds"))
-                })?);
-            }
-            "fields" if operation == Operation::Get => {
-                call.fields = value
-                    .split(',')
-                    .filter(|f| !f.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-            }
-            other => {
-                return Err(Error::BadRequest(format!(
-                    "unknown query parameter {other:?} for {}; known: ttl_s (PUT), fields (GET)",
-                    req.method()
-                )));
-            }
+    match (operation, query.ttl_s, query.fields) {
+        (Operation::Put, ttl_s, None) => call.ttl_s = ttl_s,
+        (Operation::Get, None, fields) => {
+            call.fields = fields
+                .iter()
+                .flat_map(|f| f.split(','))
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
-    }
-    match operation {
-        Operation::Get => {
-            let format = Format::for_response(req.headers())?;
-            let key = call.key.clone();
-            let builder = Response::builder().header(CONTENT_TYPE, format.content_type());
-            let (value, builder) = match gateway.call(domain, call).await? {
-                Answer::Fresh(value) => (value, builder.header(CACHE_STATUS, "sluice; hit")),
-                // Answered in process: Redis was not asked; a hot key is
-                // rendered as JSON once, not on every read.
-                Answer::Near(copy) => {
-                    let body = match format {
-                        Format::Json => copy.json(|b| codec::from_msgpack(b.clone(), format))?,
-                        Format::Msgpack => copy.body.clone(),
-                    };
-                    let builder = builder.header(CACHE_STATUS, "sluice; hit; detail=near");
-                    return Ok(builder.body(Body::from(body)).unwrap_or_default());
-                }
-                // RFC 9211: forwarding to Redis failed; this kept copy stands in.
-                Answer::Stale { body, age } => (
-                    body,
-                    builder
-                        .header(CACHE_STATUS, "sluice; fwd=stale")
-                        .header(AGE, age.as_secs()),
-                ),
-                Answer::Nothing => return Err(Error::Miss(key)),
-            };
-            Ok(builder
-                .body(Body::from(codec::from_msgpack(value, format)?))
-                .unwrap_or_default())
-        }
+        (Operation::Delete, None, None) => {}
         _ => {
-            if operation == Operation::Put {
-                let format = Format::of_request(req.headers())?;
-                let (parts, body) = req.into_parts();
-                let bytes = codec::read_body(body, &parts.headers, gateway.max_body_bytes).await?;
-                call.value = Some(codec::to_msgpack(&bytes, format)?);
-            }
-            gateway.call(domain, call).await?;
-            Ok(Response::builder()
-                .status(StatusCode::NO_CONTENT)
-                .body(Body::default())
-                .unwrap_or_default())
+            return Err(Error::BadRequest(format!(
+                "{} takes no such query parameter; known: ttl_s (PUT), fields (GET)",
+                req.method()
+            )));
         }
     }
+    if operation != Operation::Get {
+        if operation == Operation::Put {
+            let format = Format::of_request(req.headers())?;
+            let (parts, body) = req.into_parts();
+            let bytes = codec::read_body(body, &parts.headers, gateway.max_body_bytes()).await?;
+            call.value = Some(codec::to_msgpack(&bytes, format)?);
+        }
+        gateway.call(domain, call).await?;
+        return Ok(respond::empty(StatusCode::NO_CONTENT));
+    }
+    let format = Format::for_response(req.headers())?;
+    let key = call.key.clone();
+    let (body, status, age) = match gateway.call(domain, call).await? {
+        Answer::Fresh(value) => (codec::from_msgpack(value, format)?, "sluice; hit", None),
+        // Answered in process: Redis was not asked; a hot key is rendered
+        // as JSON once, not on every read.
+        Answer::Near(copy) => {
+            let body = match format {
+                Format::Json => copy.json(|b| codec::from_msgpack(b.clone(), format))?,
+                Format::Msgpack => copy.body.clone(),
+            };
+            (body, "sluice; hit; detail=near", None)
+        }
+        // RFC 9211: forwarding to Redis failed; this kept copy stands in.
+        Answer::Stale { body, age } => (
+            codec::from_msgpack(body, format)?,
+            "sluice; fwd=stale",
+            Some(age.as_secs()),
+        ),
+        Answer::Nothing => return Err(Error::Miss(key)),
+    };
+    let mut resp = respond::bytes(StatusCode::OK, format.content_type(), body);
+    respond::set(&mut resp, CACHE_STATUS, HeaderValue::from_static(status));
+    if let Some(age) = age {
+        respond::set(&mut resp, AGE, age.into());
+    }
+    Ok(resp)
 }

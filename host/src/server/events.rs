@@ -1,10 +1,11 @@
 //! `POST /v1/events/{domain}`: publish an event; the domain's policy picks
 //! the stream(s), the host adds to all of them in one pipeline.
 
-use super::Body;
 use super::codec::{self, Format};
+use super::respond::{self, Body};
 use crate::error::Error;
-use crate::gateway::{Answer, Call, Gateway};
+use crate::flow::{Answer, Call};
+use crate::generation::Gateway;
 use crate::plugin::bindings::Operation;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -19,14 +20,14 @@ pub async fn publish(
     let in_format = Format::of_request(req.headers())?;
     let out_format = Format::for_response(req.headers())?;
     let (parts, body) = req.into_parts();
-    let bytes = codec::read_body(body, &parts.headers, gateway.max_body_bytes).await?;
+    let bytes = codec::read_body(body, &parts.headers, gateway.max_body_bytes()).await?;
     let mut call = Call::new(String::new(), Operation::Publish);
     call.value = Some(codec::to_msgpack(&bytes, in_format)?);
     let ids = match gateway.call(domain, call).await? {
         Answer::Fresh(ids) => ids,
         _ => bytes::Bytes::from_static(&[0x80]),
     };
-    codec::respond_field(out_format, StatusCode::CREATED, "ids", |out| {
+    respond::field(out_format, StatusCode::CREATED, "ids", |out| {
         out.extend_from_slice(&ids)
     })
 }

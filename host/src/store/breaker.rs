@@ -15,43 +15,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::StoreError;
+use crate::config::BreakerConfig;
 use crate::telemetry::METRICS;
-
-/// Thresholds, from `[breaker]` in the config.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BreakerConfig {
-    /// Consecutive failures that open the breaker.
-    pub failure_threshold: u32,
-    /// Failure rate over `window_ms` that opens it, given `min_calls` calls.
-    pub failure_rate: f64,
-    pub window_ms: u64,
-    pub min_calls: u32,
-    /// First probe after opening, and the pace of the first few probes.
-    pub probe_interval_ms: u64,
-    /// The longest wait between probes while Redis stays down.
-    pub recovery_timeout_ms: u64,
-    /// Successful trial requests in half-open that close the breaker.
-    pub half_open_trials: u32,
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        BreakerConfig {
-            failure_threshold: 5,
-            failure_rate: 0.5,
-            window_ms: 10_000,
-            min_calls: 20,
-            probe_interval_ms: 1_000,
-            recovery_timeout_ms: 30_000,
-            half_open_trials: 3,
-        }
-    }
-}
 
 /// Probes at the first interval before backing off.
 const STEADY_PROBES: u32 = 4;
@@ -88,6 +58,8 @@ pub struct Breaker {
     state: AtomicU8,
     /// When the next probe is due, ms after `epoch` (for `Retry-After`).
     next_probe_ms: AtomicU64,
+    /// Tokio's clock (as is the failure-rate window), so tests with paused
+    /// time drive every deadline the breaker keeps.
     epoch: Instant,
     consecutive_failures: AtomicU32,
     window_calls: AtomicU32,
@@ -237,13 +209,20 @@ impl Breaker {
                 }
                 State::HalfOpen => {
                     let interval = Duration::from_millis(c.probe_interval_ms);
-                    let _ = tokio::time::timeout(interval, self.wake.notified()).await;
+                    // A wake may be stale (a call admitted before the breaker
+                    // opened, reporting late): only a quiet interval means no
+                    // traffic came to try.
+                    let quiet = tokio::time::timeout(interval, self.wake.notified())
+                        .await
+                        .is_err();
                     if self.trial_failures.load(Ordering::Acquire) > 0 {
                         self.open_and_probe(&c, &probe).await;
                     } else if self.trial_successes.load(Ordering::Acquire) >= c.half_open_trials {
                         self.reset_counters();
                         self.transition(State::Closed);
-                    } else if self.trial_permits.load(Ordering::Acquire) == c.half_open_trials {
+                    } else if quiet
+                        && self.trial_permits.load(Ordering::Acquire) == c.half_open_trials
+                    {
                         // No traffic came to try: a probe decides instead.
                         if probe().await {
                             self.reset_counters();
@@ -303,6 +282,67 @@ mod tests {
         // Let the breaker's task run (time is paused: this does not wait).
         for _ in 0..10 {
             tokio::task::yield_now().await;
+        }
+    }
+
+    /// A breaker whose task probes a Redis that is up while `up` says so;
+    /// the returned counter counts the probes.
+    fn spawn_breaker(
+        config: BreakerConfig,
+        up: &Arc<AtomicBool>,
+    ) -> (Arc<Breaker>, Arc<AtomicU32>) {
+        let breaker = Breaker::new(config);
+        let probes = Arc::new(AtomicU32::new(0));
+        let (up, seen) = (up.clone(), probes.clone());
+        tokio::spawn(breaker.clone().run(move || {
+            let (up, seen) = (up.clone(), seen.clone());
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                up.load(Ordering::SeqCst)
+            }
+        }));
+        (breaker, probes)
+    }
+
+    /// Admit and report `n` calls with outcome `ok`.
+    fn calls(breaker: &Breaker, n: u32, ok: bool) {
+        for _ in 0..n {
+            let t = breaker.admit().expect("admitted");
+            breaker.report(t, ok);
+        }
+    }
+
+    /// Only the consecutive-failure rule, one probe a second, `trials` trials.
+    fn by_threshold(failure_threshold: u32, trials: u32) -> BreakerConfig {
+        BreakerConfig {
+            failure_threshold,
+            failure_rate: 1.0,
+            window_ms: 10_000,
+            min_calls: 1_000,
+            probe_interval_ms: 1_000,
+            recovery_timeout_ms: 8_000,
+            half_open_trials: trials,
+        }
+    }
+
+    /// Open the breaker by failures, then let a successful probe half-open it.
+    async fn half_opened(config: BreakerConfig) -> (Arc<Breaker>, Arc<AtomicBool>, Arc<AtomicU32>) {
+        let up = Arc::new(AtomicBool::new(true));
+        let threshold = config.failure_threshold;
+        let (breaker, probes) = spawn_breaker(config, &up);
+        calls(&breaker, threshold, false);
+        settle().await;
+        assert_eq!(breaker.state(), State::Open);
+        tokio::time::sleep(Duration::from_millis(1_001)).await;
+        settle().await;
+        assert_eq!(breaker.state(), State::HalfOpen);
+        (breaker, up, probes)
+    }
+
+    fn retry_after(breaker: &Breaker) -> Duration {
+        match breaker.admit() {
+            Err(StoreError::CircuitOpen { retry_after }) => retry_after,
+            other => panic!("expected a fast failure, got {other:?}"),
         }
     }
 
@@ -381,5 +421,246 @@ mod tests {
         breaker.report(t, false);
         settle().await;
         assert_eq!(breaker.state(), State::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn consecutive_failures_open_it_and_a_success_restarts_the_count() {
+        let up = Arc::new(AtomicBool::new(false));
+        let (breaker, _) = spawn_breaker(by_threshold(3, 1), &up);
+        calls(&breaker, 2, false);
+        calls(&breaker, 1, true);
+        calls(&breaker, 2, false);
+        settle().await;
+        assert_eq!(breaker.state(), State::Closed, "never 3 failures in a row");
+        calls(&breaker, 1, false);
+        settle().await;
+        assert_eq!(breaker.state(), State::Open);
+        assert!(breaker.admit().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn error_replies_do_not_count_as_failures() {
+        // An error reply (WRONGTYPE, NOSCRIPT) is reported with ok = true.
+        let up = Arc::new(AtomicBool::new(true));
+        let (breaker, _) = spawn_breaker(
+            BreakerConfig {
+                failure_threshold: 2,
+                min_calls: 2,
+                ..BreakerConfig::default()
+            },
+            &up,
+        );
+        calls(&breaker, 50, true);
+        settle().await;
+        assert_eq!(breaker.state(), State::Closed);
+        assert_eq!(breaker.window_calls.load(Ordering::Relaxed), 50);
+        assert_eq!(breaker.window_failures.load(Ordering::Relaxed), 0);
+        assert_eq!(breaker.consecutive_failures.load(Ordering::Relaxed), 0);
+        // ... while one transport failure among them is counted.
+        calls(&breaker, 1, false);
+        settle().await;
+        assert_eq!(breaker.window_failures.load(Ordering::Relaxed), 1);
+        assert_eq!(breaker.state(), State::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_failure_rate_window_resets_at_its_boundary() {
+        // Rate 0.5 over at least 10 calls in 10 s; consecutive failures never trip.
+        let config = BreakerConfig {
+            failure_threshold: 100,
+            failure_rate: 0.5,
+            window_ms: 10_000,
+            min_calls: 10,
+            ..BreakerConfig::default()
+        };
+        let burst = |breaker: &Breaker, pairs: u32| {
+            for _ in 0..pairs {
+                calls(breaker, 1, true);
+                calls(breaker, 1, false);
+            }
+        };
+        let up = Arc::new(AtomicBool::new(false));
+
+        // Within one window: 6 calls at t = 1 s and 4 at t = 9 s, half failed: trips.
+        let (inside, _) = spawn_breaker(config.clone(), &up);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        burst(&inside, 3);
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        settle().await;
+        assert_eq!(inside.state(), State::Closed);
+        assert_eq!(inside.window_calls.load(Ordering::Relaxed), 6);
+        burst(&inside, 2);
+        settle().await;
+        assert_eq!(inside.state(), State::Open);
+
+        // The same calls split by the boundary at t = 10 s: the counters
+        // start over, and 4 calls are under min_calls.
+        let (split, _) = spawn_breaker(config, &up);
+        settle().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        burst(&split, 3);
+        settle().await;
+        assert_eq!(split.window_calls.load(Ordering::Relaxed), 6);
+        assert_eq!(split.window_failures.load(Ordering::Relaxed), 3);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        settle().await;
+        assert_eq!(split.window_calls.load(Ordering::Relaxed), 0);
+        assert_eq!(split.window_failures.load(Ordering::Relaxed), 0);
+        assert_eq!(split.consecutive_failures.load(Ordering::Relaxed), 0);
+        burst(&split, 2);
+        settle().await;
+        assert_eq!(split.state(), State::Closed);
+        assert_eq!(split.window_calls.load(Ordering::Relaxed), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_stays_open_until_a_probe_succeeds_then_half_opens() {
+        let up = Arc::new(AtomicBool::new(false));
+        let (breaker, probes) = spawn_breaker(by_threshold(2, 1), &up);
+        calls(&breaker, 2, false);
+        settle().await;
+        assert_eq!(breaker.state(), State::Open);
+        assert_eq!(
+            probes.load(Ordering::SeqCst),
+            0,
+            "the first probe waits an interval"
+        );
+        // Probes at 1 s and 2 s fail: still open.
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        settle().await;
+        assert_eq!(probes.load(Ordering::SeqCst), 2);
+        assert_eq!(breaker.state(), State::Open);
+        // The probe at 3 s succeeds.
+        up.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        settle().await;
+        assert_eq!(probes.load(Ordering::SeqCst), 3);
+        assert_eq!(breaker.state(), State::HalfOpen);
+        assert!(
+            breaker.admit().is_ok(),
+            "a half-open breaker admits a trial"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_open_closes_after_the_configured_successful_trials() {
+        let (breaker, _, _) = half_opened(by_threshold(2, 3)).await;
+        let trials: Vec<_> = (0..3).map(|_| breaker.admit().unwrap()).collect();
+        assert!(breaker.admit().is_err(), "only half_open_trials permits");
+        breaker.report(trials[0], true);
+        breaker.report(trials[1], true);
+        settle().await;
+        assert_eq!(breaker.state(), State::HalfOpen, "two of three trials");
+        breaker.report(trials[2], true);
+        settle().await;
+        assert_eq!(breaker.state(), State::Closed);
+        // Closed again with clean counters: one failure does not reopen it.
+        calls(&breaker, 1, false);
+        settle().await;
+        assert_eq!(breaker.state(), State::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_trial_reopens_even_after_successes_and_probing_resumes() {
+        let (breaker, up, probes) = half_opened(by_threshold(2, 3)).await;
+        let (a, b) = (breaker.admit().unwrap(), breaker.admit().unwrap());
+        breaker.report(a, true);
+        up.store(false, Ordering::SeqCst);
+        breaker.report(b, false);
+        settle().await;
+        assert_eq!(breaker.state(), State::Open);
+        assert!(breaker.admit().is_err(), "the unused permit is withdrawn");
+        let before = probes.load(Ordering::SeqCst);
+        up.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1_001)).await;
+        settle().await;
+        assert_eq!(probes.load(Ordering::SeqCst), before + 1);
+        assert_eq!(breaker.state(), State::HalfOpen);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_open_without_traffic_is_closed_by_a_successful_probe() {
+        let (breaker, _, probes) = half_opened(by_threshold(2, 3)).await;
+        let before = probes.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        settle().await;
+        assert_eq!(breaker.state(), State::HalfOpen, "not before an interval");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        settle().await;
+        assert_eq!(probes.load(Ordering::SeqCst), before + 1);
+        assert_eq!(breaker.state(), State::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_open_without_traffic_is_reopened_by_a_failed_probe() {
+        let (breaker, up, probes) = half_opened(by_threshold(2, 3)).await;
+        let before = probes.load(Ordering::SeqCst);
+        up.store(false, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        settle().await;
+        assert_eq!(probes.load(Ordering::SeqCst), before + 1);
+        assert_eq!(breaker.state(), State::Open);
+        assert!(breaker.admit().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_counts_down_to_the_next_probe_but_is_at_least_a_second() {
+        let up = Arc::new(AtomicBool::new(false));
+        let (breaker, _) = spawn_breaker(
+            BreakerConfig {
+                probe_interval_ms: 5_000,
+                recovery_timeout_ms: 5_000,
+                ..by_threshold(1, 1)
+            },
+            &up,
+        );
+        calls(&breaker, 1, false);
+        settle().await;
+        assert_eq!(retry_after(&breaker), Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(retry_after(&breaker), Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(1_800)).await;
+        assert_eq!(
+            retry_after(&breaker),
+            Duration::from_secs(1),
+            "never under 1 s"
+        );
+
+        // A probe due in 100 ms still says a second.
+        let (fast, _) = spawn_breaker(
+            BreakerConfig {
+                probe_interval_ms: 100,
+                ..by_threshold(1, 1)
+            },
+            &up,
+        );
+        calls(&fast, 1, false);
+        settle().await;
+        assert_eq!(retry_after(&fast), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_report_from_before_opening_does_not_cut_half_open_short() {
+        let up = Arc::new(AtomicBool::new(true));
+        let (breaker, probes) = spawn_breaker(by_threshold(2, 3), &up);
+        let in_flight = breaker.admit().unwrap();
+        calls(&breaker, 2, false);
+        settle().await;
+        assert_eq!(breaker.state(), State::Open);
+        // The call admitted while closed fails while open.
+        breaker.report(in_flight, false);
+        tokio::time::sleep(Duration::from_millis(1_001)).await;
+        settle().await;
+        assert_eq!(breaker.state(), State::HalfOpen);
+        assert_eq!(probes.load(Ordering::SeqCst), 1);
+        // Its wake must not count as a quiet interval: trials still decide.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        settle().await;
+        assert_eq!(breaker.state(), State::HalfOpen);
+        assert_eq!(
+            probes.load(Ordering::SeqCst),
+            1,
+            "no probe before a quiet interval"
+        );
     }
 }

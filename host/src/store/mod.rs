@@ -1,21 +1,30 @@
-//! Everything that talks to Redis: the one pool, the circuit breaker, the
-//! script cache, plan execution, reply shaping and the INFO poller.
+//! Everything that talks to Redis, and the only place a Redis command is
+//! built: the one pool, the circuit breaker, the script cache, plans
+//! ([`plan`]: one file per action kind), batches, stream groups, the rate
+//! limiter, readiness and the INFO poller.
 //!
-//! Routes and plugins never see a connection: they hand a pipeline to
-//! [`Store`], which owns admission (breaker), timeouts, NOSCRIPT recovery,
-//! error classification and round-trip metrics. A cluster client can later
-//! stand in behind `Store` without touching either.
+//! Routes and the request flow never see a connection or a command: they
+//! call [`Store`]'s methods, which own admission (breaker), timeouts,
+//! NOSCRIPT recovery, error classification and round-trip metrics. A cluster
+//! client can later stand in behind `Store` without touching either.
 
 pub mod breaker;
-pub mod exec;
 pub mod info;
+pub mod plan;
 pub mod pool;
+mod ratelimit;
 pub mod reply;
 pub mod scripts;
+mod streams;
 
-use crate::config::RedisConfig;
+pub use ratelimit::Bucket;
+pub use streams::Group;
+
+use crate::config::{BreakerConfig, RedisConfig};
+use crate::plugin::bindings::Plan;
 use crate::telemetry::METRICS;
-use breaker::{Breaker, BreakerConfig};
+use breaker::Breaker;
+use plan::TtlBounds;
 use pool::Pool;
 use redis::{Pipeline, Value};
 use scripts::Scripts;
@@ -36,12 +45,17 @@ pub enum StoreError {
     /// Redis answered with an error (e.g. WRONGTYPE): retrying will not help.
     #[error("Redis refused the command: {0}")]
     Command(String),
+    /// A stream read or acknowledgement named a consumer group that does not exist.
+    #[error(
+        "no such consumer group on this stream; create it with POST /v1/streams/{{stream}}/groups/{{group}} ({0})"
+    )]
+    NoGroup(String),
 }
 
 impl StoreError {
     /// Whether this says Redis could not be reached (as opposed to refusing).
     pub fn is_unavailable(&self) -> bool {
-        !matches!(self, StoreError::Command(_))
+        !matches!(self, StoreError::Command(_) | StoreError::NoGroup(_))
     }
 
     /// How long a client should wait before retrying, for `Retry-After`.
@@ -117,16 +131,8 @@ impl Store {
         }));
     }
 
-    pub fn breaker(&self) -> &Breaker {
-        &self.breaker
-    }
-
     pub fn scripts(&self) -> &Scripts {
         &self.scripts
-    }
-
-    pub fn pool(&self) -> &Pool {
-        &self.pool
     }
 
     pub fn set_breaker_config(&self, config: BreakerConfig) {
@@ -136,7 +142,7 @@ impl Store {
     /// Run a pipeline (one round trip; two when NOSCRIPT must be recovered)
     /// through the breaker and within the command timeout. Every command's
     /// reply comes back, error replies included, in order.
-    pub async fn query(&self, pipe: &Pipeline) -> Result<Vec<Value>, StoreError> {
+    async fn query(&self, pipe: &Pipeline) -> Result<Vec<Value>, StoreError> {
         let ticket = match self.breaker.admit() {
             Ok(t) => t,
             Err(e) => {
@@ -158,7 +164,7 @@ impl Store {
     /// Run a command that holds its connection (a blocking stream read) on a
     /// connection of its own from the same budget, through the breaker,
     /// allowing it `holds_for` beyond the command timeout.
-    pub async fn query_exclusive(
+    async fn query_exclusive(
         &self,
         pipe: &Pipeline,
         holds_for: Duration,
@@ -252,7 +258,7 @@ impl Store {
 
     /// `EVALSHA` of a registered script as its own round trip; the reply or
     /// the error Redis gave.
-    pub async fn eval(
+    async fn eval(
         &self,
         name: &str,
         keys: &[String],
@@ -268,26 +274,168 @@ impl Store {
             .inc();
         let mut pipe = pipeline();
         pipe.add_command(scripts::evalsha(script, keys, args));
-        let reply = self
-            .query(&pipe)
-            .await?
-            .into_iter()
-            .next()
-            .unwrap_or(Value::Nil);
-        reply_error(&reply).map_or(Ok(reply), Err)
+        one(self.query(&pipe).await?)
     }
+
+    /// Ready when Redis runs a script (EVALSHA), not merely answers PING: a
+    /// gateway whose scripts fail is not ready.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.eval(scripts::READY, &[], &[]).await.map(drop)
+    }
+
+    /// Connections open, and of those idle (not held by a lane or a caller).
+    pub fn pool_state(&self) -> (u32, u32) {
+        self.pool.state()
+    }
+
+    /// Run plans — one call's or a whole batch's — as one pipeline: one round
+    /// trip whatever their number. Each job gets its own replies (one per
+    /// action) or error; a job whose commands cannot be built fails alone.
+    /// A `track`ed job's read is tracked by Redis (client tracking: this
+    /// gateway hears when the key changes) and reports the key's remaining life.
+    pub async fn run(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
+        let mut pipe = pipeline();
+        let placed: Vec<Result<Placed, StoreError>> = jobs
+            .iter()
+            .map(|job| place(&mut pipe, job, &self.scripts))
+            .collect();
+        let mut replies = if pipe.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.query(&pipe).await
+        };
+        placed
+            .into_iter()
+            .map(|placed| {
+                let placed = placed?;
+                let replies = replies.as_mut().map_err(|e| e.clone())?;
+                placed.take(replies)
+            })
+            .collect()
+    }
+}
+
+/// One plan to run, with its domain's TTLs.
+pub struct Job<'a> {
+    pub plan: &'a Plan,
+    pub ttl: &'a TtlBounds,
+    /// Track the key the plan responds with, and report its remaining life
+    /// (for a near-cache copy that never outlives it). See [`plan::cacheable_key`].
+    pub track: bool,
+}
+
+/// What a plan came to.
+#[derive(Debug)]
+pub struct Done {
+    /// One reply per action, in order.
+    pub replies: Vec<Value>,
+    /// For a tracked read: how long the key lives on in Redis (`None`: no
+    /// expiry, or not tracked).
+    pub expires_in: Option<Duration>,
+}
+
+/// Where a job's replies will be in the pipeline's replies.
+struct Placed {
+    /// Per action: the reply index, and inside EXEC's array when atomic.
+    at: Vec<(usize, Option<usize>)>,
+    /// Every reply index this plan owns (to find its error replies).
+    span: std::ops::Range<usize>,
+    /// The index of the tracked key's PTTL reply.
+    pttl: Option<usize>,
+}
+
+fn place(pipe: &mut Pipeline, job: &Job, scripts: &Scripts) -> Result<Placed, StoreError> {
+    let ctx = plan::Ctx {
+        ttl: job.ttl,
+        plan_ttl: job.plan.ttl_ms,
+        scripts,
+    };
+    let commands = plan::commands(job.plan, &ctx)?;
+    let tracked = job.track.then(|| plan::cacheable_key(job.plan)).flatten();
+    if tracked.is_some() {
+        // Opt-in tracking: Redis remembers the key the next command reads.
+        pipe.cmd("CLIENT").arg("CACHING").arg("YES");
+    }
+    let start = pipe.len();
+    let atomic = job.plan.atomic;
+    let mut at = vec![(0, None); job.plan.actions.len()];
+    for (action, cmd) in commands {
+        if let Some(i) = action {
+            // Inside MULTI/EXEC an action's reply is in EXEC's array, after MULTI.
+            at[i] = if atomic {
+                (0, Some(pipe.len() - start - 1))
+            } else {
+                (pipe.len(), None)
+            };
+        }
+        pipe.add_command(cmd);
+    }
+    if atomic {
+        let exec = pipe.len() - 1;
+        at.iter_mut().for_each(|a| a.0 = exec);
+    }
+    let span = start..pipe.len();
+    let pttl = tracked.map(|key| {
+        pipe.cmd("PTTL").arg(key);
+        pipe.len() - 1
+    });
+    Ok(Placed { at, span, pttl })
+}
+
+impl Placed {
+    /// This plan's replies out of the pipeline's; the first error reply among
+    /// its commands fails the plan (its other commands may have run: plans
+    /// that need all-or-nothing ask for atomicity).
+    fn take(self, replies: &mut [Value]) -> Result<Done, StoreError> {
+        let span = replies
+            .get(self.span.clone())
+            .ok_or_else(|| StoreError::Command("fewer replies than commands".into()))?;
+        for v in span {
+            if let Some(e) = reply_error(v) {
+                return Err(e);
+            }
+            if let Value::Array(inner) = v
+                && let Some(e) = inner.iter().find_map(reply_error)
+            {
+                return Err(e);
+            }
+        }
+        let mut out = Vec::with_capacity(self.at.len());
+        for &(i, inner) in &self.at {
+            let v = match (inner, replies.get_mut(i)) {
+                (None, Some(v)) => Some(std::mem::take(v)),
+                (Some(j), Some(Value::Array(items))) => items.get_mut(j).map(std::mem::take),
+                _ => None,
+            };
+            out.push(v.unwrap_or(Value::Nil));
+        }
+        let expires_in = match self.pttl.and_then(|i| replies.get(i)) {
+            Some(Value::Int(ms)) if *ms >= 0 => Some(Duration::from_millis(*ms as u64)),
+            _ => None,
+        };
+        Ok(Done {
+            replies: out,
+            expires_in,
+        })
+    }
+}
+
+/// The only reply of a one-command pipeline, an error reply as an error.
+fn one(replies: Vec<Value>) -> Result<Value, StoreError> {
+    let reply = replies.into_iter().next().unwrap_or(Value::Nil);
+    reply_error(&reply).map_or(Ok(reply), Err)
 }
 
 /// A new pipeline for [`Store::query`]: error replies come back in place
 /// (`ignore_errors`), so one failing command does not hide the others.
-pub fn pipeline() -> Pipeline {
+fn pipeline() -> Pipeline {
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
     pipe
 }
 
 /// An error reply as a [`StoreError`].
-pub fn reply_error(v: &Value) -> Option<StoreError> {
+fn reply_error(v: &Value) -> Option<StoreError> {
     match v {
         Value::ServerError(e) => Some(StoreError::Command(format!(
             "{} {}",
@@ -323,4 +471,148 @@ async fn probe(pool: &Pool, timeout: Duration) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::bindings::{Action, StringGet, StringSet};
+
+    const TTL: TtlBounds = TtlBounds {
+        default_ms: 60_000,
+        min_ms: 1_000,
+        max_ms: 120_000,
+    };
+
+    fn plan(actions: Vec<Action>, atomic: bool) -> Plan {
+        Plan {
+            actions,
+            atomic,
+            respond: Some(0),
+            ttl_ms: None,
+            cache: None,
+        }
+    }
+
+    fn get(key: &str) -> Action {
+        Action::Get(StringGet { key: key.into() })
+    }
+
+    fn set(key: &str) -> Action {
+        Action::Set(StringSet {
+            key: key.into(),
+            value: vec![1],
+            ttl_ms: None,
+        })
+    }
+
+    fn error(code: &str) -> Value {
+        redis::parse_redis_value(format!("-{code} details\r\n").as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn plans_in_one_pipeline_each_get_their_own_replies() {
+        let scripts = Scripts::load(None).unwrap();
+        let (a, b) = (
+            plan(vec![get("d:a")], false),
+            plan(vec![set("d:b"), get("d:b")], true),
+        );
+        let mut pipe = pipeline();
+        let jobs = [
+            Job {
+                plan: &a,
+                ttl: &TTL,
+                track: true,
+            },
+            Job {
+                plan: &b,
+                ttl: &TTL,
+                track: false,
+            },
+        ];
+        let placed: Vec<Placed> = jobs
+            .iter()
+            .map(|j| place(&mut pipe, j, &scripts).unwrap())
+            .collect();
+        // CLIENT CACHING YES, GET, PTTL; MULTI, SET, GET, EXEC.
+        let names: Vec<String> = pipe
+            .cmd_iter()
+            .map(|c| plan::render(c).split(' ').next().unwrap_or("").to_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["CLIENT", "GET", "PTTL", "MULTI", "SET", "GET", "EXEC"]
+        );
+        let mut replies = vec![
+            Value::Okay,
+            Value::BulkString(b"x".to_vec()),
+            Value::Int(1500),
+            Value::Okay,
+            Value::SimpleString("QUEUED".into()),
+            Value::SimpleString("QUEUED".into()),
+            Value::Array(vec![Value::Okay, Value::BulkString(b"y".to_vec())]),
+        ];
+        let mut placed = placed.into_iter();
+        let first = placed.next().unwrap().take(&mut replies).unwrap();
+        assert_eq!(first.replies, [Value::BulkString(b"x".to_vec())]);
+        assert_eq!(first.expires_in, Some(Duration::from_millis(1500)));
+        let second = placed.next().unwrap().take(&mut replies).unwrap();
+        assert_eq!(
+            second.replies,
+            [Value::Okay, Value::BulkString(b"y".to_vec())]
+        );
+        assert_eq!(second.expires_in, None);
+    }
+
+    #[test]
+    fn an_error_reply_fails_its_plan_only() {
+        let scripts = Scripts::load(None).unwrap();
+        let (a, b) = (plan(vec![get("d:a")], false), plan(vec![get("d:b")], false));
+        let mut pipe = pipeline();
+        let pa = place(
+            &mut pipe,
+            &Job {
+                plan: &a,
+                ttl: &TTL,
+                track: false,
+            },
+            &scripts,
+        )
+        .unwrap();
+        let pb = place(
+            &mut pipe,
+            &Job {
+                plan: &b,
+                ttl: &TTL,
+                track: false,
+            },
+            &scripts,
+        )
+        .unwrap();
+        let mut replies = vec![error("WRONGTYPE"), Value::Nil];
+        assert!(matches!(pa.take(&mut replies), Err(StoreError::Command(_))));
+        assert_eq!(pb.take(&mut replies).unwrap().replies, [Value::Nil]);
+        // A missing reply is an error, not a panic.
+        let pc = place(
+            &mut pipe,
+            &Job {
+                plan: &a,
+                ttl: &TTL,
+                track: false,
+            },
+            &scripts,
+        )
+        .unwrap();
+        assert!(pc.take(&mut replies).is_err());
+    }
+
+    #[test]
+    fn only_transport_failures_count_as_unavailable() {
+        assert!(StoreError::Unavailable("x".into()).is_unavailable());
+        assert!(StoreError::Timeout(Duration::from_secs(1)).is_unavailable());
+        assert!(!StoreError::Command("WRONGTYPE".into()).is_unavailable());
+        assert!(!StoreError::NoGroup("x".into()).is_unavailable());
+        assert!(is_noscript(&error("NOSCRIPT")));
+        assert!(!is_noscript(&error("WRONGTYPE")));
+    }
 }

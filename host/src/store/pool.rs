@@ -25,7 +25,6 @@ use std::time::Instant;
 
 use super::StoreError;
 use super::scripts::Scripts;
-use crate::near_cache::Invalidation;
 use crate::telemetry::METRICS;
 
 /// bb8's view of a Redis connection: the multiplexed handle and a flag a
@@ -48,6 +47,18 @@ pub struct Manager {
     /// Told what Redis says changed (client tracking) and when a connection
     /// closes, for the near cache.
     on_invalidate: Invalidator,
+}
+
+/// What the store hears from Redis about keys this gateway read (RESP3
+/// client tracking), for whoever keeps copies of them.
+#[derive(Debug)]
+pub enum Invalidation {
+    /// These keys changed.
+    Keys(Vec<Vec<u8>>),
+    /// Everything changed (FLUSHALL, or Redis dropped its tracking table).
+    All,
+    /// A tracking connection closed: changes may go unheard until it is back.
+    Lost,
 }
 
 /// Where invalidations go.

@@ -32,21 +32,35 @@ pub struct Scripts {
 }
 
 impl Scripts {
-    /// The built-in scripts plus every `NAME.lua` in `dir` (if given).
+    /// The built-in scripts plus every `NAME.lua` in `dir` (if given), read
+    /// in name order. A file cannot replace a built-in script (the gateway's
+    /// own routes depend on them); an error names the file.
     pub fn load(dir: Option<&Path>) -> std::io::Result<Scripts> {
         let mut scripts = Scripts::default();
         for (name, source) in BUILTIN {
             scripts.add(name, source.to_owned());
         }
         if let Some(dir) = dir {
-            let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+            let named = |path: &Path, e: std::io::Error| {
+                std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+            };
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .and_then(|d| d.collect::<Result<_, _>>())
+                .map_err(|e| named(dir, e))?;
             entries.sort_by_key(|e| e.path());
             for entry in entries {
                 let path = entry.path();
                 if path.extension().is_some_and(|e| e == "lua")
                     && let Some(name) = path.file_stem().and_then(|s| s.to_str())
                 {
-                    scripts.add(name, std::fs::read_to_string(&path)?);
+                    if BUILTIN.iter().any(|(builtin, _)| *builtin == name) {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::AlreadyExists,
+                            format!("{}: {name:?} is a built-in script", path.display()),
+                        ));
+                    }
+                    let source = std::fs::read_to_string(&path).map_err(|e| named(&path, e))?;
+                    scripts.add(name, source);
                 }
             }
         }
@@ -96,4 +110,140 @@ pub fn evalsha<K: redis::ToRedisArgs, A: redis::ToRedisArgs>(
     let mut cmd = redis::cmd("EVALSHA");
     cmd.arg(&script.sha).arg(keys.len()).arg(keys).arg(args);
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
+        dir
+    }
+
+    /// A command's arguments as text.
+    fn args(cmd: &redis::Cmd) -> Vec<String> {
+        cmd.args_iter()
+            .map(|a| match a {
+                redis::Arg::Simple(b) => String::from_utf8(b.to_vec()).unwrap(),
+                _ => panic!("not a plain argument"),
+            })
+            .collect()
+    }
+
+    fn names(scripts: &Scripts) -> Vec<&str> {
+        let mut names: Vec<_> = scripts.all().map(|s| s.name.as_str()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_built_ins_are_there_with_their_sha1() {
+        let scripts = Scripts::load(None).unwrap();
+        assert_eq!(names(&scripts), [RATE_LIMIT, READY]);
+        for (name, source) in BUILTIN {
+            let s = scripts.get(name).unwrap();
+            assert_eq!((s.name.as_str(), s.source.as_str()), (name, source));
+            assert_eq!(s.sha, redis::Script::new(source).get_hash());
+        }
+        // SHA1("return 1"), as Redis's SCRIPT LOAD answers it.
+        assert_eq!(
+            scripts.get(READY).unwrap().sha,
+            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
+        );
+        assert!(scripts.get("incr_capped").is_none());
+    }
+
+    #[test]
+    fn lua_files_in_the_folder_are_added_by_name_and_others_ignored() {
+        let dir = folder(&[
+            ("b.lua", b"return 2"),
+            ("a.lua", b"return 'a'"),
+            ("notes.txt", b"return 3"),
+            ("c.lua.bak", b"return 4"),
+            ("README", b"x"),
+        ]);
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let scripts = Scripts::load(Some(dir.path())).unwrap();
+        assert_eq!(names(&scripts), ["a", "b", RATE_LIMIT, READY]);
+        let b = scripts.get("b").unwrap();
+        assert_eq!(b.source, "return 2");
+        assert_eq!(b.sha, redis::Script::new("return 2").get_hash());
+        assert!(scripts.get("notes").is_none() && scripts.get("c.lua").is_none());
+    }
+
+    #[test]
+    fn files_are_read_in_name_order_and_an_error_names_the_file() {
+        // Two unreadable (not UTF-8) files: the first by name is reported.
+        let dir = folder(&[
+            ("z.lua", b"\xff"),
+            ("m.lua", b"\xfe"),
+            ("a.lua", b"return 1"),
+        ]);
+        let e = Scripts::load(Some(dir.path())).unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.contains("m.lua"), "{shown}");
+        assert!(!shown.contains("z.lua"), "{shown}");
+        let e = Scripts::load(Some(&dir.path().join("absent"))).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        assert!(e.to_string().contains("absent"), "{e}");
+    }
+
+    #[test]
+    fn a_file_cannot_replace_a_built_in() {
+        let dir = folder(&[("ratelimit.lua", b"return 0")]);
+        let e = Scripts::load(Some(dir.path())).unwrap_err();
+        assert!(e.to_string().contains("ratelimit.lua"), "{e}");
+        assert!(e.to_string().contains("built-in"), "{e}");
+    }
+
+    #[test]
+    fn by_sha_finds_a_script_by_its_hash() {
+        let dir = folder(&[("mine.lua", b"return redis.call('GET', KEYS[1])")]);
+        let scripts = Scripts::load(Some(dir.path())).unwrap();
+        let mine = scripts.get("mine").unwrap();
+        assert_eq!(scripts.by_sha(mine.sha.as_bytes()).unwrap().name, "mine");
+        let ready = redis::Script::new("return 1").get_hash().to_owned();
+        assert_eq!(scripts.by_sha(ready.as_bytes()).unwrap().name, READY);
+        assert!(
+            scripts
+                .by_sha(b"0000000000000000000000000000000000000000")
+                .is_none()
+        );
+        assert!(scripts.by_sha(b"").is_none());
+    }
+
+    #[test]
+    fn evalsha_sends_the_hash_the_key_count_keys_and_args() {
+        let scripts = Scripts::load(None).unwrap();
+        let s = scripts.get(RATE_LIMIT).unwrap();
+        let cmd = evalsha(s, &["ratelimit:g:u"], &[10, 5]);
+        assert_eq!(
+            args(&cmd),
+            ["EVALSHA", &s.sha, "1", "ratelimit:g:u", "10", "5"]
+        );
+    }
+
+    #[test]
+    fn load_all_loads_every_script_once() {
+        let dir = folder(&[("x.lua", b"return 'x'")]);
+        let scripts = Scripts::load(Some(dir.path())).unwrap();
+        let pipe = scripts.load_all_pipeline();
+        let mut loaded: Vec<String> = pipe
+            .cmd_iter()
+            .map(|c| {
+                let args = args(c);
+                assert_eq!(&args[..2], ["SCRIPT", "LOAD"]);
+                args[2].clone()
+            })
+            .collect();
+        loaded.sort();
+        let mut sources: Vec<String> = scripts.all().map(|s| s.source.clone()).collect();
+        sources.sort();
+        assert_eq!(loaded, sources);
+        assert_eq!(loaded.len(), 3);
+    }
 }

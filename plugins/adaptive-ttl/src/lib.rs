@@ -8,79 +8,84 @@
 //! way. Every TTL gets ±`jitter_pct` % of jitter so keys written together do
 //! not expire together (the host's random bits; plugins have none).
 //!
-//! Settings: `hot_reads_per_min` (default 60), `jitter_pct` (default 10).
-//! The domain needs `track_access = true` for the host to keep statistics.
+//! Settings: `hot_reads_per_min` (default 60), `jitter_pct` (default 10, at
+//! most 50). The domain needs `track_access = true` for the host to keep
+//! statistics; without them every key reads as unread.
 
-use sluice_sdk::{Config, Error, Operation, Plan, Policy, Request};
+use sluice_sdk::prelude::*;
 
-pub struct AdaptiveTtl;
+/// `[domains.NAME.settings]`, checked once in `configure`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// The read rate (per minute) at which a key earns 1.5 × the base TTL.
+    pub hot_reads_per_min: f64,
+    /// ± this percentage of jitter on every TTL.
+    pub jitter_pct: f64,
+}
 
-struct Settings {
-    base_ms: f64,
-    min_ms: f64,
-    max_ms: f64,
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            hot_reads_per_min: 60.0,
+            jitter_pct: 10.0,
+        }
+    }
+}
+
+/// The policy, with its numbers worked out once.
+pub struct AdaptiveTtl {
+    domain: Domain,
     hot: f64,
+    /// A fraction, `jitter_pct / 100`.
     jitter: f64,
 }
 
-impl Settings {
-    fn read(config: &Config) -> Result<Settings, Error> {
-        let secs = |name, default: u64| -> Result<f64, Error> {
-            Ok(config.get::<u64>(name)?.unwrap_or(default) as f64 * 1000.0)
-        };
-        let hot = config.get::<f64>("hot_reads_per_min")?.unwrap_or(60.0);
-        let jitter = config.get::<f64>("jitter_pct")?.unwrap_or(10.0);
-        if !(hot > 0.0 && hot.is_finite()) {
+impl Policy for AdaptiveTtl {
+    type Settings = Settings;
+
+    fn configure(domain: Domain, s: Settings) -> Result<Self, Error> {
+        if !(s.hot_reads_per_min > 0.0 && s.hot_reads_per_min.is_finite()) {
             return Err(Error::bad_config(
                 "hot_reads_per_min must be a positive number",
             ));
         }
-        if !(0.0..=50.0).contains(&jitter) {
+        if !(0.0..=50.0).contains(&s.jitter_pct) {
             return Err(Error::bad_config("jitter_pct must be between 0 and 50"));
         }
-        Ok(Settings {
-            base_ms: secs("ttl_s", 10)?,
-            min_ms: secs("min_ttl_s", 1)?,
-            max_ms: secs("max_ttl_s", 3600)?,
-            hot,
-            jitter: jitter / 100.0,
+        Ok(AdaptiveTtl {
+            domain,
+            hot: s.hot_reads_per_min,
+            jitter: s.jitter_pct / 100.0,
         })
     }
 
-    /// The TTL for a key read `rate` times a minute, with `entropy` for jitter.
-    fn ttl_ms(&self, rate: f64, entropy: u64) -> u64 {
-        let ttl = (self.base_ms * (0.5 + rate.max(0.0) / self.hot)).clamp(self.min_ms, self.max_ms);
-        // entropy → a uniform number in [-1, 1).
-        let unit = (entropy >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
-        (ttl * (1.0 + self.jitter * unit)).clamp(self.min_ms, self.max_ms) as u64
-    }
-}
-
-impl Policy for AdaptiveTtl {
-    fn plan(req: Request) -> Result<Plan, Error> {
-        let settings = Settings::read(&req.config)?;
-        let ttl = settings.ttl_ms(req.stats.read_rate, req.entropy);
-        let key = req.namespaced_key();
+    fn plan(&self, req: &Request) -> Result<Plan, Error> {
+        let key = self.domain.key(&req.key);
+        let rate = req.stats.read_rate;
         Ok(match req.operation {
-            Operation::Get => {
-                let plan = Plan::new().get(key.clone()).respond_with_last();
-                if req.stats.read_rate >= settings.hot {
-                    plan.expire(key, ttl)
-                } else {
-                    plan
-                }
-            }
+            Operation::Get if rate >= self.hot => Plan::new()
+                .respond_with(Get::new(&key))
+                .then(Expire::new(key, self.ttl_ms(rate, req.entropy))),
+            Operation::Get => Plan::new().respond_with(Get::new(key)),
             Operation::Put => {
-                let value = req.value_bytes()?.to_vec();
-                Plan::new().set(key, value, Some(req.ttl_ms.unwrap_or(ttl)))
+                let ttl = req.ttl_ms.unwrap_or_else(|| self.ttl_ms(rate, req.entropy));
+                Plan::new().then(Set::new(key, req.value()?).ttl_ms(ttl))
             }
-            Operation::Delete => Plan::new().delete(key),
+            Operation::Delete => Plan::new().then(Delete::new(key)),
             Operation::Publish => return Err(Error::bad_request("this domain takes no events")),
         })
     }
+}
 
-    fn check_config(_domain: &str, config: &Config) -> Result<(), Error> {
-        Settings::read(config).map(drop)
+impl AdaptiveTtl {
+    /// The TTL for a key read `rate` times a minute, with `entropy` for jitter.
+    fn ttl_ms(&self, rate: f64, entropy: u64) -> u64 {
+        let (min, max) = (self.domain.min_ttl_ms as f64, self.domain.max_ttl_ms as f64);
+        let ttl = (self.domain.ttl_ms as f64 * (0.5 + rate.max(0.0) / self.hot)).clamp(min, max);
+        // entropy → a uniform number in [-1, 1).
+        let unit = (entropy >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+        (ttl * (1.0 + self.jitter * unit)).clamp(min, max) as u64
     }
 }
 
@@ -89,18 +94,18 @@ sluice_sdk::export_policy!(AdaptiveTtl);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_sdk::Action;
+    use std::collections::BTreeMap;
+
+    fn policy() -> AdaptiveTtl {
+        let domain = Domain::named("market_depth").with_ttl_s(10, 2, 60);
+        AdaptiveTtl::configure(domain, Settings::default()).unwrap()
+    }
 
     fn put_ttl(rate: f64, entropy: u64) -> u64 {
-        let mut req = Request::new("market_depth", "btc", Operation::Put);
-        req.config = Config::default()
-            .with("ttl_s", 10)
-            .with("min_ttl_s", 2)
-            .with("max_ttl_s", 60);
-        req.value = Some(vec![0xc0]);
-        req.stats.read_rate = rate;
-        req.entropy = entropy;
-        match AdaptiveTtl::plan(req).unwrap().actions() {
+        let req = Request::put("btc", &())
+            .with_read_rate(rate)
+            .with_entropy(entropy);
+        match policy().plan(&req).unwrap().actions() {
             [Action::Set(s)] => s.ttl_ms.unwrap(),
             other => panic!("{other:?}"),
         }
@@ -133,27 +138,45 @@ mod tests {
     }
 
     #[test]
-    fn hot_reads_extend_the_key_and_cold_reads_do_not() {
-        let mut req = Request::new("market_depth", "btc", Operation::Get);
-        req.stats.read_rate = 120.0;
-        let plan = AdaptiveTtl::plan(req.clone()).unwrap();
-        assert!(matches!(
-            plan.actions(),
-            [Action::Get(_), Action::Expire(_)]
-        ));
-        assert_eq!(plan.respond(), Some(0));
-        req.stats.read_rate = 1.0;
-        assert_eq!(AdaptiveTtl::plan(req).unwrap().actions().len(), 1);
+    fn a_clients_ttl_wins() {
+        let req = Request::put("btc", &()).with_ttl_ms(3_000);
+        assert!(
+            matches!(policy().plan(&req).unwrap().actions(), [Action::Set(s)] if s.ttl_ms == Some(3_000))
+        );
     }
 
     #[test]
-    fn bad_settings_are_refused_at_load() {
-        let config = Config::default().with("hot_reads_per_min", 0);
+    fn hot_reads_extend_the_key_and_cold_reads_do_not() {
+        let hot = policy()
+            .plan(&Request::get("btc").with_read_rate(120.0).with_entropy(MID))
+            .unwrap();
         assert!(matches!(
-            AdaptiveTtl::check_config("d", &config),
+            hot.actions(),
+            [Action::Get(g), Action::Expire(e)] if g.key == "market_depth:btc" && e.ttl_ms == 25_000
+        ));
+        assert_eq!(hot.response(), hot.actions().first());
+        let cold = policy()
+            .plan(&Request::get("btc").with_read_rate(1.0))
+            .unwrap();
+        assert_eq!(cold.actions().len(), 1);
+    }
+
+    #[test]
+    fn settings_default_and_bad_ones_are_refused_at_load() {
+        let domain = || Domain::named("d");
+        let p = AdaptiveTtl::from_settings(domain(), &BTreeMap::<String, f64>::new()).unwrap();
+        assert_eq!((p.hot, p.jitter), (60.0, 0.1));
+        let zero = BTreeMap::from([("hot_reads_per_min", 0)]);
+        assert!(matches!(
+            AdaptiveTtl::from_settings(domain(), &zero),
             Err(Error::BadConfig(_))
         ));
-        let config = Config::default().with("jitter_pct", "lots");
-        assert!(AdaptiveTtl::check_config("d", &config).is_err());
+        let words = BTreeMap::from([("jitter_pct", "lots")]);
+        assert_eq!(
+            AdaptiveTtl::from_settings(domain(), &words).err(),
+            Some(Error::bad_config(
+                r#"setting `jitter_pct` in [domains.d.settings] must be a number, not a string ("lots")"#
+            ))
+        );
     }
 }

@@ -1,20 +1,46 @@
 //! `stream-router`: events go to streams chosen from what they are.
 //!
 //! `POST /v1/events/{domain}` with an event object that has a `type`
-//! (`[a-z0-9_-]`) and optionally an `asset`: the event is added to
-//! `{domain}:{type}` and, with `per_asset = true` (the default), also to
+//! (`[a-zA-Z0-9_-]`, lowercased) and optionally an `asset`: the event is added
+//! to `{domain}:{type}` and, with `per_asset = true` (the default), also to
 //! `{domain}:{type}:{asset}`, so a consumer can follow one kind of event or
 //! one asset's. Each stream is capped at about `maxlen` entries (default
 //! 10000, the seed's). Each top-level field of the event becomes a field of
 //! the stream entry, as MessagePack (types kept).
 
-use sluice_sdk::{Config, Error, Operation, Plan, Policy, Request, msgpack};
+use sluice_sdk::prelude::*;
 
-pub struct StreamRouter;
+/// `[domains.NAME.settings]`, checked once in `configure`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// About how many entries each stream keeps (`XADD MAXLEN ~`), at least 1.
+    pub maxlen: u64,
+    /// Also add each event to its asset's stream.
+    pub per_asset: bool,
+}
 
-fn segment(what: &str, v: &[u8]) -> Result<String, Error> {
-    let s: String =
-        msgpack::decode(v).map_err(|_| Error::bad_request(format!("`{what}` must be a string")))?;
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            maxlen: 10_000,
+            per_asset: true,
+        }
+    }
+}
+
+/// The policy: its domain and its settings.
+pub struct StreamRouter {
+    domain: Domain,
+    settings: Settings,
+}
+
+/// A stream name segment from an event field: a plain word, so a client
+/// cannot reach another stream (`../x`) or make keys without bound.
+fn segment(what: &str, v: &Value) -> Result<String, Error> {
+    let s: String = v
+        .decode()
+        .map_err(|_| Error::bad_request(format!("`{what}` must be a string")))?;
     let ok = (1..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -26,48 +52,32 @@ fn segment(what: &str, v: &[u8]) -> Result<String, Error> {
     Ok(s.to_ascii_lowercase())
 }
 
-fn settings(config: &Config) -> Result<(u64, bool), Error> {
-    let maxlen = config.get::<u64>("maxlen")?.unwrap_or(10_000);
-    if maxlen == 0 {
-        return Err(Error::bad_config("maxlen must be at least 1"));
-    }
-    Ok((maxlen, config.get::<bool>("per_asset")?.unwrap_or(true)))
-}
-
 impl Policy for StreamRouter {
-    fn plan(req: Request) -> Result<Plan, Error> {
+    type Settings = Settings;
+
+    fn configure(domain: Domain, settings: Settings) -> Result<Self, Error> {
+        if settings.maxlen == 0 {
+            return Err(Error::bad_config("maxlen must be at least 1"));
+        }
+        Ok(StreamRouter { domain, settings })
+    }
+
+    fn plan(&self, req: &Request) -> Result<Plan, Error> {
         if req.operation != Operation::Publish {
             return Err(Error::bad_request(
                 "this domain takes events: POST /v1/events/{domain}",
             ));
         }
-        let (maxlen, per_asset) = settings(&req.config)?;
-        let fields = msgpack::fields(req.value_bytes()?)?;
-        let field = |name: &str| {
-            fields
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_slice())
-        };
-        let kind = segment(
-            "type",
-            field("type").ok_or_else(|| Error::bad_request("an event needs a `type`"))?,
-        )?;
-        let mut streams = vec![format!("{}:{kind}", req.domain)];
-        if let (true, Some(asset)) = (per_asset, field("asset")) {
-            streams.push(format!(
-                "{}:{kind}:{}",
-                req.domain,
-                segment("asset", asset)?
-            ));
+        let fields = req.value()?.fields()?;
+        let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let kind = field("type").ok_or_else(|| Error::bad_request("an event needs a `type`"))?;
+        let mut streams = vec![self.domain.key(&segment("type", kind)?)];
+        if let (true, Some(asset)) = (self.settings.per_asset, field("asset")) {
+            streams.push(format!("{}:{}", streams[0], segment("asset", asset)?));
         }
         Ok(streams.into_iter().fold(Plan::new(), |plan, stream| {
-            plan.stream_add(stream, fields.clone(), Some(maxlen))
+            plan.then(StreamAdd::new(stream, fields.clone()).max_len(self.settings.maxlen))
         }))
-    }
-
-    fn check_config(_domain: &str, config: &Config) -> Result<(), Error> {
-        settings(config).map(drop)
     }
 }
 
@@ -76,19 +86,17 @@ sluice_sdk::export_policy!(StreamRouter);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_sdk::Action;
     use std::collections::BTreeMap;
 
-    fn publish(event: &BTreeMap<&str, &str>, config: Config) -> Result<Plan, Error> {
-        StreamRouter::plan(Request::publish("arbitrage", event).with_config(config))
+    fn publish(event: &BTreeMap<&str, &str>, settings: Settings) -> Result<Plan, Error> {
+        StreamRouter::configure(Domain::named("arbitrage"), settings)?
+            .plan(&Request::publish(event))
     }
 
     #[test]
     fn an_event_goes_to_its_type_stream_and_its_asset_stream_capped() {
-        let event: BTreeMap<_, _> = [("type", "opportunity"), ("asset", "BTC"), ("spread", "0.4")]
-            .into_iter()
-            .collect();
-        let plan = publish(&event, Config::default()).unwrap();
+        let event = BTreeMap::from([("type", "opportunity"), ("asset", "BTC"), ("spread", "0.4")]);
+        let plan = publish(&event, Settings::default()).unwrap();
         let streams: Vec<(&str, Option<u64>, usize)> = plan
             .actions()
             .iter()
@@ -99,35 +107,52 @@ mod tests {
             .collect();
         assert_eq!(
             streams,
-            vec![
+            [
                 ("arbitrage:opportunity", Some(10_000), 3),
                 ("arbitrage:opportunity:btc", Some(10_000), 3)
             ]
         );
-        let plan = publish(
+        let one = publish(
             &event,
-            Config::default()
-                .with("per_asset", false)
-                .with("maxlen", 50),
+            Settings {
+                maxlen: 50,
+                per_asset: false,
+            },
         )
         .unwrap();
-        assert!(matches!(plan.actions(), [Action::StreamAdd(s)] if s.max_len == Some(50)));
+        assert!(matches!(one.actions(), [Action::StreamAdd(s)] if s.max_len == Some(50)));
     }
 
     #[test]
     fn events_without_a_clean_type_are_refused() {
-        let no_type: BTreeMap<_, _> = [("asset", "BTC")].into_iter().collect();
+        let no_type = BTreeMap::from([("asset", "BTC")]);
         assert!(matches!(
-            publish(&no_type, Config::default()),
+            publish(&no_type, Settings::default()),
             Err(Error::BadRequest(_))
         ));
-        let bad: BTreeMap<_, _> = [("type", "../x")].into_iter().collect();
+        let escape = BTreeMap::from([("type", "../x")]);
         assert!(matches!(
-            publish(&bad, Config::default()),
+            publish(&escape, Settings::default()),
             Err(Error::BadRequest(_))
         ));
-        let mut req = Request::new("arbitrage", "k", Operation::Get);
-        req.value = None;
-        assert!(StreamRouter::plan(req).is_err());
+        let router =
+            StreamRouter::configure(Domain::named("arbitrage"), Settings::default()).unwrap();
+        assert!(router.plan(&Request::get("k")).is_err());
+    }
+
+    #[test]
+    fn settings_default_and_a_zero_maxlen_is_refused_at_load() {
+        let domain = || Domain::named("arbitrage");
+        let r = StreamRouter::from_settings(domain(), &BTreeMap::<String, u8>::new()).unwrap();
+        assert_eq!((r.settings.maxlen, r.settings.per_asset), (10_000, true));
+        let zero = BTreeMap::from([("maxlen", 0)]);
+        assert_eq!(
+            StreamRouter::from_settings(domain(), &zero).err(),
+            Some(Error::bad_config("maxlen must be at least 1"))
+        );
+        let typo = BTreeMap::from([("max_len", 5)]);
+        assert!(
+            matches!(StreamRouter::from_settings(domain(), &typo), Err(Error::BadConfig(m)) if m.contains("`max_len`"))
+        );
     }
 }

@@ -1,7 +1,10 @@
-//! The command line: `sluice serve` and `sluice check-config`.
+//! The command line: `sluice serve`, `sluice check-config`, and the plugin
+//! author's `sluice plugin check` and `sluice plugin new`.
+
+mod plugin;
 
 use crate::config::Config;
-use crate::gateway::Gateway;
+use crate::generation::Gateway;
 use crate::plugin::Runtime;
 use crate::reload::Live;
 use clap::{Parser, Subcommand};
@@ -47,8 +50,9 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
-    /// Load a component against the host's world, run its self-check and a
-    /// sample request of each kind, and print the plans or a clear error.
+    /// Load a component as the gateway would, configure it for a domain, and
+    /// print the Redis commands it plans for a sample request of each kind,
+    /// or a clear error.
     Check {
         /// The `.wasm` component.
         file: PathBuf,
@@ -56,9 +60,24 @@ enum PluginCommand {
         /// `--config` has it).
         #[arg(long, default_value = "check")]
         domain: String,
-        /// Take the domain's settings from this configuration file.
+        /// Take the domain's settings and scripts from this configuration file.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The sample key.
+        #[arg(long, default_value = "sample:1")]
+        key: String,
+        /// The sample value for PUT and publish, as JSON.
+        #[arg(long, default_value = plugin::SAMPLE)]
+        value: String,
+    },
+    /// Scaffold a policy crate (manifest, lib.rs, one test) that builds and
+    /// passes its test as generated.
+    New {
+        /// The crate's name: a lowercase letter, then lowercase letters, digits and '-'.
+        name: String,
+        /// Where to create it (default `plugins/NAME`).
+        #[arg(long)]
+        path: Option<PathBuf>,
     },
 }
 
@@ -73,8 +92,27 @@ pub fn main() -> ExitCode {
                     file,
                     domain,
                     config,
+                    key,
+                    value,
                 },
-        } => plugin_check(&file, &domain, config.as_deref()),
+        } => plugin_check(&file, &domain, config.as_deref(), &key, &value),
+        Command::Plugin {
+            command: PluginCommand::New { name, path },
+        } => {
+            let dir = path.unwrap_or_else(|| PathBuf::from("plugins").join(&name));
+            report(crate::plugin::scaffold::scaffold(&name, &dir).map(|files| {
+                let list: Vec<String> = files
+                    .iter()
+                    .map(|f| format!("  {}\n", f.display()))
+                    .collect();
+                format!(
+                    "created {}:\n{}test it with `cargo test --manifest-path {}/Cargo.toml`\n",
+                    dir.display(),
+                    list.concat(),
+                    dir.display()
+                )
+            }))
+        }
         Command::Serve { config, listen } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -101,7 +139,7 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     let loaded = Config::load(file)
         .map_err(anyhow::Error::from)
         .and_then(|config| {
-            crate::gateway::check(&config)
+            crate::generation::check(&config)
                 .map(|()| config)
                 .map_err(anyhow::Error::from)
         });
@@ -130,24 +168,32 @@ fn plugin_check(
     file: &std::path::Path,
     domain: &str,
     config: Option<&std::path::Path>,
+    key: &str,
+    value: &str,
 ) -> ExitCode {
     let name = file
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("plugin");
-    let settings = match config {
-        Some(path) => Config::load(path).map_err(|e| e.to_string()).and_then(|c| {
-            c.domains
-                .iter()
-                .find(|(k, _)| k.get_ref() == domain)
-                .map(|(_, d)| d.clone())
-                .ok_or_else(|| format!("{}: no domain {domain:?}", path.display()))
+    report(
+        plugin::domain_config(name, domain, config).and_then(|(config, scripts)| {
+            let sample = plugin::Sample {
+                domain,
+                config,
+                scripts,
+                key,
+                value,
+            };
+            plugin::check(file, &sample)
         }),
-        None => crate::plugin::check::default_domain(name),
-    };
-    match settings.and_then(|s| crate::plugin::check::check(file, domain, &s)) {
-        Ok(report) => {
-            print!("{report}");
+    )
+}
+
+/// A report on stdout (exit 0), or what went wrong on stderr (exit 1).
+fn report(outcome: Result<String, String>) -> ExitCode {
+    match outcome {
+        Ok(text) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {

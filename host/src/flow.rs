@@ -1,0 +1,236 @@
+//! The request flow every data route shares: policy → plan → validation →
+//! near cache or Redis → answer, for one call or a batch in one round trip.
+
+use crate::access::{AccessTracker, Event};
+use crate::error::Error;
+use crate::generation::{Domain, Gateway};
+use crate::near_cache::{Entry, Kept};
+use crate::plugin::bindings::{Operation, Plan, Request};
+use crate::store::{Done, Job, StoreError, plan};
+use crate::telemetry::METRICS;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// One call into a domain: what the client asked for, before the policy.
+pub struct Call {
+    pub key: String,
+    pub operation: Operation,
+    pub value: Option<Vec<u8>>,
+    pub fields: Vec<String>,
+    pub ttl_s: Option<u64>,
+}
+
+impl Call {
+    pub fn new(key: String, operation: Operation) -> Call {
+        Call {
+            key,
+            operation,
+            value: None,
+            fields: Vec::new(),
+            ttl_s: None,
+        }
+    }
+}
+
+/// What a call came to.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// The body the plan pointed at (MessagePack), from Redis.
+    Fresh(Bytes),
+    /// The same, from the near cache (not changed since, as far as Redis told).
+    Near(Arc<Entry>),
+    /// Redis could not answer; this copy, read `age` ago, stands in.
+    Stale { body: Bytes, age: Duration },
+    /// A read that found nothing, or a write (no body).
+    Nothing,
+}
+
+/// One call on its way: answered from the near cache, or planned for Redis.
+/// (Steps live for one request; boxing the large variant would only add an
+/// allocation per call.)
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    Near(Arc<Entry>),
+    Redis {
+        call: Call,
+        plan: Plan,
+        kept: Option<Kept>,
+    },
+}
+
+/// How long a read waits for another read of the same key to fill the near
+/// cache before it asks Redis itself.
+const TURN_WAIT: Duration = Duration::from_millis(100);
+
+impl Gateway {
+    /// Serve one call. Concurrent reads of one key in a near-cached domain
+    /// take turns (single flight), awaited only briefly: when Redis is slow,
+    /// waiting in line would add a timeout per reader.
+    pub async fn call(&self, domain: &Domain, call: Call) -> Result<Answer, Error> {
+        let _turn = if call.operation == Operation::Get && !domain.near.fresh_for.is_zero() {
+            let turn = self.near.turn(&domain.name, &call.key);
+            tokio::time::timeout(TURN_WAIT, turn).await.ok()
+        } else {
+            None
+        };
+        let mut answers = self.call_many(domain, vec![call]).await;
+        answers.pop().unwrap_or(Ok(Answer::Nothing))
+    }
+
+    /// Serve calls into one domain: each asks the policy; reads the near
+    /// cache can answer are answered; every other plan goes to Redis in one
+    /// pipeline, and each call gets its own answer or error.
+    pub async fn call_many(&self, domain: &Domain, calls: Vec<Call>) -> Vec<Result<Answer, Error>> {
+        let now = now_ms();
+        let steps: Vec<Result<Step, Error>> = calls
+            .into_iter()
+            .map(|call| self.step(domain, call, now))
+            .collect();
+        let jobs: Vec<Job> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Ok(Step::Redis { plan, kept, .. }) => Some(Job {
+                    plan,
+                    ttl: &domain.ttl,
+                    track: kept.is_some(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut done = self.store.run(&jobs).await.into_iter();
+        steps
+            .into_iter()
+            .map(|step| match step? {
+                Step::Near(copy) => Ok(Answer::Near(copy)),
+                Step::Redis { call, plan, kept } => {
+                    let result = done
+                        .next()
+                        .unwrap_or(Err(StoreError::Command("no reply".into())));
+                    self.answer(domain, &call, &plan, kept, result)
+                }
+            })
+            .collect()
+    }
+
+    /// Plan one call, and answer it from the near cache if a copy is fresh.
+    fn step(&self, domain: &Domain, mut call: Call, now_ms: u64) -> Result<Step, Error> {
+        let plan = self.plan(domain, &mut call, now_ms)?;
+        let kept = (call.operation == Operation::Get)
+            .then(|| self.near.consider(domain.near, &plan))
+            .flatten();
+        if let Some(copy) = kept.as_ref().and_then(|k| self.near.fresh(k, &call.fields)) {
+            METRICS.l1.with_label_values(&["hit"]).inc();
+            return Ok(Step::Near(copy));
+        }
+        Ok(Step::Redis { call, plan, kept })
+    }
+
+    /// Ask the policy and check its plan.
+    fn plan(&self, domain: &Domain, call: &mut Call, now_ms: u64) -> Result<Plan, Error> {
+        let keyless = call.operation == Operation::Publish;
+        let max = self.max_key_bytes();
+        if (call.key.is_empty() && !keyless) || call.key.len() > max {
+            return Err(Error::BadRequest(format!(
+                "keys are 1 to {max} bytes; this one has {}",
+                call.key.len()
+            )));
+        }
+        let stats = if domain.track_access && !keyless {
+            self.access.stats(&domain.name, &call.key, now_ms)
+        } else {
+            AccessTracker::unknown()
+        };
+        let req = Request {
+            ttl_ms: call.ttl_s.map(|s| domain.ttl_override(s)).transpose()?,
+            key: std::mem::take(&mut call.key),
+            operation: call.operation,
+            value: call.value.take(),
+            fields: std::mem::take(&mut call.fields),
+            now_ms,
+            entropy: self.entropy(),
+            stats,
+        };
+        let plan = domain.plugin.plan(&req);
+        // The key and fields go on with the call (near cache, statistics).
+        (call.key, call.fields) = (req.key, req.fields);
+        let plan = plan?;
+        plan::validate(
+            &plan,
+            &domain.namespaces,
+            self.store.scripts(),
+            &self.plan_limits,
+        )
+        .map_err(|m| domain.plugin.invalid_plan(m))?;
+        Ok(plan)
+    }
+
+    /// Turn a plan's replies into the call's answer; keep or drop near
+    /// copies; fall back to a kept copy when Redis could not answer a read.
+    fn answer(
+        &self,
+        domain: &Domain,
+        call: &Call,
+        plan: &Plan,
+        kept: Option<Kept>,
+        result: Result<Done, StoreError>,
+    ) -> Result<Answer, Error> {
+        let done = match result {
+            Ok(done) => done,
+            Err(e) if e.is_unavailable() && kept.is_some() => {
+                let stale = kept.as_ref().and_then(|k| self.near.stale(k, &call.fields));
+                let Some((body, age)) = stale else {
+                    METRICS.l1.with_label_values(&["miss"]).inc();
+                    return Err(e.into());
+                };
+                METRICS.l1.with_label_values(&["stale"]).inc();
+                return Ok(Answer::Stale { body, age });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // This gateway changed them: no copy of them may outlive the change.
+        plan::written_keys(plan).for_each(|k| self.near.forget(k));
+        if call.operation == Operation::Publish {
+            return Ok(Answer::Fresh(
+                plan::published_ids(plan, done.replies).into(),
+            ));
+        }
+        let Some(i) = plan.respond.map(|i| i as usize) else {
+            self.record(domain, call, false);
+            return Ok(Answer::Nothing);
+        };
+        let (Some(action), Some(reply)) = (plan.actions.get(i), done.replies.into_iter().nth(i))
+        else {
+            let m = format!("responds with action {i}, which has no reply");
+            return Err(domain.plugin.invalid_plan(m).into());
+        };
+        let body = plan::shape(action, reply).map(Bytes::from);
+        self.record(domain, call, body.is_some());
+        match (body, kept) {
+            (Some(body), Some(kept)) => {
+                self.near
+                    .keep(kept, &call.fields, body.clone(), done.expires_in);
+                Ok(Answer::Fresh(body))
+            }
+            (body, _) => Ok(body.map_or(Answer::Nothing, Answer::Fresh)),
+        }
+    }
+
+    /// Access statistics for adaptive policies: reads (hit or miss) and writes.
+    fn record(&self, domain: &Domain, call: &Call, found: bool) {
+        let event = match call.operation {
+            _ if !domain.track_access => return,
+            Operation::Get if found => Event::Hit,
+            Operation::Get => Event::Miss,
+            Operation::Put => Event::Write,
+            Operation::Delete | Operation::Publish => return,
+        };
+        self.access.record(&domain.name, &call.key, event, now_ms());
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

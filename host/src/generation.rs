@@ -1,0 +1,394 @@
+//! A generation of the gateway: the domains with their loaded policies, the
+//! rate-limit policies and the limits, built from one configuration. A reload
+//! builds the next generation (sharing the store, the near cache and the
+//! access statistics, and every domain whose plugin file and settings did not
+//! change) and swaps it in atomically; a request keeps the generation it
+//! started with. The request flow over a generation is in [`crate::flow`].
+
+use crate::access::AccessTracker;
+use crate::config::{Config, DomainConfig, RateLimitConfig, WhenUnavailable};
+use crate::error::Error;
+use crate::near_cache::{self, NearCache};
+use crate::plugin::{self, Compiled, Plugin, Runtime, SandboxLimits, bindings};
+use crate::store::plan::{PlanLimits, TtlBounds};
+use crate::store::scripts::Scripts;
+use crate::store::{Group, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// A configured domain and the policy that serves it.
+pub struct Domain {
+    pub name: String,
+    pub plugin: Arc<Plugin>,
+    pub ttl: TtlBounds,
+    /// How the domain's reads use the near cache.
+    pub near: near_cache::Use,
+    /// Whether the host keeps per-key access statistics for the policy.
+    pub track_access: bool,
+    /// Key prefixes the plugin may touch: `{domain}:` and declared ones.
+    pub namespaces: Vec<String>,
+    /// The configuration it was built from (a reload keeps an unchanged domain).
+    config: DomainConfig,
+}
+
+/// Everything a request needs: one immutable generation.
+pub struct Gateway {
+    domains: HashMap<String, Arc<Domain>>,
+    ratelimits: HashMap<String, RateLimitConfig>,
+    pub(crate) store: Store,
+    pub(crate) near: Arc<NearCache>,
+    pub(crate) access: Arc<AccessTracker>,
+    pub(crate) plan_limits: PlanLimits,
+    /// Random bits for policies (TTL jitter), carried across generations.
+    pub(crate) entropy: Arc<AtomicU64>,
+    /// The configuration this generation was built from.
+    config: Config,
+}
+
+/// Why the gateway could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Load(#[from] plugin::LoadError),
+    #[error("domain `{domain}`: {source}")]
+    Check {
+        domain: String,
+        source: plugin::PluginError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read the scripts folder: {0}")]
+    Scripts(std::io::Error),
+    #[error("cannot start the WebAssembly runtime: {0:#}")]
+    Runtime(wasmtime::Error),
+}
+
+impl Gateway {
+    /// The first generation: load the domains and scripts and set up the
+    /// store (inside a tokio runtime: the pool runs a background task).
+    pub fn new(config: Config, runtime: &Runtime) -> Result<Gateway, StartError> {
+        let scripts =
+            Scripts::load(config.scripts_dir().as_deref()).map_err(StartError::Scripts)?;
+        let near = Arc::new(NearCache::new(config.near_cache.max_bytes));
+        let sink = near.clone();
+        let store = Store::new(
+            &config.redis,
+            config.breaker.clone(),
+            Arc::new(scripts),
+            Arc::new(move |what| sink.invalidate(what)),
+        )?;
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Ok(Gateway {
+            domains: load_domains(&config, runtime, &HashMap::new())?,
+            ratelimits: ratelimits(&config),
+            store,
+            near,
+            access: Arc::new(AccessTracker::new(config.plugins.access_stats_keys)),
+            plan_limits: PlanLimits::default(),
+            entropy: Arc::new(AtomicU64::new(seed)),
+            config,
+        })
+    }
+
+    /// The next generation from a new configuration: domains, plugins, TTL
+    /// bounds, rate limits and breaker thresholds change; the store, the near
+    /// cache and access statistics carry over; an unchanged domain keeps its
+    /// plugin's warm instances. Any failure leaves this generation as it is.
+    pub fn next(&self, config: Config, runtime: &Runtime) -> Result<Gateway, StartError> {
+        let domains = load_domains(&config, runtime, &self.domains)?;
+        self.store.set_breaker_config(config.breaker.clone());
+        Ok(Gateway {
+            domains,
+            ratelimits: ratelimits(&config),
+            store: self.store.clone(),
+            near: self.near.clone(),
+            access: self.access.clone(),
+            plan_limits: self.plan_limits,
+            entropy: self.entropy.clone(),
+            config,
+        })
+    }
+
+    /// Start the background tasks: the breaker's probe loop and the INFO poller.
+    pub fn spawn_background(&self) {
+        self.store.spawn_breaker();
+        let every = Duration::from_millis(self.config.metrics.info_interval_ms.max(100));
+        tokio::spawn(crate::store::info::poll(self.store.clone(), every));
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn domain(&self, name: &str) -> Result<&Domain, Error> {
+        self.domains
+            .get(name)
+            .map(Arc::as_ref)
+            .ok_or_else(|| Error::UnknownDomain(name.to_owned()))
+    }
+
+    /// Every domain, by name.
+    pub fn domains(&self) -> impl Iterator<Item = &Domain> {
+        let mut all: Vec<&Domain> = self.domains.values().map(Arc::as_ref).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all.into_iter()
+    }
+
+    pub fn ratelimit(&self, name: &str) -> Result<&RateLimitConfig, Error> {
+        self.ratelimits
+            .get(name)
+            .ok_or_else(|| Error::UnknownPolicy(name.to_owned()))
+    }
+
+    /// The configured name `name` is, as a bounded metric label (`-` when
+    /// it is neither a domain nor a rate-limit policy).
+    pub fn label<'a>(&'a self, name: &str) -> &'a str {
+        self.domains
+            .get_key_value(name)
+            .map(|(k, _)| k.as_str())
+            .or_else(|| self.ratelimits.get_key_value(name).map(|(k, _)| k.as_str()))
+            .unwrap_or("-")
+    }
+
+    /// Bodies larger than this get 413.
+    pub fn max_body_bytes(&self) -> usize {
+        self.config.server.max_body_bytes
+    }
+
+    /// Keys (and stream names, rate-limit subjects) longer than this get 400.
+    pub fn max_key_bytes(&self) -> usize {
+        self.config.server.max_key_bytes
+    }
+
+    /// A consumer group of a stream that lives inside a configured domain's
+    /// namespace (`{domain}:...`).
+    pub fn group<'a>(&'a self, stream: &'a str, group: &'a str) -> Result<Group<'a>, Error> {
+        let owned = stream
+            .split_once(':')
+            .is_some_and(|(d, rest)| !rest.is_empty() && self.domains.contains_key(d));
+        if !owned || stream.len() > self.max_key_bytes() {
+            return Err(Error::BadRequest(format!(
+                "stream {stream:?} is not inside a configured domain's namespace (`{{domain}}:...`)"
+            )));
+        }
+        Ok(Group {
+            store: &self.store,
+            stream,
+            group,
+        })
+    }
+
+    /// Take `cost` tokens of `policy`'s bucket for `subject`; while Redis
+    /// cannot answer, the policy's `when_unavailable` decides (`None`: admitted
+    /// without asking).
+    pub async fn take_tokens(
+        &self,
+        policy: &str,
+        subject: &str,
+        cost: u64,
+    ) -> Result<Option<crate::store::Bucket>, Error> {
+        let rl = self.ratelimit(policy)?;
+        let taken = self
+            .store
+            .take_tokens(policy, subject, rl.capacity, rl.refill_per_s, cost)
+            .await;
+        match taken {
+            Ok(bucket) => Ok(Some(bucket)),
+            Err(e) if e.is_unavailable() && rl.when_unavailable == WhenUnavailable::FailOpen => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Redis runs a script: the gateway can serve.
+    pub async fn ready(&self) -> Result<(), Error> {
+        Ok(self.store.ready().await?)
+    }
+
+    /// Fresh random bits for a policy (splitmix64 over a shared counter):
+    /// cheap and well spread, for TTL jitter.
+    pub(crate) fn entropy(&self) -> u64 {
+        const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut z = self
+            .entropy
+            .fetch_add(GOLDEN, Ordering::Relaxed)
+            .wrapping_add(GOLDEN);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Connections to Redis open, and of those idle.
+    pub fn pool_state(&self) -> (u32, u32) {
+        self.store.pool_state()
+    }
+}
+
+fn ratelimits(config: &Config) -> HashMap<String, RateLimitConfig> {
+    config
+        .ratelimits
+        .iter()
+        .map(|(k, v)| (k.get_ref().clone(), v.clone()))
+        .collect()
+}
+
+/// Everything `check-config` verifies beyond parsing: the scripts folder
+/// reads, every plugin loads and accepts its domain's settings.
+pub fn check(config: &Config) -> Result<(), StartError> {
+    Scripts::load(config.scripts_dir().as_deref()).map_err(StartError::Scripts)?;
+    let runtime = Runtime::new().map_err(StartError::Runtime)?;
+    load_domains(config, &runtime, &HashMap::new()).map(drop)
+}
+
+/// Load every domain's plugin (each file once) and configure an instance of
+/// it with the domain's settings. A domain whose plugin file (by SHA-256) and
+/// configuration are those of a `previous` domain is that domain, warm
+/// instances and statistics included.
+fn load_domains(
+    config: &Config,
+    runtime: &Runtime,
+    previous: &HashMap<String, Arc<Domain>>,
+) -> Result<HashMap<String, Arc<Domain>>, StartError> {
+    let mut compiled: HashMap<&str, Arc<Compiled>> = HashMap::new();
+    let mut domains = HashMap::new();
+    for (name, dc) in &config.domains {
+        let name = name.get_ref();
+        let component = match compiled.get(dc.plugin.as_str()) {
+            Some(c) => c.clone(),
+            None => {
+                let path = config.plugin_path(&dc.plugin);
+                let sha = plugin::file_sha256(&path);
+                let same_file = previous
+                    .values()
+                    .map(|d| d.plugin.compiled())
+                    .find(|c| *c.name == *dc.plugin && Some(&c.sha256) == sha.as_ref());
+                let c = match same_file {
+                    Some(c) => c.clone(),
+                    None => runtime.compile(&dc.plugin, &path)?,
+                };
+                compiled.insert(&dc.plugin, c.clone());
+                c
+            }
+        };
+        if let Some(old) = previous.get(name)
+            && Arc::ptr_eq(old.plugin.compiled(), &component)
+            && old.config == *dc
+        {
+            domains.insert(name.clone(), old.clone());
+            continue;
+        }
+        let plugin =
+            Plugin::new(component, sandbox(dc), contract_domain(name, dc)).map_err(|source| {
+                StartError::Check {
+                    domain: name.clone(),
+                    source,
+                }
+            })?;
+        tracing::info!(domain = %name, plugin = %dc.plugin, "domain ready");
+        domains.insert(
+            name.clone(),
+            Arc::new(Domain::new(name, Arc::new(plugin), dc)),
+        );
+    }
+    Ok(domains)
+}
+
+/// The limits a domain's plugin runs under.
+pub fn sandbox(dc: &DomainConfig) -> SandboxLimits {
+    SandboxLimits {
+        deadline: Duration::from_millis(dc.plugin_timeout_ms),
+        memory_bytes: (dc.plugin_memory_mib as usize).saturating_mul(1 << 20),
+    }
+}
+
+/// The domain as its policy's `configure` sees it: name, TTLs, and its
+/// settings table whole, as MessagePack.
+pub fn contract_domain(name: &str, dc: &DomainConfig) -> bindings::Domain {
+    bindings::Domain {
+        name: name.to_owned(),
+        ttl_ms: ttl_bounds(dc).default_ms,
+        min_ttl_ms: ttl_bounds(dc).min_ms,
+        max_ttl_ms: ttl_bounds(dc).max_ms,
+        // A map of TOML values always encodes; an empty map stands in otherwise.
+        settings: rmp_serde::to_vec_named(&dc.settings).unwrap_or_else(|_| vec![0x80]),
+    }
+}
+
+/// A domain's TTLs in ms.
+pub fn ttl_bounds(dc: &DomainConfig) -> TtlBounds {
+    TtlBounds {
+        default_ms: dc.ttl_s.saturating_mul(1000),
+        min_ms: dc.min_ttl_s.saturating_mul(1000),
+        max_ms: dc.max_ttl_s.saturating_mul(1000),
+    }
+}
+
+/// The key prefixes a domain's plugin may touch: `{domain}:` and declared ones.
+pub fn namespaces(name: &str, dc: &DomainConfig) -> Vec<String> {
+    std::iter::once(format!("{name}:"))
+        .chain(dc.prefixes.iter().cloned())
+        .collect()
+}
+
+impl Domain {
+    fn new(name: &str, plugin: Arc<Plugin>, dc: &DomainConfig) -> Domain {
+        Domain {
+            name: name.to_owned(),
+            plugin,
+            ttl: ttl_bounds(dc),
+            near: near_cache::Use {
+                fresh_for: Duration::from_millis(dc.near_cache_ms),
+                max_stale: Duration::from_secs(dc.max_stale_s),
+            },
+            track_access: dc.track_access,
+            namespaces: namespaces(name, dc),
+            config: dc.clone(),
+        }
+    }
+
+    /// A client's `?ttl_s=`, refused (not clamped) outside the domain's bounds,
+    /// so a client never believes a key lives longer than it does.
+    pub fn ttl_override(&self, ttl_s: u64) -> Result<u64, Error> {
+        self.ttl.client(ttl_s).ok_or_else(|| {
+            Error::BadRequest(format!(
+                "ttl_s={ttl_s} is outside this domain's bounds {}..={} s",
+                self.ttl.min_ms / 1000,
+                self.ttl.max_ms / 1000
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domain(text: &str) -> DomainConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_policy_is_configured_with_ttls_in_ms_and_its_settings_whole() {
+        let dc = domain(
+            "plugin = \"p\"\nttl_s = 7\nprefixes = [\"shared:\"]\n[settings]\nname = \"x\"\nlevels = [1, 2]\n[settings.nested]\non = true\n",
+        );
+        let d = contract_domain("d", &dc);
+        assert_eq!(
+            (d.name.as_str(), d.ttl_ms, d.min_ttl_ms, d.max_ttl_ms),
+            ("d", 7_000, 1_000, 86_400_000)
+        );
+        let settings: serde_json::Value = rmp_serde::from_slice(&d.settings).unwrap();
+        assert_eq!(
+            settings,
+            serde_json::json!({"name": "x", "levels": [1, 2], "nested": {"on": true}})
+        );
+        assert_eq!(namespaces("d", &dc), ["d:", "shared:"]);
+        let none = contract_domain("d", &domain("plugin = \"p\"\n"));
+        assert_eq!(none.settings, [0x80], "no table: an empty map");
+    }
+}

@@ -1,0 +1,386 @@
+//! `sluice plugin new NAME [--path DIR]`: a policy crate (manifest, `src/lib.rs`
+//! with a small policy that reads a setting, and one test) that builds and
+//! passes `cargo test` as generated, inside this repository's workspace
+//! (`plugins/NAME`) or anywhere else.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Write the crate `name` into `dir` (created; refused when it exists and
+/// is not empty). Returns the files written.
+pub fn scaffold(name: &str, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    check_name(name)?;
+    if dir.is_file() || dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+        return Err(format!(
+            "{} already exists and is not empty: nothing was written (choose another --path)",
+            dir.display()
+        ));
+    }
+    let manifest = match find_workspace(dir) {
+        Some(ws) => workspace_manifest(name, &ws),
+        None => standalone_manifest(name, &sdk_dependency()),
+    };
+    let files = [
+        (dir.join("Cargo.toml"), manifest),
+        (dir.join("src").join("lib.rs"), lib_rs(name)),
+    ];
+    for (path, text) in &files {
+        let parent = path.parent().unwrap_or(dir);
+        fs::create_dir_all(parent)
+            .and_then(|()| fs::write(path, text))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(files.into_iter().map(|(path, _)| path).collect())
+}
+
+/// A crate name that is also a plugin file name and a domain name.
+fn check_name(name: &str) -> Result<(), String> {
+    let mut bytes = name.bytes();
+    let ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.len() <= 64;
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a plugin name: 1 to 64 of a-z, 0-9 and '-', starting with a letter"
+        ))
+    }
+}
+
+/// What a workspace that already depends on the SDK lets a member inherit.
+#[derive(Debug, Default, PartialEq)]
+struct Workspace {
+    /// Keys of `[workspace.package]` among version, edition, license, rust-version.
+    package: Vec<&'static str>,
+    /// `serde` is in `[workspace.dependencies]`.
+    serde: bool,
+}
+
+/// The workspace cargo would put a crate at `dir` in, when it has `sluice-sdk`
+/// in `[workspace.dependencies]` and its `members` cover `dir`. Any other
+/// case gets a standalone crate: its own `[workspace]` keeps cargo from
+/// attaching it to an enclosing workspace that does not list it.
+fn find_workspace(dir: &Path) -> Option<Workspace> {
+    let dir = std::path::absolute(dir).ok()?;
+    let (root, text) = dir.ancestors().skip(1).find_map(|root| {
+        let text = fs::read_to_string(root.join("Cargo.toml")).ok()?;
+        has_table(&text, "workspace").then(|| (root.to_path_buf(), text))
+    })?;
+    let relative = dir.strip_prefix(&root).ok()?;
+    let member = members(&text).iter().any(|pattern| {
+        let (mut p, mut r) = (pattern.split('/'), relative.iter());
+        std::iter::from_fn(|| match (p.next(), r.next()) {
+            (None, None) => None,
+            (Some(p), Some(r)) => Some(p == "*" || Some(p) == r.to_str()),
+            _ => Some(false),
+        })
+        .all(|same| same)
+    });
+    let deps = keys(&text, "workspace.dependencies");
+    (member && deps.contains(&"sluice-sdk")).then(|| Workspace {
+        package: ["version", "edition", "license", "rust-version"]
+            .into_iter()
+            .filter(|k| keys(&text, "workspace.package").contains(k))
+            .collect(),
+        serde: deps.contains(&"serde"),
+    })
+}
+
+/// Whether a manifest has the table `name` (or a subtable of it).
+fn has_table(toml: &str, name: &str) -> bool {
+    toml.lines()
+        .filter_map(header)
+        .any(|h| h == name || h.strip_prefix(name).is_some_and(|r| r.starts_with('.')))
+}
+
+fn header(line: &str) -> Option<&str> {
+    let line = line.trim();
+    line.strip_prefix('[')?.strip_suffix(']').map(str::trim)
+}
+
+/// The first segment of each key of table `name` (`[name.key]` subtables too).
+fn keys<'a>(toml: &'a str, name: &str) -> Vec<&'a str> {
+    let mut table = "";
+    let mut out = Vec::new();
+    for line in toml.lines() {
+        if let Some(h) = header(line) {
+            table = h;
+            if let Some(sub) = h.strip_prefix(name).and_then(|r| r.strip_prefix('.')) {
+                out.push(sub.split('.').next().unwrap_or(sub));
+            }
+        } else if table == name
+            && let Some((key, _)) = line.split_once('=')
+        {
+            out.push(key.trim().split('.').next().unwrap_or("").trim());
+        }
+    }
+    out
+}
+
+/// The quoted entries of `[workspace] members = [...]`, over one line or several.
+fn members(toml: &str) -> Vec<String> {
+    let mut table = "";
+    let mut list = String::new();
+    let mut lines = toml.lines();
+    while let Some(line) = lines.next() {
+        if let Some(h) = header(line) {
+            table = h;
+        } else if table == "workspace"
+            && let Some(("members", rest)) = line.split_once('=').map(|(k, v)| (k.trim(), v))
+        {
+            list.push_str(rest);
+            while !list.contains(']') {
+                let Some(more) = lines.next() else { break };
+                list.push_str(more);
+            }
+        }
+    }
+    let inside = list.split_once('[').map_or("", |(_, rest)| rest);
+    let inside = inside.split(']').next().unwrap_or("");
+    inside
+        .split(',')
+        .map(|m| m.trim().trim_matches('"').to_owned())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+/// This repository's SDK when the binary runs where it was built, else the
+/// published crate.
+fn sdk_dependency() -> String {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("sdk");
+    match fs::canonicalize(&sdk) {
+        Ok(path) if path.join("Cargo.toml").is_file() => {
+            let path = path
+                .display()
+                .to_string()
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"");
+            format!("{{ path = \"{path}\" }}")
+        }
+        _ => "\"0.2\"".to_owned(),
+    }
+}
+
+const LIB_SECTION: &str = "[lib]
+# cdylib: the component the gateway loads; rlib: the library native tests link.
+crate-type = [\"cdylib\", \"rlib\"]
+";
+
+fn workspace_manifest(name: &str, ws: &Workspace) -> String {
+    let mut package = String::new();
+    for key in ["version", "edition", "license", "rust-version"] {
+        match (ws.package.contains(&key), key) {
+            (true, _) => package.push_str(&format!("{key}.workspace = true\n")),
+            (false, "version") => package.push_str("version = \"0.1.0\"\n"),
+            (false, "edition") => package.push_str("edition = \"2024\"\n"),
+            (false, _) => {}
+        }
+    }
+    let serde = match ws.serde {
+        true => "serde = { workspace = true, features = [\"derive\"] }",
+        false => "serde = { version = \"1\", features = [\"derive\"] }",
+    };
+    format!(
+        "[package]\nname = \"{name}\"\ndescription = \"Sluice policy: {name}\"\n{package}publish = false\n\n\
+         {LIB_SECTION}\n[dependencies]\n{serde}\nsluice-sdk.workspace = true\n"
+    )
+}
+
+fn standalone_manifest(name: &str, sdk: &str) -> String {
+    format!(
+        "[package]\nname = \"{name}\"\ndescription = \"Sluice policy: {name}\"\nversion = \"0.1.0\"\n\
+         edition = \"2024\"\npublish = false\n\n{LIB_SECTION}\n[dependencies]\n\
+         serde = {{ version = \"1\", features = [\"derive\"] }}\nsluice-sdk = {sdk}\n\n\
+         # A workspace of its own, even inside another project's folder.\n[workspace]\n\n\
+         # `cargo build --profile plugin --target wasm32-wasip2`: a small component.\n\
+         [profile.plugin]\ninherits = \"release\"\nopt-level = \"s\"\nstrip = true\n"
+    )
+}
+
+/// `my-policy` → `MyPolicy`.
+fn type_name(name: &str) -> String {
+    name.split('-')
+        .flat_map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+        })
+        .collect()
+}
+
+fn lib_rs(name: &str) -> String {
+    TEMPLATE
+        .replace("{name}", name)
+        .replace("{lib}", &name.replace('-', "_"))
+        .replace("{Type}", &type_name(name))
+}
+
+/// A fixed-TTL store with one setting; every line is the SDK's usual shape.
+const TEMPLATE: &str = r#"//! `{name}`: a Sluice domain policy. Values are stored as they come at
+//! `{domain}:{key}`, expiring after the client's `?ttl_s=` or the domain's
+//! `ttl_s`. Setting: `sliding = true` renews a key's TTL on every read.
+//!
+//! Test: `cargo test`. Build: `cargo build --profile plugin --target wasm32-wasip2`,
+//! then copy `target/wasm32-wasip2/plugin/{lib}.wasm` into the gateway's plugins
+//! folder as `{name}.wasm` before the configuration names a domain with
+//! `plugin = "{name}"`. See docs/plugin-guide.md.
+
+use sluice_sdk::prelude::*;
+
+/// `[domains.NAME.settings]`; a setting this struct does not read is refused.
+#[derive(Deserialize)]
+pub struct Settings {
+    /// Renew a key's TTL on every read.
+    #[serde(default)]
+    sliding: bool,
+}
+
+pub struct {Type} {
+    domain: Domain,
+    settings: Settings,
+}
+
+impl Policy for {Type} {
+    type Settings = Settings;
+
+    fn configure(domain: Domain, settings: Settings) -> Result<Self, Error> {
+        Ok(Self { domain, settings })
+    }
+
+    fn plan(&self, req: &Request) -> Result<Plan, Error> {
+        let key = self.domain.key(&req.key);
+        Ok(match req.operation {
+            Operation::Get if self.settings.sliding => Plan::new()
+                .respond_with(Get::new(&key))
+                .then(Expire::new(key, self.domain.ttl_ms)),
+            Operation::Get => Plan::new().respond_with(Get::new(key)),
+            Operation::Put => Plan::new().then(Set::new(key, req.value()?).ttl_ms(req.ttl_ms)),
+            Operation::Delete => Plan::new().then(Delete::new(key)),
+            Operation::Publish => return Err(Error::bad_request("this domain takes no events")),
+        })
+    }
+}
+
+sluice_sdk::export_policy!({Type});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_sliding_read_answers_the_value_and_renews_its_ttl() -> Result<(), Error> {
+        let settings = BTreeMap::from([("sliding", true)]);
+        let policy = {Type}::from_settings(Domain::named("demo"), &settings)?;
+        let plan = policy.plan(&Request::get("k"))?;
+        assert_eq!(
+            plan.actions(),
+            [
+                Action::Get(Get::new("demo:k")),
+                Action::Expire(Expire::new("demo:k", 60_000))
+            ]
+        );
+        assert_eq!(plan.response(), plan.actions().first());
+        Ok(())
+    }
+}
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_crate_file_and_domain_names_at_once() {
+        for ok in ["leaderboard", "a", "my-policy2", &"a".repeat(64)] {
+            assert_eq!(check_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "1st",
+            "Board",
+            "my_policy",
+            "-a",
+            "a b",
+            &"a".repeat(65),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(type_name("my-policy2"), "MyPolicy2");
+        assert!(lib_rs("my-policy").contains("pub struct MyPolicy {"));
+        assert!(lib_rs("my-policy").contains("target/wasm32-wasip2/plugin/my_policy.wasm"));
+    }
+
+    #[test]
+    fn a_workspace_member_inherits_and_a_standalone_crate_stands_alone() {
+        let ws = workspace_manifest(
+            "board",
+            &Workspace {
+                package: vec!["version", "edition"],
+                serde: true,
+            },
+        );
+        assert!(ws.contains("version.workspace = true\nedition.workspace = true\npublish = false"));
+        assert!(ws.contains("sluice-sdk.workspace = true") && !ws.contains("[workspace]"));
+        assert!(ws.contains("crate-type = [\"cdylib\", \"rlib\"]"));
+        let alone = standalone_manifest("board", "\"0.2\"");
+        assert!(alone.contains("sluice-sdk = \"0.2\"\n") && alone.contains("\n[workspace]\n"));
+        assert!(alone.contains("[profile.plugin]"));
+    }
+
+    #[test]
+    fn manifests_are_read_for_tables_keys_and_members() {
+        let root = "[workspace]\nmembers = [\n  \"host\",\n  \"plugins/*\",\n]\n\n\
+                    [workspace.package]\nversion = \"1\"\nedition = \"2024\"\n\n\
+                    [workspace.dependencies]\nsluice-sdk = { path = \"sdk\" }\nserde.version = \"1\"\n\n\
+                    [workspace.dependencies.rmp]\nversion = \"0.8\"\n";
+        assert!(has_table(root, "workspace") && !has_table("[package]\n", "workspace"));
+        assert_eq!(
+            keys(root, "workspace.dependencies"),
+            ["sluice-sdk", "serde", "rmp"]
+        );
+        assert_eq!(keys(root, "workspace.package"), ["version", "edition"]);
+        assert_eq!(members(root), ["host", "plugins/*"]);
+        assert_eq!(
+            members("[workspace]\nmembers = [\"a\", \"b\"]\n"),
+            ["a", "b"]
+        );
+    }
+
+    /// On disk, in a fresh temporary folder (no cargo, no network).
+    #[test]
+    fn writes_into_a_workspace_member_and_never_over_existing_files() {
+        let root = std::env::temp_dir().join(format!("sluice-scaffold-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"plugins/*\"]\n[workspace.dependencies]\nsluice-sdk = { path = \"sdk\" }\n",
+        )
+        .unwrap();
+        let files = scaffold("board", &root.join("plugins/board")).unwrap();
+        assert_eq!(
+            files,
+            [
+                root.join("plugins/board/Cargo.toml"),
+                root.join("plugins/board/src/lib.rs")
+            ]
+        );
+        let manifest = fs::read_to_string(&files[0]).unwrap();
+        assert!(
+            manifest.contains("sluice-sdk.workspace = true")
+                && manifest.contains("version = \"0.1.0\"")
+        );
+        let again = scaffold("board", &root.join("plugins/board")).unwrap_err();
+        assert!(again.contains("not empty"), "{again}");
+        // Outside `members`: a crate of its own.
+        scaffold("other", &root.join("elsewhere/other")).unwrap();
+        let other = fs::read_to_string(root.join("elsewhere/other/Cargo.toml")).unwrap();
+        assert!(other.contains("\n[workspace]\n"), "{other}");
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

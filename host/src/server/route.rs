@@ -1,0 +1,331 @@
+//! The path, parsed once into a [`Route`]: which handler serves it, its
+//! metric labels and the methods it allows. Handlers receive what the path
+//! held (decoded); they never look at the path again.
+
+use crate::error::Error;
+use hyper::Method;
+use percent_encoding::percent_decode_str;
+
+/// Every route of the API (docs/api.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/v1/cache/{domain}/{key}` (the key may contain `/`).
+    Cache {
+        domain: String,
+        key: String,
+    },
+    /// `/v1/mget/{domain}`
+    Mget {
+        domain: String,
+    },
+    /// `/v1/mset/{domain}`
+    Mset {
+        domain: String,
+    },
+    /// `/v1/events/{domain}`
+    Events {
+        domain: String,
+    },
+    /// `/v1/streams/{stream}/groups/{group}[/messages|/ack|/claim]`
+    Stream {
+        stream: String,
+        group: String,
+        action: GroupAction,
+    },
+    /// `/v1/ratelimit/{policy}/{subject}`
+    RateLimit {
+        policy: String,
+        subject: String,
+    },
+    Healthz,
+    Readyz,
+    Metrics,
+    /// `/admin/plugins`, `/admin/reload`, `/admin/config`
+    Admin(Admin),
+}
+
+/// What a stream route does with its consumer group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupAction {
+    Create,
+    Messages,
+    Ack,
+    Claim,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admin {
+    Plugins,
+    Reload,
+    Config,
+}
+
+const GET: &[Method] = &[Method::GET, Method::HEAD];
+const POST: &[Method] = &[Method::POST];
+const CACHE: &[Method] = &[Method::GET, Method::HEAD, Method::PUT, Method::DELETE];
+
+impl Route {
+    /// Parse a request path; segments are percent-decoded (and must be UTF-8).
+    pub fn parse(path: &str) -> Result<Route, Error> {
+        if let Some(rest) = path.strip_prefix("/v1/") {
+            let (family, rest) = rest.split_once('/').unwrap_or((rest, ""));
+            return v1(family, rest);
+        }
+        Ok(match path {
+            "/healthz" => Route::Healthz,
+            "/readyz" => Route::Readyz,
+            "/metrics" => Route::Metrics,
+            "/admin/plugins" => Route::Admin(Admin::Plugins),
+            "/admin/reload" => Route::Admin(Admin::Reload),
+            "/admin/config" => Route::Admin(Admin::Config),
+            _ => return Err(Error::NoRoute),
+        })
+    }
+
+    /// The route's name in metrics (a fixed set).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Route::Cache { .. } => "cache",
+            Route::Mget { .. } => "mget",
+            Route::Mset { .. } => "mset",
+            Route::Events { .. } => "events",
+            Route::Stream { .. } => "streams",
+            Route::RateLimit { .. } => "ratelimit",
+            Route::Healthz => "healthz",
+            Route::Readyz => "readyz",
+            Route::Metrics => "metrics",
+            Route::Admin(_) => "admin",
+        }
+    }
+
+    /// The domain (or rate-limit policy) the route names, for metric labels
+    /// once checked against the configuration.
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Route::Cache { domain, .. }
+            | Route::Mget { domain }
+            | Route::Mset { domain }
+            | Route::Events { domain } => Some(domain),
+            Route::Stream { stream, .. } => stream.split(':').next(),
+            Route::RateLimit { policy, .. } => Some(policy),
+            _ => None,
+        }
+    }
+
+    /// The methods it answers, and how `Allow` spells them.
+    pub fn methods(&self) -> (&'static [Method], &'static str) {
+        match self {
+            Route::Cache { .. } => (CACHE, "GET, PUT, DELETE"),
+            Route::Stream {
+                action: GroupAction::Messages,
+                ..
+            }
+            | Route::Healthz
+            | Route::Readyz
+            | Route::Metrics
+            | Route::Admin(Admin::Plugins | Admin::Config) => (GET, "GET, HEAD"),
+            _ => (POST, "POST"),
+        }
+    }
+
+    /// Whether `method` is allowed here; the 405 names those that are.
+    pub fn allows(&self, method: &Method) -> Result<(), Error> {
+        let (allowed, allow) = self.methods();
+        if allowed.contains(method) {
+            Ok(())
+        } else {
+            Err(Error::MethodNotAllowed(allow))
+        }
+    }
+}
+
+fn v1(family: &str, rest: &str) -> Result<Route, Error> {
+    let two = |what: &str| -> Result<(String, String), Error> {
+        let (a, b) = rest
+            .split_once('/')
+            .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+            .ok_or_else(|| Error::BadRequest(format!("expected /v1/{family}/{what}")))?;
+        Ok((decode(a)?, decode(b)?))
+    };
+    let one = || -> Result<String, Error> {
+        if rest.is_empty() || rest.contains('/') {
+            return Err(Error::BadRequest(format!(
+                "expected /v1/{family}/{{domain}}"
+            )));
+        }
+        decode(rest)
+    };
+    Ok(match family {
+        "cache" => {
+            let (domain, key) = two("{domain}/{key}")?;
+            Route::Cache { domain, key }
+        }
+        "mget" => Route::Mget { domain: one()? },
+        "mset" => Route::Mset { domain: one()? },
+        "events" => Route::Events { domain: one()? },
+        "ratelimit" => {
+            let (policy, subject) = two("{policy}/{subject}")?;
+            Route::RateLimit { policy, subject }
+        }
+        "streams" => {
+            let parts: Vec<&str> = rest.split('/').collect();
+            let (stream, group, action) = match parts[..] {
+                [s, "groups", g] => (s, g, GroupAction::Create),
+                [s, "groups", g, "messages"] => (s, g, GroupAction::Messages),
+                [s, "groups", g, "ack"] => (s, g, GroupAction::Ack),
+                [s, "groups", g, "claim"] => (s, g, GroupAction::Claim),
+                _ => ("", "", GroupAction::Create),
+            };
+            if stream.is_empty() || group.is_empty() {
+                return Err(Error::BadRequest(
+                    "expected /v1/streams/{stream}/groups/{group}[/messages|/ack|/claim]".into(),
+                ));
+            }
+            Route::Stream {
+                stream: decode(stream)?,
+                group: decode(group)?,
+                action,
+            }
+        }
+        _ => return Err(Error::NoRoute),
+    })
+}
+
+/// A percent-decoded path segment; it must be UTF-8.
+fn decode(segment: &str) -> Result<String, Error> {
+    percent_decode_str(segment)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| Error::BadRequest(format!("{segment:?} is not UTF-8 once decoded")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(path: &str) -> Route {
+        Route::parse(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn cache_keys_are_decoded_and_may_hold_slashes() {
+        assert_eq!(
+            parse("/v1/cache/price/btc%3Ausd/2024"),
+            Route::Cache {
+                domain: "price".into(),
+                key: "btc:usd/2024".into()
+            }
+        );
+        assert!(matches!(
+            Route::parse("/v1/cache/price"),
+            Err(Error::BadRequest(_))
+        ));
+        assert!(matches!(
+            Route::parse("/v1/cache/price/"),
+            Err(Error::BadRequest(_))
+        ));
+        assert!(matches!(
+            Route::parse("/v1/cache/d/%ff"),
+            Err(Error::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn every_family_parses_to_its_route() {
+        assert_eq!(
+            parse("/v1/mget/cache"),
+            Route::Mget {
+                domain: "cache".into()
+            }
+        );
+        assert_eq!(
+            parse("/v1/mset/cache"),
+            Route::Mset {
+                domain: "cache".into()
+            }
+        );
+        assert_eq!(
+            parse("/v1/events/arb"),
+            Route::Events {
+                domain: "arb".into()
+            }
+        );
+        assert_eq!(
+            parse("/v1/ratelimit/global/client%207"),
+            Route::RateLimit {
+                policy: "global".into(),
+                subject: "client 7".into()
+            }
+        );
+        assert_eq!(parse("/healthz"), Route::Healthz);
+        assert_eq!(parse("/readyz"), Route::Readyz);
+        assert_eq!(parse("/metrics"), Route::Metrics);
+        assert_eq!(parse("/admin/reload"), Route::Admin(Admin::Reload));
+        assert!(matches!(
+            Route::parse("/v1/mget/a/b"),
+            Err(Error::BadRequest(_))
+        ));
+        assert!(matches!(Route::parse("/v2/cache/a/b"), Err(Error::NoRoute)));
+        assert!(matches!(Route::parse("/v1/nothing/a"), Err(Error::NoRoute)));
+        assert!(matches!(Route::parse("/admin/other"), Err(Error::NoRoute)));
+    }
+
+    #[test]
+    fn stream_routes_name_their_group_action() {
+        let stream = |action| Route::Stream {
+            stream: "arb:opp".into(),
+            group: "g".into(),
+            action,
+        };
+        assert_eq!(
+            parse("/v1/streams/arb:opp/groups/g"),
+            stream(GroupAction::Create)
+        );
+        assert_eq!(
+            parse("/v1/streams/arb:opp/groups/g/messages"),
+            stream(GroupAction::Messages)
+        );
+        assert_eq!(
+            parse("/v1/streams/arb:opp/groups/g/ack"),
+            stream(GroupAction::Ack)
+        );
+        assert_eq!(
+            parse("/v1/streams/arb:opp/groups/g/claim"),
+            stream(GroupAction::Claim)
+        );
+        for bad in [
+            "/v1/streams/arb:opp",
+            "/v1/streams/arb:opp/groups",
+            "/v1/streams/arb:opp/groups/g/other",
+            "/v1/streams/arb:opp/groups/g/ack/more",
+            "/v1/streams/arb:opp/members/g",
+        ] {
+            assert!(
+                matches!(Route::parse(bad), Err(Error::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn routes_carry_labels_and_allowed_methods() {
+        let cache = parse("/v1/cache/price/k");
+        assert_eq!((cache.label(), cache.subject()), ("cache", Some("price")));
+        assert!(cache.allows(&Method::DELETE).is_ok());
+        assert!(matches!(
+            cache.allows(&Method::POST),
+            Err(Error::MethodNotAllowed("GET, PUT, DELETE"))
+        ));
+        let read = parse("/v1/streams/arb:x/groups/g/messages");
+        assert_eq!((read.label(), read.subject()), ("streams", Some("arb")));
+        assert!(read.allows(&Method::GET).is_ok());
+        assert!(read.allows(&Method::POST).is_err());
+        let mget = parse("/v1/mget/cache");
+        assert!(matches!(
+            mget.allows(&Method::GET),
+            Err(Error::MethodNotAllowed("POST"))
+        ));
+        assert!(parse("/metrics").allows(&Method::HEAD).is_ok());
+        assert_eq!(parse("/admin/plugins").subject(), None);
+    }
+}

@@ -1,0 +1,728 @@
+//! One home per plan action. Each action kind of the WIT contract lives in
+//! one file of this module, which says everything the host knows about it:
+//! the keys it touches, whether it writes, what else it must satisfy, the
+//! Redis command(s) it becomes and how its reply becomes a response body.
+//! Validation, execution, `sluice plugin check`'s description and the near
+//! cache all ask the same [`Kind`], so what a plan is checked as, what it is
+//! described as and what is sent cannot drift apart. Adding an action: one
+//! file here, one line in [`kind`], and its case in the WIT.
+
+mod hash;
+mod key;
+mod script;
+mod set;
+mod stream;
+mod string;
+mod zset;
+
+pub use stream::published_ids;
+
+use super::StoreError;
+use super::reply;
+use super::scripts::Scripts;
+use crate::plugin::bindings::{Action, Plan};
+use redis::{Cmd, Value};
+
+/// Bounds on what one plan may ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanLimits {
+    /// Actions in one plan.
+    pub max_actions: usize,
+    /// Bytes of one Redis key (namespace included).
+    pub max_key_bytes: usize,
+    /// Bytes of one value, field or member.
+    pub max_value_bytes: usize,
+    /// Fields, members or arguments in one action.
+    pub max_items: usize,
+}
+
+impl Default for PlanLimits {
+    fn default() -> Self {
+        PlanLimits {
+            max_actions: 64,
+            max_key_bytes: 1024,
+            max_value_bytes: 4 << 20,
+            max_items: 1024,
+        }
+    }
+}
+
+/// The TTLs of a domain, in ms: what a write without TTL gets, and the
+/// bounds every TTL is kept within.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TtlBounds {
+    pub default_ms: u64,
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+impl TtlBounds {
+    /// The TTL a write gets: its own, else the plan's, else the default;
+    /// clamped into the bounds (a plugin's TTL is advice, the bounds are law).
+    pub fn pick(&self, action: Option<u64>, plan: Option<u64>) -> u64 {
+        action
+            .or(plan)
+            .unwrap_or(self.default_ms)
+            .clamp(self.min_ms, self.max_ms)
+    }
+
+    /// A client's `?ttl_s=` in ms, or `None` outside the bounds: refused, not
+    /// clamped, so a client never believes a key lives longer than it does.
+    pub fn client(&self, ttl_s: u64) -> Option<u64> {
+        let ms = ttl_s.saturating_mul(1000);
+        (self.min_ms..=self.max_ms).contains(&ms).then_some(ms)
+    }
+}
+
+/// What an action's commands are built with.
+pub struct Ctx<'a> {
+    pub ttl: &'a TtlBounds,
+    /// The plan's TTL for writes that carry none.
+    pub plan_ttl: Option<u64>,
+    pub scripts: &'a Scripts,
+}
+
+impl Ctx<'_> {
+    fn ttl(&self, own: Option<u64>) -> u64 {
+        self.ttl.pick(own, self.plan_ttl)
+    }
+}
+
+/// Everything the host knows about one kind of action.
+pub(crate) trait Kind {
+    /// The Redis keys it touches; each must be inside the domain's namespace.
+    fn keys(&self) -> Vec<&str>;
+    /// Whether it changes its keys (no near-cache copy may outlive that).
+    fn writes(&self) -> bool;
+    /// Checks beyond the keys: sizes, item counts, numbers Redis refuses.
+    fn check(&self, limits: &PlanLimits) -> Result<(), String>;
+    /// The commands, the action's own first (its reply is the action's);
+    /// writes of structures add their `PEXPIRE`.
+    fn commands(&self, ctx: &Ctx) -> Result<Vec<Cmd>, StoreError>;
+    /// The response body for its reply, MessagePack; `None` is a miss.
+    fn shape(&self, reply: Value) -> Option<Vec<u8>> {
+        match reply {
+            Value::Nil => None,
+            other => Some(reply::msgpack(other)),
+        }
+    }
+    /// Whether the near cache may keep what it read (a plain read of one key).
+    fn cacheable(&self) -> bool {
+        false
+    }
+}
+
+/// The one place an action is matched: its kind.
+pub(crate) fn kind(action: &Action) -> &dyn Kind {
+    match action {
+        Action::Get(a) => a,
+        Action::Set(a) => a,
+        Action::Delete(a) => a,
+        Action::Expire(a) => a,
+        Action::HashGet(a) => a,
+        Action::HashSet(a) => a,
+        Action::StreamAdd(a) => a,
+        Action::ZsetAdd(a) => a,
+        Action::ZsetIncr(a) => a,
+        Action::ZsetRange(a) => a,
+        Action::ZsetTrim(a) => a,
+        Action::SetAdd(a) => a,
+        Action::SetContains(a) => a,
+        Action::Script(a) => a,
+    }
+}
+
+/// Check a plan before a byte of it reaches Redis: a plugin is trusted to
+/// decide, not to be correct. Every key under one of `namespaces`
+/// (`{domain}:` and declared prefixes), scripts only by a registered name,
+/// sizes within `limits`. The error says what is wrong.
+pub fn validate(
+    plan: &Plan,
+    namespaces: &[String],
+    scripts: &Scripts,
+    limits: &PlanLimits,
+) -> Result<(), String> {
+    if plan.actions.len() > limits.max_actions {
+        return Err(format!(
+            "{} actions, at most {} allowed",
+            plan.actions.len(),
+            limits.max_actions
+        ));
+    }
+    if let Some(i) = plan.respond
+        && i as usize >= plan.actions.len()
+    {
+        return Err(format!(
+            "responds with action {i} of {}",
+            plan.actions.len()
+        ));
+    }
+    for action in &plan.actions {
+        if let Action::Script(s) = action
+            && scripts.get(&s.name).is_none()
+        {
+            return Err(format!("no registered script named {:?}", s.name));
+        }
+        let kind = kind(action);
+        for k in kind.keys() {
+            let inside = namespaces
+                .iter()
+                .any(|ns| k.len() > ns.len() && k.starts_with(ns.as_str()));
+            if !inside {
+                return Err(format!(
+                    "key {k:?} is outside the namespace ({})",
+                    namespaces.join(", ")
+                ));
+            }
+            if k.len() > limits.max_key_bytes {
+                return Err(format!(
+                    "key of {} bytes, at most {} allowed",
+                    k.len(),
+                    limits.max_key_bytes
+                ));
+            }
+        }
+        kind.check(limits)?;
+    }
+    Ok(())
+}
+
+/// At least one and at most `max_items` items in one write.
+fn items(n: usize, limits: &PlanLimits) -> Result<(), String> {
+    match n {
+        0 => Err("an action with nothing to write".into()),
+        n if n > limits.max_items => Err(format!(
+            "{n} items in one action, at most {} allowed",
+            limits.max_items
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// At most `max_items` items in one read (none means all).
+fn read_items(n: usize, limits: &PlanLimits) -> Result<(), String> {
+    if n > limits.max_items {
+        return items(n, limits);
+    }
+    Ok(())
+}
+
+fn value(v: &[u8], limits: &PlanLimits) -> Result<(), String> {
+    if v.len() > limits.max_value_bytes {
+        return Err(format!(
+            "value of {} bytes, at most {} allowed",
+            v.len(),
+            limits.max_value_bytes
+        ));
+    }
+    Ok(())
+}
+
+/// `PEXPIRE key ms`, for writes of structures.
+fn expire(key: &str, ms: u64) -> Cmd {
+    let mut cmd = redis::cmd("PEXPIRE");
+    cmd.arg(key).arg(ms);
+    cmd
+}
+
+/// The Redis keys a plan writes.
+pub fn written_keys(plan: &Plan) -> impl Iterator<Item = &str> {
+    plan.actions
+        .iter()
+        .map(kind)
+        .filter(|k| k.writes())
+        .flat_map(|k| k.keys())
+}
+
+/// The key a read's answer may be kept under in the near cache: the plan is
+/// a plain pipeline whose first action is a cacheable read it responds with
+/// (client tracking follows the first command after `CLIENT CACHING YES`).
+pub fn cacheable_key(plan: &Plan) -> Option<&str> {
+    let first = plan.actions.first().map(kind)?;
+    if plan.atomic || plan.respond != Some(0) || !first.cacheable() {
+        return None;
+    }
+    first.keys().into_iter().next()
+}
+
+/// The response body for the reply of `action`.
+pub fn shape(action: &Action, reply: Value) -> Option<Vec<u8>> {
+    kind(action).shape(reply)
+}
+
+/// Every command a plan becomes, in order (MULTI/EXEC around it when atomic,
+/// registered scripts loaded first inside a transaction, where a NOSCRIPT
+/// could not be retried without breaking atomicity).
+pub fn commands(plan: &Plan, ctx: &Ctx) -> Result<Vec<(Option<usize>, Cmd)>, StoreError> {
+    let mut out = Vec::with_capacity(plan.actions.len() + 2);
+    if plan.atomic {
+        out.push((None, redis::cmd("MULTI")));
+        for action in &plan.actions {
+            if let Action::Script(s) = action
+                && let Some(script) = ctx.scripts.get(&s.name)
+            {
+                let mut load = redis::cmd("SCRIPT");
+                load.arg("LOAD").arg(&script.source);
+                out.push((None, load));
+            }
+        }
+    }
+    for (i, action) in plan.actions.iter().enumerate() {
+        let mut cmds = kind(action).commands(ctx)?.into_iter();
+        if let Some(own) = cmds.next() {
+            out.push((Some(i), own));
+        }
+        out.extend(cmds.map(|c| (None, c)));
+    }
+    if plan.atomic {
+        out.push((None, redis::cmd("EXEC")));
+    }
+    Ok(out)
+}
+
+/// A plan as the Redis commands it becomes, one line each, values shown as
+/// JSON where they are MessagePack, the answer's command marked: what
+/// `sluice plugin check` prints.
+pub fn describe(plan: &Plan, ctx: &Ctx) -> Result<Vec<String>, StoreError> {
+    let answer = plan.respond.map(|i| i as usize);
+    Ok(commands(plan, ctx)?
+        .iter()
+        .map(|(action, cmd)| match action {
+            Some(_) if *action == answer => format!("{}    <- the answer", render(cmd)),
+            _ => render(cmd),
+        })
+        .collect())
+}
+
+/// One command as text: printable arguments as they are (quoted when they
+/// hold a space or are empty), MessagePack values as JSON, other bytes by size.
+pub fn render(cmd: &Cmd) -> String {
+    let args: Vec<String> = cmd
+        .args_iter()
+        .map(|arg| match arg {
+            redis::Arg::Simple(bytes) => render_arg(bytes),
+            _ => "<cursor>".into(),
+        })
+        .collect();
+    args.join(" ")
+}
+
+fn render_arg(bytes: &[u8]) -> String {
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && !text.chars().any(char::is_control)
+    {
+        return if text.is_empty() || text.contains(' ') || text.contains('"') {
+            format!("{text:?}")
+        } else {
+            text.to_owned()
+        };
+    }
+    if reply::is_one_msgpack_value(bytes)
+        && let Ok(json) = rmp_serde::from_slice::<serde_json::Value>(bytes)
+    {
+        return json.to_string();
+    }
+    format!("<{} bytes>", bytes.len())
+}
+
+/// Scores as Redis spells them, infinities included.
+fn score(s: f64) -> String {
+    match s {
+        f64::INFINITY => "+inf".into(),
+        f64::NEG_INFINITY => "-inf".into(),
+        s => s.to_string(),
+    }
+}
+
+/// Redis refuses NaN as a score (infinities are fine).
+fn not_nan(what: &str, s: f64) -> Result<(), String> {
+    if s.is_nan() {
+        return Err(format!("a sorted-set {what} is NaN"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::bindings::*;
+
+    fn plan(actions: Vec<Action>) -> Plan {
+        Plan {
+            actions,
+            atomic: false,
+            respond: None,
+            ttl_ms: None,
+            cache: None,
+        }
+    }
+
+    fn get(key: &str) -> Action {
+        Action::Get(StringGet { key: key.into() })
+    }
+
+    fn set(key: &str, value: Vec<u8>) -> Action {
+        Action::Set(StringSet {
+            key: key.into(),
+            value,
+            ttl_ms: None,
+        })
+    }
+
+    fn scripts() -> Scripts {
+        Scripts::load(None).unwrap()
+    }
+
+    fn check(p: &Plan) -> Result<(), String> {
+        let ns = ["cache:".to_owned(), "shared:".to_owned()];
+        validate(p, &ns, &scripts(), &PlanLimits::default())
+    }
+
+    const TTL: TtlBounds = TtlBounds {
+        default_ms: 60_000,
+        min_ms: 1_000,
+        max_ms: 120_000,
+    };
+
+    fn describe_plan(p: &Plan) -> Vec<String> {
+        let scripts = scripts();
+        let ctx = Ctx {
+            ttl: &TTL,
+            plan_ttl: p.ttl_ms,
+            scripts: &scripts,
+        };
+        describe(p, &ctx).unwrap()
+    }
+
+    #[test]
+    fn a_plan_inside_its_namespaces_passes() {
+        let mut p = plan(vec![get("cache:k"), set("shared:x", vec![0xc0])]);
+        p.respond = Some(0);
+        assert_eq!(check(&p), Ok(()));
+    }
+
+    #[test]
+    fn keys_outside_the_namespace_or_too_long_are_refused() {
+        let e = check(&plan(vec![set("elsewhere:k", vec![0xc0])])).unwrap_err();
+        assert!(e.contains("outside the namespace (cache:, shared:)"), "{e}");
+        // The namespace alone is not a key.
+        assert!(check(&plan(vec![get("cache:")])).is_err());
+        let long = format!("cache:{}", "k".repeat(1024));
+        let e = check(&plan(vec![get(&long)])).unwrap_err();
+        assert!(e.contains("at most 1024"), "{e}");
+    }
+
+    #[test]
+    fn too_many_actions_or_a_response_past_the_end_are_refused() {
+        let e = check(&plan(vec![get("cache:k"); 65])).unwrap_err();
+        assert_eq!(e, "65 actions, at most 64 allowed");
+        let mut p = plan(vec![get("cache:k")]);
+        p.respond = Some(1);
+        assert_eq!(check(&p).unwrap_err(), "responds with action 1 of 1");
+    }
+
+    #[test]
+    fn only_registered_scripts_run() {
+        let call = |name: &str| {
+            Action::Script(ScriptCall {
+                name: name.into(),
+                keys: vec!["cache:k".into()],
+                args: vec![],
+            })
+        };
+        assert_eq!(check(&plan(vec![call("ready")])), Ok(()));
+        let e = check(&plan(vec![call("flushall")])).unwrap_err();
+        assert_eq!(e, "no registered script named \"flushall\"");
+    }
+
+    #[test]
+    fn writes_need_items_within_bounds_and_values_within_size() {
+        let hset = |n: usize| {
+            Action::HashSet(HashSet {
+                key: "cache:h".into(),
+                fields: (0..n)
+                    .map(|i| FieldValue {
+                        name: format!("f{i}"),
+                        value: vec![0xc0],
+                    })
+                    .collect(),
+                ttl_ms: None,
+            })
+        };
+        assert_eq!(
+            check(&plan(vec![hset(0)])).unwrap_err(),
+            "an action with nothing to write"
+        );
+        assert!(
+            check(&plan(vec![hset(1025)]))
+                .unwrap_err()
+                .contains("1025 items")
+        );
+        let big = set("cache:k", vec![0; (4 << 20) + 1]);
+        assert!(
+            check(&plan(vec![big]))
+                .unwrap_err()
+                .contains("value of 4194305 bytes")
+        );
+        // A read of more fields than allowed is refused too.
+        let hget = Action::HashGet(HashGet {
+            key: "cache:h".into(),
+            fields: (0..1025).map(|i| i.to_string()).collect(),
+        });
+        assert!(check(&plan(vec![hget])).is_err());
+    }
+
+    #[test]
+    fn sorted_set_numbers_redis_refuses_are_refused_first() {
+        let add = Action::ZsetAdd(ZsetAdd {
+            key: "cache:z".into(),
+            members: vec![ScoredMember {
+                member: "a".into(),
+                score: f64::NAN,
+            }],
+            condition: ZsetCondition::Always,
+            ttl_ms: None,
+        });
+        assert_eq!(
+            check(&plan(vec![add])).unwrap_err(),
+            "a sorted-set score is NaN"
+        );
+        let range = Action::ZsetRange(ZsetRange {
+            key: "cache:z".into(),
+            bounds: ZsetBounds::Rank((0, 9)),
+            reverse: true,
+            limit: Some(5),
+        });
+        assert!(
+            check(&plan(vec![range]))
+                .unwrap_err()
+                .contains("limited by its bounds")
+        );
+        let capped = Action::StreamAdd(StreamAdd {
+            stream: "cache:s".into(),
+            fields: vec![FieldValue {
+                name: "a".into(),
+                value: vec![1],
+            }],
+            max_len: Some(0),
+        });
+        assert!(
+            check(&plan(vec![capped]))
+                .unwrap_err()
+                .contains("max-len 0")
+        );
+    }
+
+    #[test]
+    fn ttls_come_from_the_action_the_plan_or_the_domain_within_bounds() {
+        assert_eq!(TTL.pick(Some(5_000), Some(9_000)), 5_000);
+        assert_eq!(TTL.pick(None, Some(9_000)), 9_000);
+        assert_eq!(TTL.pick(None, None), 60_000);
+        assert_eq!(TTL.pick(Some(0), None), 1_000);
+        assert_eq!(TTL.pick(Some(u64::MAX), None), 120_000);
+        // A client's TTL is refused outside the bounds, not clamped.
+        assert_eq!(TTL.client(2), Some(2_000));
+        assert_eq!(TTL.client(120), Some(120_000));
+        assert_eq!(
+            (TTL.client(0), TTL.client(121), TTL.client(u64::MAX)),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn plans_are_described_as_the_commands_sent() {
+        let mut p = plan(vec![
+            Action::ZsetAdd(ZsetAdd {
+                key: "leaderboard:w".into(),
+                members: vec![ScoredMember {
+                    member: "ann".into(),
+                    score: 12.5,
+                }],
+                condition: ZsetCondition::IfGreater,
+                ttl_ms: Some(30_000),
+            }),
+            Action::ZsetTrim(ZsetTrim {
+                key: "leaderboard:w".into(),
+                start: 0,
+                stop: -101,
+            }),
+            Action::ZsetRange(ZsetRange {
+                key: "leaderboard:w".into(),
+                bounds: ZsetBounds::Rank((0, 9)),
+                reverse: true,
+                limit: None,
+            }),
+        ]);
+        p.respond = Some(2);
+        assert_eq!(
+            describe_plan(&p),
+            [
+                "ZADD leaderboard:w GT 12.5 ann",
+                "PEXPIRE leaderboard:w 30000",
+                "ZREMRANGEBYRANK leaderboard:w 0 -101",
+                "ZRANGE leaderboard:w 0 9 REV WITHSCORES    <- the answer",
+            ]
+        );
+    }
+
+    #[test]
+    fn score_ranges_swap_bounds_for_rev_and_take_a_limit() {
+        let p = plan(vec![Action::ZsetRange(ZsetRange {
+            key: "cache:z".into(),
+            bounds: ZsetBounds::Score((1.0, f64::INFINITY)),
+            reverse: true,
+            limit: Some(3),
+        })]);
+        assert_eq!(
+            describe_plan(&p),
+            ["ZRANGE cache:z +inf 1 BYSCORE REV LIMIT 0 3 WITHSCORES"]
+        );
+    }
+
+    #[test]
+    fn atomic_plans_are_wrapped_and_values_shown_as_json() {
+        let value = rmp_serde::to_vec_named(&serde_json::json!({"price": 1.5})).unwrap();
+        let mut p = plan(vec![
+            Action::Delete(KeyDelete {
+                key: "cache:p".into(),
+            }),
+            set("cache:p", value),
+            Action::Script(ScriptCall {
+                name: "ready".into(),
+                keys: vec![],
+                args: vec![],
+            }),
+        ]);
+        p.atomic = true;
+        p.ttl_ms = Some(500_000);
+        let lines = describe_plan(&p);
+        assert_eq!(lines[0], "MULTI");
+        assert!(
+            lines[1].starts_with("SCRIPT LOAD \"return 1\""),
+            "{lines:?}"
+        );
+        assert_eq!(lines[2], "DEL cache:p");
+        // The plan's TTL, kept within the domain's bounds.
+        assert_eq!(lines[3], r#"SET cache:p {"price":1.5} PX 120000"#);
+        assert!(lines[4].starts_with("EVALSHA "), "{lines:?}");
+        assert_eq!(lines[5], "EXEC");
+    }
+
+    #[test]
+    fn writes_and_cacheable_reads_are_known_by_kind() {
+        let mut p = plan(vec![
+            get("cache:a"),
+            set("cache:b", vec![1]),
+            Action::Expire(KeyExpire {
+                key: "cache:c".into(),
+                ttl_ms: 5,
+            }),
+        ]);
+        assert_eq!(written_keys(&p).collect::<Vec<_>>(), ["cache:b", "cache:c"]);
+        assert_eq!(cacheable_key(&p), None, "it does not respond with the read");
+        p.respond = Some(0);
+        assert_eq!(cacheable_key(&p), Some("cache:a"));
+        p.atomic = true;
+        assert_eq!(
+            cacheable_key(&p),
+            None,
+            "tracking follows a plain read only"
+        );
+    }
+
+    fn json(body: Option<Vec<u8>>) -> serde_json::Value {
+        rmp_serde::from_slice(&body.expect("a body")).unwrap()
+    }
+
+    #[test]
+    fn string_replies_pass_msgpack_through_and_wrap_foreign_values() {
+        let get = get("cache:k");
+        let stored = rmp_serde::to_vec(&[1, 2]).unwrap();
+        assert_eq!(shape(&get, Value::BulkString(stored.clone())), Some(stored));
+        assert_eq!(
+            json(shape(&get, Value::BulkString(b"plain text".to_vec()))),
+            "plain text"
+        );
+        assert_eq!(shape(&get, Value::Nil), None);
+    }
+
+    #[test]
+    fn hash_replies_become_objects_of_the_fields_present() {
+        let hget = |fields: &[&str]| {
+            Action::HashGet(HashGet {
+                key: "cache:h".into(),
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+            })
+        };
+        let one = Value::BulkString(vec![0x01]);
+        let reply = Value::Array(vec![one.clone(), Value::Nil]);
+        assert_eq!(
+            json(shape(&hget(&["a", "b"]), reply)),
+            serde_json::json!({"a": 1})
+        );
+        assert_eq!(shape(&hget(&["a"]), Value::Array(vec![Value::Nil])), None);
+        let map = Value::Map(vec![(Value::BulkString(b"x".to_vec()), one.clone())]);
+        assert_eq!(json(shape(&hget(&[]), map)), serde_json::json!({"x": 1}));
+        let flat = Value::Array(vec![Value::BulkString(b"y".to_vec()), one]);
+        assert_eq!(json(shape(&hget(&[]), flat)), serde_json::json!({"y": 1}));
+        assert_eq!(shape(&hget(&[]), Value::Map(vec![])), None);
+    }
+
+    #[test]
+    fn ranges_become_member_score_lists_and_an_empty_one_is_a_miss() {
+        let range = Action::ZsetRange(ZsetRange {
+            key: "cache:z".into(),
+            bounds: ZsetBounds::Rank((0, -1)),
+            reverse: false,
+            limit: None,
+        });
+        let resp3 = Value::Array(vec![Value::Array(vec![
+            Value::BulkString(b"a".to_vec()),
+            Value::Double(2.5),
+        ])]);
+        let resp2 = Value::Array(vec![
+            Value::BulkString(b"a".to_vec()),
+            Value::BulkString(b"2.5".to_vec()),
+        ]);
+        let want = serde_json::json!([{"member": "a", "score": 2.5}]);
+        assert_eq!(json(shape(&range, resp3)), want);
+        assert_eq!(json(shape(&range, resp2)), want);
+        assert_eq!(shape(&range, Value::Array(vec![])), None);
+    }
+
+    #[test]
+    fn membership_increments_and_publishes_have_their_own_shapes() {
+        let contains = Action::SetContains(SetContains {
+            key: "cache:s".into(),
+            member: "m".into(),
+        });
+        assert_eq!(json(shape(&contains, Value::Int(1))), true);
+        assert_eq!(json(shape(&contains, Value::Int(0))), false);
+        let incr = Action::ZsetIncr(ZsetIncr {
+            key: "cache:z".into(),
+            member: "m".into(),
+            by: 2.0,
+            ttl_ms: None,
+        });
+        assert_eq!(json(shape(&incr, Value::BulkString(b"7".to_vec()))), 7.0);
+        let add = |s: &str| {
+            Action::StreamAdd(StreamAdd {
+                stream: s.into(),
+                fields: vec![],
+                max_len: None,
+            })
+        };
+        let p = plan(vec![add("cache:a"), add("cache:b")]);
+        let ids = published_ids(
+            &p,
+            vec![
+                Value::BulkString(b"1-0".to_vec()),
+                Value::BulkString(b"2-0".to_vec()),
+            ],
+        );
+        assert_eq!(
+            json(Some(ids)),
+            serde_json::json!({"cache:a": "1-0", "cache:b": "2-0"})
+        );
+    }
+}
