@@ -223,7 +223,7 @@ def write_report(results, floor, rss, versions, claims, plugins):
         "## The plugin decision",
         "",
         "`cargo bench -p sluice --bench plugin`: one `plan` call on a warm instance through wasmtime,",
-        "beside the same policy compiled natively; median ns of 21 batches.",
+        "beside the same policy compiled natively; median ns of 21 batches (SDK and contract 0.2).",
         "",
         "```",
         plugins.strip(),

@@ -1,9 +1,9 @@
 //! The request flow every data route shares: policy → plan → validation →
 //! near cache or Redis → answer, for one call or a batch in one round trip.
 
+use super::{Domain, Gateway};
 use crate::access::{AccessTracker, Event};
 use crate::error::Error;
-use crate::generation::{Domain, Gateway};
 use crate::near_cache::{Entry, Kept};
 use crate::plugin::bindings::{Operation, Plan, Request};
 use crate::store::{Done, Job, StoreError, plan};
@@ -229,7 +229,7 @@ impl Gateway {
     }
 }
 
-pub(crate) fn now_ms() -> u64 {
+fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

@@ -3,7 +3,12 @@
 //! builds the next generation (sharing the store, the near cache and the
 //! access statistics, and every domain whose plugin file and settings did not
 //! change) and swaps it in atomically; a request keeps the generation it
-//! started with. The request flow over a generation is in [`crate::flow`].
+//! started with. The request flow over a generation is in [`flow`], a child
+//! of this module so that it alone sees a generation's fields: routes go
+//! through methods.
+
+#[path = "flow.rs"]
+pub mod flow;
 
 use crate::access::AccessTracker;
 use crate::config::{Config, DomainConfig, RateLimitConfig, WhenUnavailable};
@@ -37,12 +42,12 @@ pub struct Domain {
 pub struct Gateway {
     domains: HashMap<String, Arc<Domain>>,
     ratelimits: HashMap<String, RateLimitConfig>,
-    pub(crate) store: Store,
-    pub(crate) near: Arc<NearCache>,
-    pub(crate) access: Arc<AccessTracker>,
-    pub(crate) plan_limits: PlanLimits,
+    store: Store,
+    near: Arc<NearCache>,
+    access: Arc<AccessTracker>,
+    plan_limits: PlanLimits,
     /// Random bits for policies (TTL jitter), carried across generations.
-    pub(crate) entropy: Arc<AtomicU64>,
+    entropy: Arc<AtomicU64>,
     /// The configuration this generation was built from.
     config: Config,
 }
@@ -212,7 +217,7 @@ impl Gateway {
 
     /// Fresh random bits for a policy (splitmix64 over a shared counter):
     /// cheap and well spread, for TTL jitter.
-    pub(crate) fn entropy(&self) -> u64 {
+    fn entropy(&self) -> u64 {
         const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut z = self
             .entropy

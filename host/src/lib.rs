@@ -36,7 +36,6 @@ pub mod access;
 pub mod cli;
 pub mod config;
 pub mod error;
-pub mod flow;
 pub mod generation;
 pub mod near_cache;
 pub mod plugin;
@@ -44,6 +43,8 @@ pub mod reload;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+
+pub use generation::flow;
 
 #[cfg(test)]
 mod tests {

@@ -182,3 +182,83 @@ fn a_component_built_for_another_contract_version_is_refused_naming_both() {
     );
     assert!(out.contains("rebuild it with sluice-sdk"), "{out}");
 }
+
+#[test]
+fn plugin_check_takes_a_sample_value_and_prints_sorted_set_commands() {
+    let wasm = plugins_dir().join("../fixtures/guide-leaderboard.wasm");
+    let (ok, out) = plugin_check(&[
+        wasm.to_str().unwrap(),
+        "--domain",
+        "leaderboard",
+        "--key",
+        "w",
+        "--value",
+        r#"{"member":"a","score":1}"#,
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("  ZRANGE leaderboard:w 0 9 REV WITHSCORES    <- the answer"),
+        "{out}"
+    );
+    assert!(out.contains("  ZADD leaderboard:w GT 1 a\n"), "{out}");
+    assert!(
+        out.contains("  ZREMRANGEBYRANK leaderboard:w 0 -101\n"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Rank(") && !out.contains("rev="),
+        "no Rust debug text: {out}"
+    );
+}
+
+#[test]
+fn plugin_new_scaffolds_a_crate_that_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scores");
+    let (ok, out) = sluice(&["plugin", "new", "scores", "--path", path.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(
+        path.join("Cargo.toml").is_file() && path.join("src/lib.rs").is_file(),
+        "{out}"
+    );
+    let (ok, out) = sluice(&["plugin", "new", "scores", "--path", path.to_str().unwrap()]);
+    assert!(!ok, "a second run must not overwrite: {out}");
+    let (ok, _) = sluice(&[
+        "plugin",
+        "new",
+        "Bad Name",
+        "--path",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(!ok);
+}
+
+/// What `sluice plugin new` writes builds and passes its own test as
+/// generated (outside this workspace: a standalone crate on the SDK by path).
+#[test]
+fn a_scaffolded_policy_builds_and_passes_its_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("high-scores");
+    let (ok, out) = sluice(&[
+        "plugin",
+        "new",
+        "high-scores",
+        "--path",
+        path.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let test = Command::new(cargo)
+        .args(["test", "--offline", "--quiet", "--manifest-path"])
+        .arg(path.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+    assert!(test.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}

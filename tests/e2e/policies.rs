@@ -6,7 +6,7 @@ mod support;
 
 use redis::Commands;
 use serde_json::{Value, json};
-use support::{Gateway, Redis, assert_problem, config};
+use support::{Gateway, Redis, assert_problem, config, config_in, own_plugins_dir};
 
 const DOMAINS: &str = r#"
 [domains.price]
@@ -181,4 +181,70 @@ async fn events_are_routed_to_type_and_asset_streams_and_capped() {
         .await
         .unwrap();
     assert_problem(resp, 400).await;
+}
+
+/// The plugin guide's leaderboard (tests/fixtures/guide-leaderboard), end to end:
+/// sorted-set writes that keep the best score and the top N, increments by
+/// event, the top ten read highest first, an empty board a miss, and a
+/// value of the wrong shape a 400 a person can act on.
+#[tokio::test]
+async fn a_leaderboard_keeps_best_scores_trims_and_reads_the_top_ten() {
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&["guide-leaderboard"]);
+    let extra = "[domains.leaderboard]\nplugin = \"guide-leaderboard\"\nttl_s = 600\n[domains.leaderboard.settings]\nkeep = 12\n";
+    let gw = Gateway::start(&config_in(&redis, plugins.path(), extra));
+    let client = reqwest::Client::new();
+    let url = gw.url("/v1/cache/leaderboard/weekly");
+
+    // Nobody has scored yet: a miss, as for an absent key.
+    let resp = client.get(&url).send().await.unwrap();
+    assert_problem(resp, 404).await;
+
+    for i in 0..15 {
+        let score = json!({"member": format!("p{i:02}"), "score": i * 10});
+        let resp = client.put(&url).json(&score).send().await.unwrap();
+        assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
+    }
+    // A lower score does not replace a member's best (ZADD GT).
+    let resp = client
+        .put(&url)
+        .json(&json!({"member": "p14", "score": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    // An event adds to a member's score (ZINCRBY).
+    let resp = client
+        .post(gw.url("/v1/events/leaderboard"))
+        .json(&json!({"board": "weekly", "member": "p03", "by": 1000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    let top: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    let top = top.as_array().unwrap();
+    assert_eq!(top.len(), 10, "the top ten: {top:?}");
+    assert_eq!(top[0], json!({"member": "p03", "score": 1030.0}));
+    assert_eq!(top[1], json!({"member": "p14", "score": 140.0}));
+    assert_eq!(top[9], json!({"member": "p06", "score": 60.0}));
+    // Only the best `keep` members stay, and the board expires.
+    let mut c = redis.conn();
+    let card: u64 = c.zcard("leaderboard:weekly").unwrap();
+    assert_eq!(card, 12);
+    let pttl: i64 = c.pttl("leaderboard:weekly").unwrap();
+    assert!((1..=600_000).contains(&pttl), "{pttl}");
+
+    // A value of the wrong shape says what was expected, in words.
+    let resp = client.put(&url).json(&json!("test")).send().await.unwrap();
+    let body = assert_problem(resp, 400).await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("must be a map") && !detail.contains("marker"),
+        "{detail}"
+    );
+
+    let resp = client.delete(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_problem(client.get(&url).send().await.unwrap(), 404).await;
 }

@@ -327,6 +327,23 @@ async fn four_clients_hammering_a_bucket_are_admitted_exactly_its_capacity() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    // The refusal is a problem document like any other, in the format the
+    // client accepts.
+    let resp = client
+        .post(gw.url("/v1/ratelimit/t/bob"))
+        .header("accept", "application/msgpack")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/problem+msgpack"
+    );
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: serde_json::Value = rmp_serde::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["type"], "urn:sluice:problem:rate-limited");
+    assert!(body["retry_after_ms"].as_u64().unwrap() > 0);
     let resp = client
         .post(gw.url("/v1/ratelimit/t/bob?cost=51"))
         .send()

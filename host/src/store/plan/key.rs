@@ -1,6 +1,6 @@
 //! Any key: `DEL` and `PEXPIRE`.
 
-use super::{Ctx, Kind, PlanLimits, expire};
+use super::{Ctx, Kind, expire};
 use crate::plugin::bindings::{KeyDelete, KeyExpire};
 use crate::store::StoreError;
 use redis::Cmd;
@@ -11,9 +11,6 @@ impl Kind for KeyDelete {
     }
     fn writes(&self) -> bool {
         true
-    }
-    fn check(&self, _: &PlanLimits) -> Result<(), String> {
-        Ok(())
     }
     fn commands(&self, _: &Ctx) -> Result<Vec<Cmd>, StoreError> {
         let mut cmd = redis::cmd("DEL");
@@ -28,9 +25,6 @@ impl Kind for KeyExpire {
     }
     fn writes(&self) -> bool {
         true
-    }
-    fn check(&self, _: &PlanLimits) -> Result<(), String> {
-        Ok(())
     }
     /// Kept within the domain's bounds like every other TTL.
     fn commands(&self, ctx: &Ctx) -> Result<Vec<Cmd>, StoreError> {

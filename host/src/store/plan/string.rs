@@ -12,9 +12,6 @@ impl Kind for StringGet {
     fn writes(&self) -> bool {
         false
     }
-    fn check(&self, _: &PlanLimits) -> Result<(), String> {
-        Ok(())
-    }
     fn commands(&self, _: &Ctx) -> Result<Vec<Cmd>, StoreError> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(&self.key);

@@ -146,9 +146,6 @@ impl Kind for ZsetTrim {
     fn writes(&self) -> bool {
         true
     }
-    fn check(&self, _: &PlanLimits) -> Result<(), String> {
-        Ok(())
-    }
     fn commands(&self, _: &Ctx) -> Result<Vec<Cmd>, StoreError> {
         let mut cmd = redis::cmd("ZREMRANGEBYRANK");
         cmd.arg(&self.key).arg(self.start).arg(self.stop);
