@@ -254,7 +254,8 @@ pub struct DomainConfig {
     /// Key prefixes besides `{domain}:` the plugin may touch (each ends in `:`).
     #[serde(default)]
     pub prefixes: Vec<String>,
-    /// Settings only the plugin reads, handed to it as text.
+    /// Settings only the plugin reads, handed to its `configure` whole (as
+    /// MessagePack: arrays and nested tables intact).
     #[serde(default)]
     pub settings: BTreeMap<String, toml::Value>,
 }
@@ -390,6 +391,17 @@ impl Config {
                     "domain names are 1 to 64 of a-z, 0-9, '_' and '-'".into(),
                 ));
             }
+            let reserved = |key: &str| RESERVED_PREFIXES.iter().any(|r| key.starts_with(r));
+            if reserved(&format!("{}:", name.get_ref())) {
+                return Err(invalid(
+                    line,
+                    format!("domains.{}", name.get_ref()),
+                    format!(
+                        "the keys under {} are the gateway's own: choose another domain name",
+                        RESERVED_PREFIXES.join(" and ")
+                    ),
+                ));
+            }
             if domain.min_ttl_s == 0 {
                 return Err(invalid(
                     at("min_ttl_s"),
@@ -434,6 +446,13 @@ impl Config {
                     at("prefixes"),
                     field("prefixes"),
                     format!("{p:?}: a prefix is a name followed by ':'"),
+                ));
+            }
+            if let Some(p) = domain.prefixes.iter().find(|p| reserved(p)) {
+                return Err(invalid(
+                    at("prefixes"),
+                    field("prefixes"),
+                    format!("{p:?}: keys under it are the gateway's own"),
                 ));
             }
             let wasm = self.plugin_path(&domain.plugin);
@@ -532,6 +551,10 @@ pub fn redact_url(url: &str) -> String {
     };
     format!("{scheme}://{authority}{tail}")
 }
+
+/// Key prefixes the gateway keeps for itself (rate-limit buckets, idempotency
+/// records): no domain or declared prefix may reach them.
+pub const RESERVED_PREFIXES: [&str; 2] = ["ratelimit:", "idempotency:"];
 
 /// `[a-z0-9_-]{1,64}`: domains appear in URLs, key prefixes and metric labels.
 pub fn valid_domain_name(name: &str) -> bool {
@@ -727,6 +750,21 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn the_gateways_own_keys_are_out_of_every_domains_reach() {
+        let text = "[plugins]\ndir = \"p\"\n[domains.ratelimit]\nplugin = \"x\"\n";
+        assert!(refusal(text).starts_with(&format!(
+            "{PATH}:3: domains.ratelimit: the keys under ratelimit:"
+        )));
+        let text = "[plugins]\ndir = \"p\"\n[domains.cache]\nplugin = \"x\"\nprefixes = [\"idempotency:orders:\"]\n";
+        assert_eq!(
+            refusal(text),
+            format!(
+                "{PATH}:5: domains.cache.prefixes: \"idempotency:orders:\": keys under it are the gateway's own"
+            )
+        );
     }
 
     #[test]

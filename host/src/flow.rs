@@ -196,7 +196,9 @@ impl Gateway {
             ));
         }
         let Some(i) = plan.respond.map(|i| i as usize) else {
-            self.record(domain, call, false);
+            if call.operation != Operation::Get {
+                self.record(domain, call, false);
+            }
             return Ok(Answer::Nothing);
         };
         let (Some(action), Some(reply)) = (plan.actions.get(i), done.replies.into_iter().nth(i))

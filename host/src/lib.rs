@@ -23,8 +23,8 @@
 //! - [`store`]: every Redis command: the pool, the breaker, scripts, plans
 //!   (`store::plan`, one file per action kind), batches, stream groups, rate
 //!   limits, readiness, INFO metrics.
-//! - [`near_cache`]: in-process copies of reads, single flight, and the
-//!   client-tracking protocol.
+//! - [`near_cache`]: in-process copies of reads, single flight, and which
+//!   reads are tracked (the store sends the tracking commands).
 //! - [`access`]: per-key access statistics for adaptive policies.
 //! - [`config`]: the TOML file, its defaults and its checks.
 //! - [`error`]: every request error and its HTTP status, in one place.

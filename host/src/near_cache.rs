@@ -107,14 +107,14 @@ impl NearCache {
     /// near cache, and under which Redis key: the domain (or the plan's
     /// hint) keeps copies, and the plan is a plain read of one key that it
     /// responds with. The invalidation count is taken now, before the read.
+    /// A plan's cache hint has the last word: `keep: false` keeps nothing,
+    /// `keep: true` sets how stale a copy may be served.
     pub fn consider(&self, use_: Use, plan: &Plan) -> Option<Kept> {
-        let max_stale = plan.cache.map_or(use_.max_stale, |c| {
-            if c.keep {
-                Duration::from_millis(c.max_stale_ms)
-            } else {
-                Duration::ZERO
-            }
-        });
+        let max_stale = match plan.cache {
+            Some(hint) if !hint.keep => return None,
+            Some(hint) => Duration::from_millis(hint.max_stale_ms),
+            None => use_.max_stale,
+        };
         if use_.fresh_for.is_zero() && max_stale.is_zero() {
             return None;
         }
@@ -237,5 +237,114 @@ impl NearCache {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::bindings::{Action, CacheHint, StringGet};
+
+    fn read(key: &str) -> Plan {
+        Plan {
+            actions: vec![Action::Get(StringGet { key: key.into() })],
+            atomic: false,
+            respond: Some(0),
+            ttl_ms: None,
+            cache: None,
+        }
+    }
+
+    const USE: Use = Use {
+        fresh_for: Duration::from_secs(60),
+        max_stale: Duration::from_secs(300),
+    };
+
+    fn kept(near: &NearCache, key: &str) -> Kept {
+        near.consider(USE, &read(key)).expect("keepable")
+    }
+
+    #[test]
+    fn a_kept_read_is_fresh_for_its_fields_only() {
+        let near = NearCache::new(1 << 20);
+        near.keep(kept(&near, "d:k"), &[], Bytes::from_static(b"\x01"), None);
+        let copy = near.fresh(&kept(&near, "d:k"), &[]).expect("fresh");
+        assert_eq!(&copy.body[..], b"\x01");
+        assert!(near.fresh(&kept(&near, "d:k"), &["a".into()]).is_none());
+        assert!(near.fresh(&kept(&near, "d:other"), &[]).is_none());
+    }
+
+    #[test]
+    fn an_invalidation_during_the_read_keeps_nothing() {
+        let near = NearCache::new(1 << 20);
+        let k = kept(&near, "d:k");
+        near.invalidate(Invalidation::Keys(vec![b"d:k".to_vec()]));
+        near.keep(k, &[], Bytes::from_static(b"\x01"), None);
+        assert!(near.fresh(&kept(&near, "d:k"), &[]).is_none());
+    }
+
+    #[test]
+    fn writes_and_invalidations_end_a_copy_and_a_lost_connection_ends_freshness() {
+        let near = NearCache::new(1 << 20);
+        for key in ["d:a", "d:b"] {
+            near.keep(kept(&near, key), &[], Bytes::from_static(b"\x01"), None);
+        }
+        near.forget("d:a");
+        assert!(near.fresh(&kept(&near, "d:a"), &[]).is_none());
+        near.invalidate(Invalidation::Lost);
+        let b = kept(&near, "d:b");
+        assert!(
+            near.fresh(&b, &[]).is_none(),
+            "changes may have gone unheard"
+        );
+        assert!(
+            near.stale(&b, &[]).is_some(),
+            "but the copy still stands in for Redis"
+        );
+        near.invalidate(Invalidation::All);
+        assert!(near.stale(&kept(&near, "d:b"), &[]).is_none());
+    }
+
+    #[test]
+    fn a_copy_never_outlives_the_key_in_redis() {
+        let near = NearCache::new(1 << 20);
+        near.keep(
+            kept(&near, "d:k"),
+            &[],
+            Bytes::from_static(b"\x01"),
+            Some(Duration::ZERO),
+        );
+        assert!(near.fresh(&kept(&near, "d:k"), &[]).is_none());
+        assert!(near.stale(&kept(&near, "d:k"), &[]).is_none());
+    }
+
+    #[test]
+    fn the_plans_hint_decides_and_only_plain_reads_are_kept() {
+        let near = NearCache::new(1 << 20);
+        let mut plan = read("d:k");
+        plan.cache = Some(CacheHint {
+            keep: false,
+            max_stale_ms: 0,
+        });
+        assert!(
+            near.consider(USE, &plan).is_none(),
+            "keep: false keeps nothing"
+        );
+        plan.cache = Some(CacheHint {
+            keep: true,
+            max_stale_ms: 5,
+        });
+        assert!(
+            near.consider(USE, &plan)
+                .is_some_and(|k| k.max_stale == Duration::from_millis(5))
+        );
+        let off = Use {
+            fresh_for: Duration::ZERO,
+            max_stale: Duration::ZERO,
+        };
+        assert!(near.consider(off, &read("d:k")).is_none());
+        let mut write = read("d:k");
+        write.respond = None;
+        assert!(near.consider(USE, &write).is_none());
     }
 }

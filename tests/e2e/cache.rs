@@ -261,7 +261,7 @@ async fn bad_input_gets_a_clear_4xx_and_the_gateway_keeps_serving() {
         .unwrap();
     assert_problem(resp, 400).await;
     let resp = client.post(&url).send().await.unwrap();
-    assert_eq!(resp.headers()["allow"], "GET, PUT, DELETE");
+    assert_eq!(resp.headers()["allow"], "GET, HEAD, PUT, DELETE");
     assert_problem(resp, 405).await;
 
     // Still serving.

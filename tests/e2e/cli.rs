@@ -223,6 +223,21 @@ fn plugin_new_scaffolds_a_crate_that_refuses_to_overwrite() {
     );
     let (ok, out) = sluice(&["plugin", "new", "scores", "--path", path.to_str().unwrap()]);
     assert!(!ok, "a second run must not overwrite: {out}");
+    // In this repository's workspace, a name another crate has is refused
+    // before anything is written (two packages of one name break the build).
+    let taken = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/misbehave");
+    let (ok, out) = sluice(&[
+        "plugin",
+        "new",
+        "misbehave",
+        "--path",
+        taken.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && out.contains("already has a crate named `misbehave`"),
+        "{out}"
+    );
+    assert!(!taken.exists());
     let (ok, _) = sluice(&[
         "plugin",
         "new",

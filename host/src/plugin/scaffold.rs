@@ -17,6 +17,11 @@ pub fn scaffold(name: &str, dir: &Path) -> Result<Vec<PathBuf>, String> {
         ));
     }
     let manifest = match find_workspace(dir) {
+        Some(ws) if ws.taken.iter().any(|t| t == name) => {
+            return Err(format!(
+                "this workspace already has a crate named `{name}`: choose another name"
+            ));
+        }
         Some(ws) => workspace_manifest(name, &ws),
         None => standalone_manifest(name, &sdk_dependency()),
     };
@@ -39,6 +44,11 @@ fn check_name(name: &str) -> Result<(), String> {
     let ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase())
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && name.len() <= 64;
+    if ok && RESERVED.contains(&name.replace('-', "_").as_str()) {
+        return Err(format!(
+            "`{name}` is reserved (a Rust keyword, a standard crate or one of Sluice's): choose another name"
+        ));
+    }
     if ok {
         Ok(())
     } else {
@@ -48,6 +58,69 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Names a crate may not take: Rust keywords (its library would not be an
+/// identifier), the standard crates, cargo's `test`, and Sluice's own crates.
+const RESERVED: &[&str] = &[
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "gen",
+    "macro",
+    "override",
+    "priv",
+    "try",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "test",
+    "sluice",
+    "sluice_sdk",
+];
+
 /// What a workspace that already depends on the SDK lets a member inherit.
 #[derive(Debug, Default, PartialEq)]
 struct Workspace {
@@ -55,6 +128,27 @@ struct Workspace {
     package: Vec<&'static str>,
     /// `serde` is in `[workspace.dependencies]`.
     serde: bool,
+    /// The package names the workspace's members already have.
+    taken: Vec<String>,
+}
+
+/// The `name = "…"` of every member's manifest (`dir/*` patterns expanded).
+fn member_names(root: &Path, toml: &str) -> Vec<String> {
+    let dirs = members(toml)
+        .into_iter()
+        .flat_map(|pattern| match pattern.strip_suffix("/*") {
+            Some(parent) => fs::read_dir(root.join(parent))
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default(),
+            None => vec![root.join(pattern)],
+        });
+    dirs.filter_map(|d| fs::read_to_string(d.join("Cargo.toml")).ok())
+        .filter_map(|text| {
+            let line = text.lines().find(|l| l.trim_start().starts_with("name"))?;
+            let (_, value) = line.split_once('=')?;
+            Some(value.trim().trim_matches('"').to_owned())
+        })
+        .collect()
 }
 
 /// The workspace cargo would put a crate at `dir` in, when it has `sluice-sdk`
@@ -79,6 +173,7 @@ fn find_workspace(dir: &Path) -> Option<Workspace> {
     });
     let deps = keys(&text, "workspace.dependencies");
     (member && deps.contains(&"sluice-sdk")).then(|| Workspace {
+        taken: member_names(&root, &text),
         package: ["version", "edition", "license", "rust-version"]
             .into_iter()
             .filter(|k| keys(&text, "workspace.package").contains(k))
@@ -199,8 +294,10 @@ fn standalone_manifest(name: &str, sdk: &str) -> String {
 }
 
 /// `my-policy` → `MyPolicy`.
+/// `my-board` → `MyBoardPolicy` (the suffix keeps it clear of the SDK's prelude).
 fn type_name(name: &str) -> String {
-    name.split('-')
+    let camel: String = name
+        .split('-')
         .flat_map(|part| {
             let mut chars = part.chars();
             chars
@@ -209,7 +306,8 @@ fn type_name(name: &str) -> String {
                 .into_iter()
                 .chain(chars)
         })
-        .collect()
+        .collect();
+    camel + "Policy"
 }
 
 fn lib_rs(name: &str) -> String {
@@ -310,8 +408,15 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
-        assert_eq!(type_name("my-policy2"), "MyPolicy2");
-        assert!(lib_rs("my-policy").contains("pub struct MyPolicy {"));
+        for reserved in ["fn", "type", "test", "std", "sluice-sdk", "proc-macro"] {
+            assert!(
+                check_name(reserved).unwrap_err().contains("reserved"),
+                "{reserved}"
+            );
+        }
+        assert_eq!(type_name("my-policy2"), "MyPolicy2Policy");
+        assert_eq!(type_name("get"), "GetPolicy", "clear of the prelude's Get");
+        assert!(lib_rs("my-policy").contains("pub struct MyPolicyPolicy {"));
         assert!(lib_rs("my-policy").contains("target/wasm32-wasip2/plugin/my_policy.wasm"));
     }
 
@@ -322,6 +427,7 @@ mod tests {
             &Workspace {
                 package: vec!["version", "edition"],
                 serde: true,
+                taken: Vec::new(),
             },
         );
         assert!(ws.contains("version.workspace = true\nedition.workspace = true\npublish = false"));

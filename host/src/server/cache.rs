@@ -89,3 +89,25 @@ pub async fn handle(
     }
     Ok(resp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(q: &str) -> Result<Query, Error> {
+        codec::query(Some(q))
+    }
+
+    #[test]
+    fn the_query_takes_ttl_and_fields_and_refuses_anything_else() {
+        let q = query("ttl_s=30").unwrap();
+        assert_eq!((q.ttl_s, q.fields), (Some(30), None));
+        let q = query("fields=price%2Cts").unwrap();
+        assert_eq!(q.fields.as_deref(), Some("price,ts"));
+        assert!(codec::query::<Query>(None).is_ok_and(|q| q.ttl_s.is_none()));
+        for bad in ["ttl=5", "ttl_s=soon", "ttl_s=-1", "ttl_s=1&ttl_s=2"] {
+            let e = query(bad).err().unwrap_or_else(|| panic!("{bad} passed"));
+            assert!(matches!(e, Error::BadRequest(_)), "{bad}");
+        }
+    }
+}

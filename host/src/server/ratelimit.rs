@@ -60,7 +60,9 @@ pub async fn handle(
             });
         }
         Err(e) => {
-            count("fail_closed");
+            if matches!(&e, Error::Store(s) if s.is_unavailable()) {
+                count("fail_closed");
+            }
             return Err(e);
         }
     };
@@ -85,4 +87,19 @@ pub async fn handle(
     })?;
     respond::rate_limit_headers(&mut resp, limit, bucket.remaining, reset_s);
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_defaults_to_one_and_nothing_else_is_taken() {
+        let q: Query = codec::query(None).unwrap();
+        assert_eq!(q.cost, 1);
+        let q: Query = codec::query(Some("cost=7")).unwrap();
+        assert_eq!(q.cost, 7);
+        assert!(codec::query::<Query>(Some("cost=0.5")).is_err());
+        assert!(codec::query::<Query>(Some("weight=2")).is_err());
+    }
 }

@@ -61,6 +61,8 @@ pub enum Admin {
 }
 
 const GET: &[Method] = &[Method::GET, Method::HEAD];
+/// A stream read moves entries to the consumer's pending list: never for a HEAD.
+const GET_ONLY: &[Method] = &[Method::GET];
 const POST: &[Method] = &[Method::POST];
 const CACHE: &[Method] = &[Method::GET, Method::HEAD, Method::PUT, Method::DELETE];
 
@@ -115,12 +117,12 @@ impl Route {
     /// The methods it answers, and how `Allow` spells them.
     pub fn methods(&self) -> (&'static [Method], &'static str) {
         match self {
-            Route::Cache { .. } => (CACHE, "GET, PUT, DELETE"),
+            Route::Cache { .. } => (CACHE, "GET, HEAD, PUT, DELETE"),
             Route::Stream {
                 action: GroupAction::Messages,
                 ..
-            }
-            | Route::Healthz
+            } => (GET_ONLY, "GET"),
+            Route::Healthz
             | Route::Readyz
             | Route::Metrics
             | Route::Admin(Admin::Plugins | Admin::Config) => (GET, "GET, HEAD"),
@@ -314,12 +316,16 @@ mod tests {
         assert!(cache.allows(&Method::DELETE).is_ok());
         assert!(matches!(
             cache.allows(&Method::POST),
-            Err(Error::MethodNotAllowed("GET, PUT, DELETE"))
+            Err(Error::MethodNotAllowed("GET, HEAD, PUT, DELETE"))
         ));
         let read = parse("/v1/streams/arb:x/groups/g/messages");
         assert_eq!((read.label(), read.subject()), ("streams", Some("arb")));
         assert!(read.allows(&Method::GET).is_ok());
         assert!(read.allows(&Method::POST).is_err());
+        assert!(
+            read.allows(&Method::HEAD).is_err(),
+            "a read has effects: no HEAD"
+        );
         let mget = parse("/v1/mget/cache");
         assert!(matches!(
             mget.allows(&Method::GET),

@@ -144,3 +144,25 @@ fn name(what: &str, v: &str) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_need_a_consumer_and_default_to_ten_without_blocking() {
+        let q: ReadQuery = codec::query(Some("consumer=c1")).unwrap();
+        assert_eq!((q.consumer.as_str(), q.count, q.block_ms), ("c1", 10, None));
+        let q: ReadQuery = codec::query(Some("consumer=c&count=5&block_ms=300")).unwrap();
+        assert_eq!((q.count, q.block_ms), (5, Some(300)));
+        assert!(
+            codec::query::<ReadQuery>(Some("count=5")).is_err(),
+            "no consumer"
+        );
+        assert!(codec::query::<ReadQuery>(Some("consumer=c&wait=1")).is_err());
+        let q: CreateQuery = codec::query(None).unwrap();
+        assert_eq!(q.start, "$", "new entries only by default");
+        assert!(name("group", "").is_err() && name("group", &"g".repeat(129)).is_err());
+        assert!(name("group", "g").is_ok());
+    }
+}

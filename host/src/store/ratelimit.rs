@@ -42,10 +42,12 @@ impl Store {
 /// The script's `{allowed, remaining, ms to full, ms to wait}`.
 fn bucket(v: &Value) -> Option<Bucket> {
     let Value::Array(items) = v else { return None };
+    // A capacity lowered by a reload can leave a bucket over it for a
+    // moment: negative numbers read as 0.
     let n: Vec<u64> = items
         .iter()
         .map(|i| match i {
-            Value::Int(n) => u64::try_from(*n).ok(),
+            Value::Int(n) => Some((*n).max(0) as u64),
             _ => None,
         })
         .collect::<Option<_>>()?;
@@ -65,7 +67,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_scripts_reply_becomes_a_bucket_and_anything_else_is_refused() {
+    fn the_scripts_reply_becomes_a_bucket_and_a_malformed_one_is_refused() {
         let reply = Value::Array(vec![
             Value::Int(0),
             Value::Int(3),
@@ -86,9 +88,14 @@ mod tests {
         let negative = Value::Array(vec![
             Value::Int(1),
             Value::Int(-1),
-            Value::Int(0),
+            Value::Int(-5),
             Value::Int(0),
         ]);
-        assert_eq!(bucket(&negative), None);
+        let read = bucket(&negative).map(|b| (b.allowed, b.remaining, b.ms_to_full));
+        assert_eq!(
+            read,
+            Some((true, 0, 0)),
+            "a lowered capacity reads as empty"
+        );
     }
 }
