@@ -46,6 +46,17 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Longer keys get 400: Redis keys are copied on every command.
     pub max_key_bytes: usize,
+    /// A body not read in full within this long gets 408 (a client that
+    /// trickles its body does not hold a request open forever).
+    pub body_timeout_ms: u64,
+    /// An answer larger than this (an mget of large values) gets 413 naming
+    /// the limit instead of a body the gateway would have to build in memory.
+    pub max_response_bytes: usize,
+    /// Requests served at once; past it a request is shed with 503 + Retry-After.
+    pub max_in_flight: usize,
+    /// Client connections open at once; past it a new connection is closed
+    /// as soon as it is accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +65,10 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1 << 20,
             max_key_bytes: 512,
+            body_timeout_ms: 10_000,
+            max_response_bytes: 16 << 20,
+            max_in_flight: 1_024,
+            max_connections: 4_096,
         }
     }
 }
@@ -126,7 +141,7 @@ impl Default for BreakerConfig {
             failure_rate: 0.5,
             window_ms: 10_000,
             min_calls: 20,
-            probe_interval_ms: 1_000,
+            probe_interval_ms: 50,
             recovery_timeout_ms: 30_000,
             half_open_trials: 3,
         }
@@ -831,7 +846,7 @@ mod tests {
                 b.recovery_timeout_ms,
                 b.half_open_trials
             ),
-            (1_000, 30_000, 3)
+            (50, 30_000, 3)
         );
         assert_eq!(c.metrics.info_interval_ms, 5_000);
         assert_eq!(c.near_cache.max_bytes, 64 << 20);

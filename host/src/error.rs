@@ -18,6 +18,17 @@ pub enum Error {
     BadRequest(String),
     #[error("the body is larger than the limit of {0} bytes")]
     BodyTooLarge(usize),
+    #[error("the body was not sent in full within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    #[error(
+        "the answer would be larger than the limit of {0} bytes (server.max_response_bytes): ask for fewer or smaller values"
+    )]
+    ResponseTooLarge(usize),
+    /// Load shedding: more requests in flight than `server.max_in_flight`.
+    #[error(
+        "the gateway is serving as many requests as it may (server.max_in_flight); retry shortly"
+    )]
+    Overloaded,
     #[error("unsupported media type {0:?}: send application/json or application/msgpack")]
     UnsupportedMediaType(String),
     /// The client's `Accept` rules out every format the answer can take.
@@ -58,7 +69,9 @@ impl Error {
             Error::BadRequest(_) | Error::Plugin(PluginError::Refused { .. }) => {
                 StatusCode::BAD_REQUEST
             }
-            Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::BodyTooLarge(_) | Error::ResponseTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
@@ -75,10 +88,14 @@ impl Error {
             Error::UnknownDomain(_) => "unknown-domain",
             Error::UnknownPolicy(_) => "unknown-policy",
             Error::Store(StoreError::NoGroup(_)) => "unknown-group",
+            Error::Store(StoreError::Busy(_)) => "busy",
             Error::RateLimited { .. } => "rate-limited",
             Error::Miss(_) => "not-found",
             Error::BadRequest(_) => "bad-request",
             Error::BodyTooLarge(_) => "body-too-large",
+            Error::BodyTimeout(_) => "body-timeout",
+            Error::ResponseTooLarge(_) => "response-too-large",
+            Error::Overloaded => "overloaded",
             Error::UnsupportedMediaType(_) => "unsupported-media-type",
             Error::NotAcceptable(_) => "not-acceptable",
             Error::NoRoute => "no-route",

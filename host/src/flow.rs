@@ -136,6 +136,13 @@ impl Gateway {
                 call.key.len()
             )));
         }
+        let most = self.plan_limits.max_items;
+        if call.fields.len() > most {
+            return Err(Error::BadRequest(format!(
+                "{} fields asked for; at most {most}",
+                call.fields.len()
+            )));
+        }
         let stats = if domain.track_access && !keyless {
             self.access.stats(&domain.name, &call.key, now_ms)
         } else {
@@ -155,13 +162,22 @@ impl Gateway {
         // The key and fields go on with the call (near cache, statistics).
         (call.key, call.fields) = (req.key, req.fields);
         let plan = plan?;
-        plan::validate(
+        let checked = plan::validate(
             &plan,
             &domain.namespaces,
             self.store.scripts(),
             &self.plan_limits,
-        )
-        .map_err(|m| domain.plugin.invalid_plan(m))?;
+        );
+        if let Err(m) = checked {
+            // An object with more fields than a plan may write is the
+            // client's mistake, not the plugin's.
+            if let Some(n) = req.value.as_deref().and_then(map_len).filter(|n| *n > most) {
+                return Err(Error::BadRequest(format!(
+                    "the object has {n} fields; at most {most}"
+                )));
+            }
+            return Err(domain.plugin.invalid_plan(m).into());
+        }
         Ok(plan)
     }
 
@@ -229,6 +245,13 @@ impl Gateway {
         };
         self.access.record(&domain.name, &call.key, event, now_ms());
     }
+}
+
+/// The number of entries of a MessagePack map (`None`: not a map).
+fn map_len(value: &[u8]) -> Option<usize> {
+    rmp::decode::read_map_len(&mut &value[..])
+        .ok()
+        .map(|n| n as usize)
 }
 
 fn now_ms() -> u64 {

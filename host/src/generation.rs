@@ -164,6 +164,21 @@ impl Gateway {
         self.config.server.max_body_bytes
     }
 
+    /// Bodies larger than the first get 413; one not read in full within the
+    /// second gets 408.
+    pub fn body_limits(&self) -> (usize, Duration) {
+        let server = &self.config.server;
+        (
+            server.max_body_bytes,
+            Duration::from_millis(server.body_timeout_ms),
+        )
+    }
+
+    /// Answers larger than this get 413.
+    pub fn max_response_bytes(&self) -> usize {
+        self.config.server.max_response_bytes
+    }
+
     /// Keys (and stream names, rate-limit subjects) longer than this get 400.
     pub fn max_key_bytes(&self) -> usize {
         self.config.server.max_key_bytes

@@ -5,17 +5,22 @@
 //! A reload reads and checks the config, compiles and instantiates every
 //! changed plugin and runs its self-check, then swaps the new generation in
 //! atomically. Requests in flight finish on the generation they started with.
+//! A reload that finds the config file's text and every plugin file (by
+//! SHA-256) as the live generation was built from is a no-op: no rebuild,
+//! no swap, nothing counted, logged at debug level only.
 //! Anything that fails refuses the whole reload: the old generation keeps
 //! serving, and the error is logged, counted and shown in `/admin/plugins`.
 //! Settings that need a restart (the listen address, the Redis connection)
 //! are reported and left as they were, never half-applied.
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::generation::Gateway;
-use crate::plugin::Runtime;
+use crate::plugin::{self, Runtime};
 use crate::telemetry::METRICS;
 use arc_swap::ArcSwap;
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+use notify::{EventKind, RecursiveMode, Watcher};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -31,6 +36,10 @@ pub struct Live {
     config_path: PathBuf,
     /// One reload at a time; triggers arriving meanwhile wait their turn.
     reloading: tokio::sync::Mutex<()>,
+    /// The config file's text the live generation was built from (its
+    /// plugins' SHA-256 are in the generation); `None` when not known, and
+    /// the next reload rebuilds.
+    built_from: Mutex<Option<String>>,
     pub status: Mutex<ReloadStatus>,
     /// Bearer token for `/admin/*` (`SLUICE_ADMIN_TOKEN`); none disables it.
     pub admin_token: Option<String>,
@@ -41,7 +50,12 @@ pub struct Live {
 pub struct ReloadStatus {
     /// Seconds since the Unix epoch.
     pub at: Option<u64>,
+    /// The files on disk are what serves: a new generation went live, or
+    /// nothing had changed (`unchanged`).
     pub applied: bool,
+    /// The config text and every plugin file were those of the live
+    /// generation: nothing was rebuilt or swapped.
+    pub unchanged: bool,
     pub error: Option<String>,
     /// Changed settings that only a restart applies.
     pub needs_restart: Vec<String>,
@@ -55,6 +69,7 @@ impl Live {
         admin_token: Option<String>,
     ) -> Arc<Live> {
         Arc::new(Live {
+            built_from: Mutex::new(config_text_of(&config_path, &gateway)),
             current: ArcSwap::from_pointee(gateway),
             runtime,
             config_path,
@@ -69,7 +84,8 @@ impl Live {
         self.current.load_full()
     }
 
-    /// Reload config and plugins; the old generation stays on any failure.
+    /// Reload config and plugins; the old generation stays on any failure,
+    /// and stays without a word when nothing changed.
     pub async fn reload(self: &Arc<Self>, why: &str) -> ReloadStatus {
         let _one = self.reloading.lock().await;
         let this = self.clone();
@@ -81,13 +97,29 @@ impl Live {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let status = match outcome {
-            Ok((next, needs_restart)) => {
-                self.current.store(Arc::new(next));
+            Ok(Next::Unchanged { needs_restart }) => {
+                tracing::debug!(trigger = why, "reload: nothing changed");
+                ReloadStatus {
+                    at: Some(now),
+                    applied: true,
+                    unchanged: true,
+                    error: None,
+                    needs_restart,
+                }
+            }
+            Ok(Next::Built {
+                gateway,
+                needs_restart,
+                config_text,
+            }) => {
+                self.current.store(gateway);
+                *lock(&self.built_from) = Some(config_text);
                 METRICS.plugin_reloads.with_label_values(&["applied"]).inc();
                 tracing::info!(trigger = why, ?needs_restart, "reloaded");
                 ReloadStatus {
                     at: Some(now),
                     applied: true,
+                    unchanged: false,
                     error: None,
                     needs_restart,
                 }
@@ -98,49 +130,62 @@ impl Live {
                 ReloadStatus {
                     at: Some(now),
                     applied: false,
+                    unchanged: false,
                     error: Some(error),
                     needs_restart: Vec::new(),
                 }
             }
         };
-        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = status.clone();
+        *lock(&self.status) = status.clone();
         status
     }
 
-    fn build_next(&self) -> Result<(Gateway, Vec<String>), String> {
-        let config = Config::load(&self.config_path).map_err(|e| e.to_string())?;
+    fn build_next(&self) -> Result<Next, String> {
+        // The text is read once: what is compared is what is parsed.
+        let text = std::fs::read_to_string(&self.config_path).map_err(|source| {
+            ConfigError::Read {
+                path: self.config_path.clone(),
+                source,
+            }
+            .to_string()
+        })?;
+        let config = Config::parse(&text, &self.config_path).map_err(|e| e.to_string())?;
         let old = self.current();
-        let mut needs_restart = Vec::new();
-        if config.server.listen != old.config().server.listen {
-            needs_restart.push(format!(
-                "server.listen ({} → {})",
-                old.config().server.listen,
-                config.server.listen
-            ));
-        }
-        let (a, b) = (&old.config().redis, &config.redis);
-        if a.url != b.url
-            || a.pool_size != b.pool_size
-            || a.shared_connections != b.shared_connections
-        {
-            needs_restart.push("redis.url / pool_size / shared_connections".into());
-        }
-        if old.config().scripts.dir != config.scripts.dir {
-            needs_restart.push("scripts.dir".into());
-        }
-        if old.config().plugins.dir != config.plugins.dir
-            || old.config().plugins.watch != config.plugins.watch
-        {
-            // Plugins load from the new folder now; the watcher follows at restart.
-            needs_restart.push("plugins.dir / plugins.watch (the file watcher)".into());
+        let needs_restart = needs_restart(old.config(), &config);
+        if self.unchanged(&text, &old) {
+            return Ok(Next::Unchanged { needs_restart });
         }
         // What needs a restart keeps its old value in the new generation.
         let mut config = config;
         config.server.listen = old.config().server.listen;
         config.redis = old.config().redis.clone();
         config.scripts = old.config().scripts.clone();
-        let next = old.next(config, &self.runtime).map_err(|e| e.to_string())?;
-        Ok((next, needs_restart))
+        let gateway = old.next(config, &self.runtime).map_err(|e| e.to_string())?;
+        Ok(Next::Built {
+            gateway: Arc::new(gateway),
+            needs_restart,
+            config_text: text,
+        })
+    }
+
+    /// Whether `text` is the config text `live` was built from and every
+    /// plugin file it loaded still has the SHA-256 it was compiled from.
+    /// (Nothing else is read by a reload: the scripts need a restart.)
+    fn unchanged(&self, text: &str, live: &Gateway) -> bool {
+        if lock(&self.built_from).as_deref() != Some(text) {
+            return false;
+        }
+        // The same text names the same plugins; each file once.
+        let loaded: BTreeMap<&str, &str> = live
+            .domains()
+            .map(|d| {
+                let c = d.plugin.compiled();
+                (&*c.name, c.sha256.as_str())
+            })
+            .collect();
+        loaded.into_iter().all(|(name, sha)| {
+            plugin::file_sha256(&live.config().plugin_path(name)).as_deref() == Some(sha)
+        })
     }
 
     /// Reload on `SIGHUP`, forever.
@@ -161,23 +206,35 @@ impl Live {
 
     /// Watch the config file and the plugins folder; reload, debounced, when
     /// either changes. The folders are watched, not the files: an editor's
-    /// rename-and-replace or a symlink swap replaces the file itself.
+    /// rename-and-replace or a symlink swap replaces the file itself. Only
+    /// events that can change what a reload reads count ([`is_change`]):
+    /// a reload reads every plugin file, so reacting to reads would reload
+    /// forever.
     pub fn spawn_watcher(self: &Arc<Self>) -> notify::Result<()> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if let Ok(event) = event {
-                    for path in event.paths {
-                        let _ = tx.send(path);
-                    }
-                }
-            })?;
         let config_file = absolute(&self.config_path);
         let config_dir = config_file.parent().map(Path::to_owned).unwrap_or_default();
         let plugins_dir = absolute(&self.current().config().plugin_path("x"))
             .parent()
             .map(Path::to_owned)
             .unwrap_or_default();
+        let relevant = {
+            let (config_file, plugins_dir) = (config_file.clone(), plugins_dir.clone());
+            move |p: &Path| {
+                p == config_file
+                    || (p.parent() == Some(&plugins_dir)
+                        && p.extension().is_some_and(|e| e == "wasm"))
+            }
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let Ok(event) = event else { return };
+                // Events were lost (the kernel's queue overflowed): look.
+                let missed = event.need_rescan();
+                if missed || (is_change(&event.kind) && event.paths.iter().any(|p| relevant(p))) {
+                    let _ = tx.send(());
+                }
+            })?;
         watcher.watch(&config_dir, RecursiveMode::NonRecursive)?;
         if plugins_dir != config_dir {
             watcher.watch(&plugins_dir, RecursiveMode::NonRecursive)?;
@@ -185,22 +242,85 @@ impl Live {
         let live = self.clone();
         tokio::spawn(async move {
             let _watcher = watcher; // lives as long as the task
-            let relevant = |p: &Path| {
-                p == config_file
-                    || (p.parent() == Some(&plugins_dir)
-                        && p.extension().is_some_and(|e| e == "wasm"))
-            };
-            while let Some(path) = rx.recv().await {
-                if !relevant(&path) {
-                    continue;
-                }
+            while rx.recv().await.is_some() {
                 // Let the burst of events of one change settle.
-                while let Ok(Some(_)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+                while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
                 live.reload("file change").await;
             }
         });
         Ok(())
     }
+}
+
+/// What [`Live::build_next`] found.
+enum Next {
+    /// The inputs are byte for byte those of the live generation.
+    Unchanged { needs_restart: Vec<String> },
+    Built {
+        gateway: Arc<Gateway>,
+        needs_restart: Vec<String>,
+        /// The config text `gateway` was built from.
+        config_text: String,
+    },
+}
+
+/// The settings of `new` that a reload cannot apply, as they differ from `old`.
+fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
+    let mut needs_restart = Vec::new();
+    if new.server.listen != old.server.listen {
+        needs_restart.push(format!(
+            "server.listen ({} → {})",
+            old.server.listen, new.server.listen
+        ));
+    }
+    let (a, b) = (&old.redis, &new.redis);
+    if a.url != b.url || a.pool_size != b.pool_size || a.shared_connections != b.shared_connections
+    {
+        needs_restart.push("redis.url / pool_size / shared_connections".into());
+    }
+    if old.scripts.dir != new.scripts.dir {
+        needs_restart.push("scripts.dir".into());
+    }
+    if old.plugins.dir != new.plugins.dir || old.plugins.watch != new.plugins.watch {
+        // Plugins load from the new folder now; the watcher follows at restart.
+        needs_restart.push("plugins.dir / plugins.watch (the file watcher)".into());
+    }
+    needs_restart
+}
+
+/// Whether a file event may mean new bytes: created, written (modified or
+/// closed after writing), renamed to or from, removed, or its permissions
+/// or owner changed (whether the gateway can read it). Opening, reading or
+/// closing after reading, and time stamps, change nothing. (Linux reports
+/// every metadata change, `touch` included, as one kind; the no-op check of
+/// a reload keeps those silent.)
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(
+            MetadataKind::AccessTime | MetadataKind::WriteTime | MetadataKind::Extended,
+        )) => false,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+        // Not knowing what happened, look: a reload of nothing new is a no-op.
+        EventKind::Any | EventKind::Other => true,
+    }
+}
+
+/// The config file's text, if it is the one `gateway` was built from (it
+/// may have changed while the first generation loaded).
+fn config_text_of(path: &Path, gateway: &Gateway) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut config = Config::parse(&text, path).ok()?;
+    // `serve --listen` overrides the file's address.
+    config.server.listen = gateway.config().server.listen;
+    let same =
+        serde_json::to_value(&config).ok()? == serde_json::to_value(gateway.config()).ok()?;
+    same.then_some(text)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -217,4 +337,40 @@ fn absolute(p: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, RemoveKind, RenameMode};
+
+    #[test]
+    fn only_events_that_can_change_bytes_trigger_a_reload() {
+        let reads = [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Access(AccessKind::Any),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::WriteTime)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Extended)),
+        ];
+        for kind in &reads {
+            assert!(!is_change(kind), "{kind:?} changes nothing");
+        }
+        let changes = [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+        ];
+        for kind in &changes {
+            assert!(is_change(kind), "{kind:?} may change what a reload reads");
+        }
+    }
 }

@@ -37,6 +37,7 @@ pub struct Metrics {
     pub script_loads: IntCounter,
     pub noscript_recoveries: IntCounter,
     pub l1: IntCounterVec,
+    pub shed: IntCounterVec,
     pub ratelimit: IntCounterVec,
     pub plugin_calls: IntCounterVec,
     pub plugin_invalid_plans: IntCounterVec,
@@ -180,6 +181,14 @@ impl Metrics {
                     "sluice_l1_total",
                     "Near-cache answers: hit (fresh, Redis not asked), stale (Redis unavailable), miss (unavailable, no copy)",
                     &["result"],
+                ),
+            ),
+            shed: reg(
+                &r,
+                cv(
+                    "sluice_shed_total",
+                    "Load shed: connections closed past server.max_connections, requests answered 503 past server.max_in_flight",
+                    &["what"],
                 ),
             ),
             ratelimit: reg(

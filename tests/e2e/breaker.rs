@@ -7,7 +7,7 @@ mod support;
 
 use serde_json::json;
 use std::time::{Duration, Instant};
-use support::{Gateway, Redis, assert_problem, config, metric};
+use support::{Gateway, Redis, assert_problem, config, eventually, metric};
 
 const STALE_DOMAIN: &str = r#"
 [domains.stale]
@@ -97,7 +97,8 @@ async fn breaker_opens_fails_fast_serves_stale_and_closes_when_redis_returns() {
         .unwrap();
     assert_problem(resp, 503).await;
 
-    // A 3 s outage, then Redis is back: writes succeed again about a second later.
+    // A 3 s outage, then Redis is back: writes succeed again within about one
+    // probe interval (50 ms) plus the reconnect.
     tokio::time::sleep(Duration::from_secs(3).saturating_sub(down.elapsed())).await;
     redis.restart();
     let back = Instant::now();
@@ -115,7 +116,7 @@ async fn breaker_opens_fails_fast_serves_stale_and_closes_when_redis_returns() {
             back.elapsed() < Duration::from_secs(10),
             "writes never recovered"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let recovered = back.elapsed();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -142,4 +143,49 @@ async fn breaker_opens_fails_fast_serves_stale_and_closes_when_redis_returns() {
         recovered < Duration::from_millis(2500),
         "recovered only after {recovered:?}"
     );
+}
+
+/// Long-polls holding every blocking-read connection make further reads a
+/// `503 busy` of their own; Redis is fine, so the breaker counts none of it
+/// and every other route keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_out_of_blocking_connections_is_busy_without_opening_the_breaker() {
+    let redis = Redis::start();
+    // pool_size 4, 2 shared lanes: 2 connections for blocking reads.
+    let gw = Gateway::start(&config(&redis, "[breaker]\nfailure_threshold = 2\n"));
+    let client = reqwest::Client::new();
+    let group = gw.url("/v1/streams/cache:events/groups/g");
+    assert_eq!(client.post(&group).send().await.unwrap().status(), 201);
+    let long_poll = format!("{group}/messages?consumer=c&block_ms=5000");
+    let polls: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(client.get(&long_poll).send()))
+        .collect();
+    // Redis says when both long-polls are blocked on their connections.
+    eventually(
+        "both long-polls blocked",
+        Duration::from_secs(4),
+        async || redis.info("blocked_clients") == "2",
+    )
+    .await;
+    // Now every further blocking read finds no connection left.
+    let read = format!("{group}/messages?consumer=c&block_ms=1");
+    for _ in 0..10 {
+        let resp = client.get(&read).send().await.unwrap();
+        let body = assert_problem(resp, 503).await;
+        assert_eq!(body["type"], "urn:sluice:problem:busy");
+    }
+    assert_eq!(
+        metric(&gw, "sluice_breaker_state").await,
+        0.0,
+        "still closed"
+    );
+    let resp = client
+        .get(gw.url("/v1/cache/cache/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 404).await;
+    for p in polls {
+        assert_eq!(p.await.unwrap().unwrap().status(), 200);
+    }
 }

@@ -1,16 +1,19 @@
 //! Hot reload: plugin files replaced under load (rename-and-replace and
 //! symlink swap), corrupt plugins and broken configs refused while the old
-//! generation serves, SIGHUP, and the admin API.
+//! generation serves, SIGHUP, and the admin API; reads of the plugin files
+//! and rewrites of the same bytes reload nothing.
 
 #[path = "../support/mod.rs"]
 mod support;
 
 use redis::Commands;
 use serde_json::{Value, json};
+use std::io::Read;
 use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 use support::{
     Gateway, Redis, assert_problem, config_in, eventually, own_plugins_dir, plugins_dir,
 };
@@ -324,4 +327,235 @@ async fn domain_answers(client: &reqwest::Client, gw: &Gateway, domain: &str) ->
         .await
         .unwrap();
     r.headers().get("cache-status").is_some()
+}
+
+/// Write `path`'s own bytes over it, without truncating it first.
+fn rewrite_in_place(path: &Path) {
+    use std::io::Write;
+    let bytes = std::fs::read(path).unwrap();
+    let mut file = std::fs::File::options().write(true).open(path).unwrap();
+    file.write_all(&bytes).unwrap();
+}
+
+/// Replace `path`'s content in one step: written aside, renamed over.
+fn write_atomically(path: &Path, text: String) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Reloads counted on `/metrics`: (applied, refused).
+async fn reloads(gw: &Gateway) -> (f64, f64) {
+    (
+        support::metric(gw, "sluice_reloads_total{result=\"applied\"}").await,
+        support::metric(gw, "sluice_reloads_total{result=\"refused\"}").await,
+    )
+}
+
+/// Read every `.wasm` in `dir` as backups, deploy tools and other gateways
+/// do: open and read to the end, and copy out of the folder. Returns the
+/// rounds done, at least one, for at least `for_at_least`.
+fn read_plugins_repeatedly(dir: &Path, for_at_least: Duration) -> u64 {
+    let out = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut rounds = 0;
+    while rounds == 0 || started.elapsed() < for_at_least {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "wasm") {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            std::fs::File::open(&path)
+                .unwrap()
+                .read_to_end(&mut bytes)
+                .unwrap();
+            assert!(!bytes.is_empty());
+            std::fs::copy(&path, out.path().join(path.file_name().unwrap())).unwrap();
+        }
+        rounds += 1;
+    }
+    rounds
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_the_plugin_files_reloads_nothing() {
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&[]);
+    let swap = plugins.path().join("swap.wasm");
+    std::fs::copy(plugins_dir().join("fixed-ttl.wasm"), &swap).unwrap();
+    let config = config_in(&redis, plugins.path(), SWAP);
+    let gw = Gateway::start(&config);
+    // A second gateway on the same folder: its start reads every plugin, and
+    // each one's reloads would be the other's trigger.
+    let other = Gateway::start(&config);
+    let before = reloads(&gw).await;
+    assert_eq!(
+        before,
+        (0.0, 0.0),
+        "the second gateway's start reloaded the first"
+    );
+    assert_eq!(reloads(&other).await, (0.0, 0.0));
+
+    // Two seconds of reads, with `check-config` and `plugin check` (which
+    // load the files the gateway would) run meanwhile.
+    let dir = plugins.path().to_owned();
+    let reader =
+        tokio::task::spawn_blocking(move || read_plugins_repeatedly(&dir, Duration::from_secs(2)));
+    let cli = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "sluice {args:?}: {out:?}");
+    };
+    let config_path = gw.config_path();
+    let checks = tokio::task::spawn_blocking(move || {
+        cli(&["check-config".as_ref(), config_path.as_os_str()]);
+        cli(&["plugin".as_ref(), "check".as_ref(), swap.as_os_str()]);
+    });
+    let rounds = reader.await.unwrap();
+    checks.await.unwrap();
+    assert_eq!(
+        reloads(&gw).await,
+        before,
+        "reloads while the files were read"
+    );
+
+    // A reload that is not there cannot be awaited. Before the fix the first
+    // read-triggered reload came 150 ms (the debounce) plus one build after
+    // the reads stopped, then about 7 a second, each one's reads triggering
+    // the next; a second of quiet is that many times over.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = reloads(&gw).await;
+    println!(
+        "{rounds} rounds of reading every plugin file: reloads {before:?} before, {after:?} after"
+    );
+    assert_eq!(
+        after, before,
+        "reading the plugin files reloaded the gateway"
+    );
+    assert_eq!(
+        reloads(&other).await,
+        (0.0, 0.0),
+        "the second gateway reloaded"
+    );
+
+    // The watcher is alive: a real change is one reload, and its own reading
+    // of the files starts no other.
+    rename_replace(
+        &plugins_dir().join("adaptive-ttl.wasm"),
+        &plugins.path().join("swap.wasm"),
+    );
+    eventually(
+        "the replaced plugin to be reloaded",
+        Duration::from_secs(20),
+        async || reloads(&gw).await.0 > before.0,
+    )
+    .await;
+    assert!(live_ttl(&reqwest::Client::new(), &gw, &redis).await < 40_000);
+    assert_eq!(reloads(&gw).await, (before.0 + 1.0, before.1));
+}
+
+#[tokio::test]
+async fn rewriting_the_same_bytes_is_a_no_op_and_a_real_change_still_reloads() {
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&[]);
+    let swap = plugins.path().join("swap.wasm");
+    std::fs::copy(plugins_dir().join("fixed-ttl.wasm"), &swap).unwrap();
+    let config = config_in(&redis, plugins.path(), SWAP);
+    let gw = Gateway::start_with_env(&config, &[("SLUICE_ADMIN_TOKEN", "s3cret")]);
+    let client = reqwest::Client::new();
+    let last_reload = async || -> Value {
+        let body: Value = client
+            .get(gw.url("/admin/plugins"))
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["last_reload"].clone()
+    };
+    let before = reloads(&gw).await;
+    assert_eq!(last_reload().await["at"], Value::Null, "no reload yet");
+
+    // The config and a plugin rewritten with the bytes they had (in place,
+    // not truncated first: the watcher must never see other bytes); another
+    // plugin opened for writing, its time stamp and mode set to what they were.
+    let path = gw.config_path();
+    rewrite_in_place(&path);
+    rewrite_in_place(&swap);
+    let fixed = plugins.path().join("fixed-ttl.wasm");
+    let file = std::fs::File::options().append(true).open(&fixed).unwrap();
+    file.set_modified(SystemTime::now()).unwrap();
+    file.set_permissions(file.metadata().unwrap().permissions())
+        .unwrap();
+    drop(file);
+
+    // The watcher looked and found nothing new: that is reported, not counted.
+    eventually(
+        "the watcher to find nothing changed",
+        Duration::from_secs(20),
+        async || last_reload().await["unchanged"] == true,
+    )
+    .await;
+    let last = last_reload().await;
+    assert_eq!(last["applied"], true, "{last}");
+    assert_eq!(last["error"], Value::Null, "{last}");
+    assert_eq!(
+        reloads(&gw).await,
+        before,
+        "a rewrite of the same bytes counted"
+    );
+
+    // On demand, too: 200, nothing changed.
+    let resp = client
+        .post(gw.url("/admin/reload"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (&body["applied"], &body["unchanged"]),
+        (&json!(true), &json!(true)),
+        "{body}"
+    );
+    assert_eq!(reloads(&gw).await, before);
+    assert!(
+        !gw.log().contains("reloaded"),
+        "a no-op logged:\n{}",
+        gw.log()
+    );
+
+    // A real change still reloads, once, and says so. (Written aside and
+    // renamed over: a reload never sees a half-written file.)
+    write_atomically(
+        &path,
+        format!("{config}\n[domains.extra]\nplugin = \"fixed-ttl\"\n"),
+    );
+    eventually(
+        "the new domain to answer",
+        Duration::from_secs(20),
+        async || domain_answers(&client, &gw, "extra").await,
+    )
+    .await;
+    eventually(
+        "the reload to be counted",
+        Duration::from_secs(20),
+        async || reloads(&gw).await.0 > before.0,
+    )
+    .await;
+    assert_eq!(reloads(&gw).await, (before.0 + 1.0, before.1));
+    let last = last_reload().await;
+    assert_eq!(
+        (&last["applied"], &last["unchanged"]),
+        (&json!(true), &json!(false)),
+        "{last}"
+    );
+    assert_eq!(gw.log().matches("reloaded").count(), 1, "{}", gw.log());
 }

@@ -34,10 +34,9 @@ async fn read<T: serde::de::DeserializeOwned>(
     gateway: &Gateway,
     req: Request<Incoming>,
 ) -> Result<(T, Format), Error> {
-    let in_format = Format::of_request(req.headers())?;
+    let _: codec::NoQuery = codec::query(req.uri().query())?;
     let out_format = Format::for_response(req.headers())?;
-    let (parts, body) = req.into_parts();
-    let bytes = codec::read_body(body, &parts.headers, gateway.max_body_bytes()).await?;
+    let (bytes, in_format) = codec::read_body(req, gateway.body_limits()).await?;
     Ok((codec::decode(&bytes, in_format)?, out_format))
 }
 
@@ -58,8 +57,11 @@ pub async fn mget(
     domain: &str,
 ) -> Result<Response<Body>, Error> {
     let domain = gateway.domain(domain)?;
-    let (body, format): (MgetBody, _) = read(gateway, req).await?;
+    let (mut body, format): (MgetBody, _) = read(gateway, req).await?;
     check_size(body.keys.len())?;
+    // A key asked for twice is read once: the answer is a map by key anyway.
+    let mut seen = std::collections::HashSet::with_capacity(body.keys.len());
+    body.keys.retain(|k| seen.insert(k.clone()));
     let calls = body
         .keys
         .iter()
@@ -68,6 +70,17 @@ pub async fn mget(
     let answers = gateway.call_many(domain, calls).await;
     if let Some(e) = unavailable(&answers) {
         return Err(e);
+    }
+    let answered: usize = answers
+        .iter()
+        .map(|a| match a {
+            Ok(Answer::Fresh(v)) | Ok(Answer::Stale { body: v, .. }) => v.len(),
+            Ok(Answer::Near(copy)) => copy.body.len(),
+            _ => 0,
+        })
+        .sum();
+    if answered > gateway.max_response_bytes() {
+        return Err(Error::ResponseTooLarge(gateway.max_response_bytes()));
     }
     let mut values = Vec::new();
     let mut errors = Vec::new();

@@ -53,9 +53,7 @@ pub async fn handle(
     }
     if operation != Operation::Get {
         if operation == Operation::Put {
-            let format = Format::of_request(req.headers())?;
-            let (parts, body) = req.into_parts();
-            let bytes = codec::read_body(body, &parts.headers, gateway.max_body_bytes()).await?;
+            let (bytes, format) = codec::read_body(req, gateway.body_limits()).await?;
             call.value = Some(codec::to_msgpack(&bytes, format)?);
         }
         gateway.call(domain, call).await?;

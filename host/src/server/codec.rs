@@ -3,7 +3,7 @@
 //! transcoded on the way in and out without building a document tree.
 
 use crate::error::Error;
-use crate::store::reply::is_one_msgpack_value;
+use crate::store::reply::{is_one_msgpack_value, msgpack_reader};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::HeaderMap;
@@ -110,18 +110,26 @@ impl Format {
     }
 }
 
-/// Read a whole request body, refusing more than `limit` bytes (before
-/// reading, when `Content-Length` already says so).
-pub async fn read_body(body: Incoming, headers: &HeaderMap, limit: usize) -> Result<Bytes, Error> {
-    let declared = headers
+/// Read a whole request body, and the format its `Content-Type` says it is
+/// in; refusing more than `limit` bytes (before reading, when
+/// `Content-Length` already says so) or one that takes longer than `timeout`
+/// to arrive.
+pub async fn read_body(
+    req: hyper::Request<Incoming>,
+    (limit, timeout): (usize, std::time::Duration),
+) -> Result<(Bytes, Format), Error> {
+    let format = Format::of_request(req.headers())?;
+    let declared = req
+        .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(Error::BodyTooLarge(limit));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+    let read = tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect());
+    match read.await.map_err(|_| Error::BodyTimeout(timeout))? {
+        Ok(collected) => Ok((collected.to_bytes(), format)),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::BodyTooLarge(limit)),
         Err(e) => Err(Error::BadRequest(format!("cannot read the body: {e}"))),
     }
@@ -161,7 +169,7 @@ pub fn from_msgpack(value: Bytes, format: Format) -> Result<Bytes, Error> {
         Format::Msgpack => Ok(value),
         Format::Json => {
             let mut out = Vec::with_capacity(value.len() + value.len() / 2);
-            let mut de = rmp_serde::Deserializer::from_read_ref(&value);
+            let mut de = msgpack_reader(&value);
             serde_transcode::transcode(&mut de, &mut serde_json::Serializer::new(&mut out))
                 .map_err(|e| {
                     Error::NotAcceptable(format!(
@@ -178,7 +186,7 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8], format: Format) -> Re
     match format {
         Format::Json => serde_json::from_slice(body)
             .map_err(|e| Error::BadRequest(format!("the body is not the expected JSON: {e}"))),
-        Format::Msgpack => rmp_serde::from_slice(body).map_err(|e| {
+        Format::Msgpack => T::deserialize(&mut msgpack_reader(body)).map_err(|e| {
             Error::BadRequest(format!("the body is not the expected MessagePack: {e}"))
         }),
     }
@@ -190,6 +198,11 @@ pub fn query<T: serde::de::DeserializeOwned>(query: Option<&str>) -> Result<T, E
     serde_urlencoded::from_str(query.unwrap_or(""))
         .map_err(|e| Error::BadRequest(format!("query string: {e}")))
 }
+
+/// A route that takes no query string: any parameter is refused.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
 
 /// Any value inside a request body, transcoded into MessagePack as it is read
 /// (from JSON or MessagePack alike).

@@ -17,10 +17,9 @@ pub async fn publish(
     domain: &str,
 ) -> Result<Response<Body>, Error> {
     let domain = gateway.domain(domain)?;
-    let in_format = Format::of_request(req.headers())?;
+    let _: codec::NoQuery = codec::query(req.uri().query())?;
     let out_format = Format::for_response(req.headers())?;
-    let (parts, body) = req.into_parts();
-    let bytes = codec::read_body(body, &parts.headers, gateway.max_body_bytes()).await?;
+    let (bytes, in_format) = codec::read_body(req, gateway.body_limits()).await?;
     let mut call = Call::new(String::new(), Operation::Publish);
     call.value = Some(codec::to_msgpack(&bytes, in_format)?);
     let ids = match gateway.call(domain, call).await? {

@@ -35,6 +35,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,8 +44,14 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// Accept connections until `shutdown` resolves, then let open requests finish.
+/// At most `server.max_connections` connections are open at once (one more
+/// is closed as soon as it is accepted) and `server.max_in_flight` requests
+/// served (one more is shed with 503 + `Retry-After`); both are read at start.
 pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
+    let limits = live.current().config().server.clone();
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -59,9 +66,15 @@ pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<O
             },
             () = &mut shutdown => break,
         };
+        let Ok(open) = connections.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, max = limits.max_connections, "connection shed: too many open");
+            METRICS.shed.with_label_values(&["connection"]).inc();
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let live = live.clone();
-        let service = service_fn(move |req| serve(live.clone(), req));
+        let (live, in_flight) = (live.clone(), in_flight.clone());
+        let service = service_fn(move |req| serve(live.clone(), in_flight.clone(), req));
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             // A client that trickles its headers does not hold a connection forever.
@@ -72,6 +85,7 @@ pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<O
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
+            drop(open);
         });
     }
     tracing::info!("shutting down: draining open connections");
@@ -84,8 +98,14 @@ pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<O
 }
 
 /// One request: route, serve, render any error, measure.
-async fn serve(live: Arc<Live>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn serve(
+    live: Arc<Live>,
+    in_flight: Arc<Semaphore>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
+    // Held to the end of the request; none left: shed it at once.
+    let permit = in_flight.try_acquire_owned();
     // This request works with the generation that is live now, to its end.
     let gateway = live.current();
     let method = req.method().clone();
@@ -96,15 +116,32 @@ async fn serve(live: Arc<Live>, req: Request<Incoming>) -> Result<Response<Body>
     };
     // Problems honour `Accept` too, falling back to JSON when it rules out both.
     let format = Format::for_response(req.headers()).unwrap_or(Format::Json);
-    let result = match route {
-        Ok(route) => dispatch(&live, &gateway, route, req).await,
-        Err(e) => Err(e),
+    // A request refused before its body was read: the connection cannot be
+    // reused (hyper drops an unread body by closing), so the answer says so.
+    let has_body = req.headers().contains_key(hyper::header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let result = match (route, &permit) {
+        (_, Err(_)) => {
+            METRICS.shed.with_label_values(&["request"]).inc();
+            Err(Error::Overloaded)
+        }
+        (Ok(route), Ok(_)) => dispatch(&live, &gateway, route, req).await,
+        (Err(e), _) => Err(e),
     };
+    drop(permit);
     let response = result.unwrap_or_else(|e| {
         if e.status().is_server_error() {
             tracing::warn!(%method, route = label, status = e.status().as_u16(), error = %e, "request failed");
         }
-        respond::problem(&e, format)
+        let mut resp = respond::problem(&e, format);
+        if has_body {
+            let close = hyper::header::HeaderValue::from_static("close");
+            respond::set(&mut resp, hyper::header::CONNECTION, close);
+        }
+        resp
     });
     let status = response.status();
     METRICS

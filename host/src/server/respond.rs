@@ -103,6 +103,7 @@ pub fn problem(err: &Error, format: Format) -> Response<Body> {
             let secs = e.retry_after().as_secs_f64().ceil().max(1.0) as u64;
             set(&mut resp, RETRY_AFTER, secs.into());
         }
+        Error::Overloaded => set(&mut resp, RETRY_AFTER, 1u64.into()),
         Error::MethodNotAllowed(allow) => set(&mut resp, ALLOW, HeaderValue::from_static(allow)),
         Error::Miss(_) => set(
             &mut resp,

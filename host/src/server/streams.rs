@@ -68,6 +68,12 @@ pub async fn handle(
     match action {
         Action::Create => {
             let q: CreateQuery = codec::query(req.uri().query())?;
+            if q.start != "$" && !entry_id(&q.start) {
+                return Err(Error::BadRequest(format!(
+                    "start={:?}: `$` (new entries only) or an entry id such as `0` or `1700000000000-0`",
+                    q.start
+                )));
+            }
             let created = group.create(&q.start).await?;
             let status = if created {
                 StatusCode::CREATED
@@ -80,13 +86,17 @@ pub async fn handle(
         }
         Action::Messages | Action::Claim => read(&group, &req, action, format).await,
         Action::Ack => {
-            let in_format = Format::of_request(req.headers())?;
-            let (parts, body) = req.into_parts();
-            let bytes = codec::read_body(body, &parts.headers, gateway.max_body_bytes()).await?;
+            let _: codec::NoQuery = codec::query(req.uri().query())?;
+            let (bytes, in_format) = codec::read_body(req, gateway.body_limits()).await?;
             let body: AckBody = codec::decode(&bytes, in_format)?;
             if body.ids.is_empty() || body.ids.len() > MAX_COUNT as usize {
                 return Err(Error::BadRequest(format!(
                     "ack 1 to {MAX_COUNT} ids at a time"
+                )));
+            }
+            if let Some(bad) = body.ids.iter().find(|id| !entry_id(id)) {
+                return Err(Error::BadRequest(format!(
+                    "{bad:?} is not an entry id (`1700000000000-0`)"
                 )));
             }
             let acked = group.ack(&body.ids).await?;
@@ -136,6 +146,15 @@ async fn read(
     })
 }
 
+/// A stream entry id as Redis takes it: `ms` or `ms-seq`, both whole numbers.
+fn entry_id(id: &str) -> bool {
+    let number = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    match id.split_once('-') {
+        Some((ms, seq)) => number(ms) && number(seq),
+        None => number(id),
+    }
+}
+
 fn name(what: &str, v: &str) -> Result<(), Error> {
     if v.is_empty() || v.len() > MAX_NAME_BYTES {
         return Err(Error::BadRequest(format!(
@@ -164,5 +183,11 @@ mod tests {
         assert_eq!(q.start, "$", "new entries only by default");
         assert!(name("group", "").is_err() && name("group", &"g".repeat(129)).is_err());
         assert!(name("group", "g").is_ok());
+        for ok in ["0", "1700000000000-0", "5-12"] {
+            assert!(entry_id(ok), "{ok}");
+        }
+        for bad in ["", "-1", "abc", "1-", "-", "1-2-3", "1.5", &"9".repeat(21)] {
+            assert!(!entry_id(bad), "{bad}");
+        }
     }
 }

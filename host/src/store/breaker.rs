@@ -7,11 +7,14 @@
 //! A task owns the state and is the only writer; the request path reads one
 //! atomic (`admit`) and reports outcomes into counters (`report`). While
 //! open, the task probes Redis itself — user requests never wait on a probe —
-//! first after `probe_interval`, keeping that pace for a few probes so a
-//! short outage costs about one interval, then backing off up to
-//! `recovery_timeout` so a long outage is not hammered. Only transport
-//! failures and timeouts count; an error reply (WRONGTYPE, NOSCRIPT) means
-//! Redis is up.
+//! every `probe_interval` for the first ten seconds of an outage, so writes
+//! resume within about one interval of Redis coming back, then backing off
+//! up to `recovery_timeout` so a long outage is not hammered. Only Redis's
+//! own failures count — transport failures and timeouts; not an error reply
+//! (WRONGTYPE, NOSCRIPT: Redis is up), not a client that went away, not a
+//! gateway out of connections. Admission is a [`Ticket`]: a guard, so a call
+//! that ends any other way than with a report (cancelled, never sent) counts
+//! nothing and gives its half-open trial permit back.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -23,8 +26,8 @@ use super::StoreError;
 use crate::config::BreakerConfig;
 use crate::telemetry::METRICS;
 
-/// Probes at the first interval before backing off.
-const STEADY_PROBES: u32 = 4;
+/// How long into an outage probes keep the first interval before backing off.
+const FAST_PROBES_FOR: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -71,10 +74,70 @@ pub struct Breaker {
     config: std::sync::RwLock<BreakerConfig>,
 }
 
-/// Proof of admission: whether the call is a half-open trial.
-#[derive(Debug, Clone, Copy)]
-pub struct Ticket {
-    trial: bool,
+/// Proof of admission, and the one way an outcome is counted. Dropped
+/// without [`Ticket::report`] — the client went away, the call was never
+/// sent — it counts nothing, and a trial's permit goes back.
+pub struct Ticket<'a> {
+    breaker: &'a Breaker,
+    kind: Admission,
+    reported: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// Closed: the outcome counts toward tripping.
+    Counted,
+    /// Half-open: one of the trials that close or reopen the breaker.
+    Trial,
+    /// Let through without a say (a blocking read in half-open).
+    Uncounted,
+}
+
+impl Ticket<'_> {
+    /// What happened: `ok` is false only for transport failures and timeouts.
+    pub fn report(mut self, ok: bool) {
+        self.reported = true;
+        let b = self.breaker;
+        match self.kind {
+            Admission::Trial => {
+                let counter = if ok {
+                    &b.trial_successes
+                } else {
+                    &b.trial_failures
+                };
+                counter.fetch_add(1, Ordering::AcqRel);
+                b.wake.notify_one();
+            }
+            Admission::Counted => {
+                b.window_calls.fetch_add(1, Ordering::Relaxed);
+                if ok {
+                    if b.consecutive_failures.load(Ordering::Relaxed) != 0 {
+                        b.consecutive_failures.store(0, Ordering::Relaxed);
+                    }
+                } else {
+                    b.window_failures.fetch_add(1, Ordering::Relaxed);
+                    b.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+                    b.wake.notify_one();
+                }
+            }
+            Admission::Uncounted => {}
+        }
+    }
+}
+
+impl std::fmt::Debug for Ticket<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ticket({:?})", self.kind)
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.reported && self.kind == Admission::Trial {
+            self.breaker.trial_permits.fetch_add(1, Ordering::AcqRel);
+            self.breaker.wake.notify_one();
+        }
+    }
 }
 
 impl Breaker {
@@ -100,20 +163,43 @@ impl Breaker {
 
     /// May this call go to Redis? Fails fast while open, and in half-open
     /// beyond the trial permits.
-    pub fn admit(&self) -> Result<Ticket, StoreError> {
+    pub fn admit(&self) -> Result<Ticket<'_>, StoreError> {
         match self.state() {
-            State::Closed => Ok(Ticket { trial: false }),
+            State::Closed => Ok(self.ticket(Admission::Counted)),
             State::HalfOpen
                 if self
                     .trial_permits
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
                     .is_ok() =>
             {
-                Ok(Ticket { trial: true })
+                Ok(self.ticket(Admission::Trial))
             }
-            _ => Err(StoreError::CircuitOpen {
-                retry_after: self.retry_after(),
-            }),
+            _ => Err(self.open()),
+        }
+    }
+
+    /// Admission for a call that holds its connection for long (a blocking
+    /// stream read): never a trial — its outcome comes too late to decide —
+    /// so in half-open it goes through uncounted.
+    pub fn admit_blocking(&self) -> Result<Ticket<'_>, StoreError> {
+        match self.state() {
+            State::Closed => Ok(self.ticket(Admission::Counted)),
+            State::HalfOpen => Ok(self.ticket(Admission::Uncounted)),
+            State::Open => Err(self.open()),
+        }
+    }
+
+    fn ticket(&self, kind: Admission) -> Ticket<'_> {
+        Ticket {
+            breaker: self,
+            kind,
+            reported: false,
+        }
+    }
+
+    fn open(&self) -> StoreError {
+        StoreError::CircuitOpen {
+            retry_after: self.retry_after(),
         }
     }
 
@@ -124,28 +210,9 @@ impl Breaker {
         Duration::from_millis(due.saturating_sub(now).max(1_000))
     }
 
-    /// Record what happened to an admitted call: `ok` is false only for
-    /// transport failures and timeouts.
-    pub fn report(&self, ticket: Ticket, ok: bool) {
-        if ticket.trial {
-            if ok {
-                self.trial_successes.fetch_add(1, Ordering::AcqRel);
-            } else {
-                self.trial_failures.fetch_add(1, Ordering::AcqRel);
-            }
-            self.wake.notify_one();
-            return;
-        }
-        self.window_calls.fetch_add(1, Ordering::Relaxed);
-        if ok {
-            if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
-                self.consecutive_failures.store(0, Ordering::Relaxed);
-            }
-        } else {
-            self.window_failures.fetch_add(1, Ordering::Relaxed);
-            self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-            self.wake.notify_one();
-        }
+    /// Record what happened to an admitted call (see [`Ticket::report`]).
+    pub fn report(&self, ticket: Ticket<'_>, ok: bool) {
+        ticket.report(ok);
     }
 
     pub fn set_config(&self, config: BreakerConfig) {
@@ -246,14 +313,18 @@ impl Breaker {
     {
         self.trial_permits.store(0, Ordering::Release);
         self.transition(State::Open);
-        let mut failed_probes = 0u32;
+        let opened = Instant::now();
+        let interval = Duration::from_millis(c.probe_interval_ms);
+        let longest = interval.max(Duration::from_millis(c.recovery_timeout_ms));
+        let mut backoff = interval;
         loop {
-            let factor = 1u64 << (failed_probes + 1).saturating_sub(STEADY_PROBES).min(16);
-            let delay = Duration::from_millis(
-                c.probe_interval_ms
-                    .saturating_mul(factor)
-                    .min(c.recovery_timeout_ms.max(c.probe_interval_ms)),
-            );
+            // Fast while the outage is young (most are short), then doubling.
+            let delay = if opened.elapsed() < FAST_PROBES_FOR {
+                interval
+            } else {
+                backoff = (backoff * 2).min(longest);
+                backoff
+            };
             let due = self.epoch.elapsed() + delay;
             self.next_probe_ms
                 .store(due.as_millis() as u64, Ordering::Relaxed);
@@ -262,7 +333,6 @@ impl Breaker {
             if probe().await {
                 break;
             }
-            failed_probes += 1;
         }
         self.trial_successes.store(0, Ordering::Release);
         self.trial_failures.store(0, Ordering::Release);
@@ -385,13 +455,14 @@ mod tests {
             Err(StoreError::CircuitOpen { .. })
         ));
 
-        // Probes: the first few at the interval, then doubling up to the cap.
+        // Probes: at the interval for the first 10 s, then doubling up to the cap.
         tokio::time::sleep(Duration::from_secs(27)).await;
-        assert_eq!(*probes.lock().unwrap(), vec![1, 2, 3, 4, 6, 10, 18, 26]);
+        let want: Vec<u64> = (1..=10).chain([12, 16, 24]).collect();
+        assert_eq!(*probes.lock().unwrap(), want);
 
-        // The next probe (t = 34 s) succeeds.
+        // The next probe (t = 32 s) succeeds.
         redis_up.store(true, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(7_500)).await;
+        tokio::time::sleep(Duration::from_millis(5_500)).await;
         settle().await;
         assert_eq!(breaker.state(), State::HalfOpen);
         // Two trials only; a third caller still fails fast.
@@ -406,7 +477,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_trial_reopens() {
-        let breaker = Breaker::new(BreakerConfig::default());
+        let breaker = Breaker::new(BreakerConfig {
+            probe_interval_ms: 1_000,
+            ..BreakerConfig::default()
+        });
         tokio::spawn(breaker.clone().run(|| async { true }));
         for _ in 0..5 {
             let t = breaker.admit().unwrap();
@@ -545,13 +619,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn half_open_closes_after_the_configured_successful_trials() {
         let (breaker, _, _) = half_opened(by_threshold(2, 3)).await;
-        let trials: Vec<_> = (0..3).map(|_| breaker.admit().unwrap()).collect();
+        let mut trials: Vec<_> = (0..3).map(|_| breaker.admit().unwrap()).collect();
         assert!(breaker.admit().is_err(), "only half_open_trials permits");
-        breaker.report(trials[0], true);
-        breaker.report(trials[1], true);
+        let last = trials.pop().unwrap();
+        for trial in trials {
+            breaker.report(trial, true);
+        }
         settle().await;
         assert_eq!(breaker.state(), State::HalfOpen, "two of three trials");
-        breaker.report(trials[2], true);
+        breaker.report(last, true);
         settle().await;
         assert_eq!(breaker.state(), State::Closed);
         // Closed again with clean counters: one failure does not reopen it.
@@ -662,5 +738,99 @@ mod tests {
             1,
             "no probe before a quiet interval"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trial_dropped_mid_flight_gives_its_permit_back() {
+        let (breaker, _up, probes) = half_opened(by_threshold(2, 1)).await;
+        let trial = breaker.admit().expect("the one trial");
+        assert!(breaker.admit().is_err(), "one permit only");
+        // The client went away: the call never reports.
+        drop(trial);
+        let again = breaker.admit().expect("the permit came back");
+        breaker.report(again, true);
+        settle().await;
+        assert_eq!(breaker.state(), State::Closed);
+        assert_eq!(
+            probes.load(Ordering::SeqCst),
+            1,
+            "closed by the trial, not a probe"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abandoned_trial_leaves_half_open_to_a_probe_not_stuck() {
+        let (breaker, _up, probes) = half_opened(by_threshold(2, 1)).await;
+        drop(breaker.admit().expect("trial"));
+        // A quiet interval later, a probe decides.
+        tokio::time::sleep(Duration::from_millis(1_001)).await;
+        settle().await;
+        assert_eq!(breaker.state(), State::Closed);
+        assert_eq!(probes.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_that_never_report_count_nothing() {
+        let up = Arc::new(AtomicBool::new(true));
+        let (breaker, _) = spawn_breaker(by_threshold(2, 1), &up);
+        calls(&breaker, 1, false);
+        for _ in 0..10 {
+            drop(breaker.admit().expect("closed"));
+        }
+        calls(&breaker, 1, false);
+        settle().await;
+        assert_eq!(
+            breaker.state(),
+            State::Open,
+            "the two failures stay consecutive"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn blocking_reads_are_never_trials() {
+        let (breaker, _up, _probes) = half_opened(by_threshold(2, 1)).await;
+        let long_poll = breaker.admit_blocking().expect("let through");
+        breaker.report(long_poll, false);
+        let trial = breaker.admit().expect("the permit is still there");
+        breaker.report(trial, true);
+        settle().await;
+        assert_eq!(
+            breaker.state(),
+            State::Closed,
+            "the long-poll's failure had no say"
+        );
+
+        let up = Arc::new(AtomicBool::new(false));
+        let (open, _) = spawn_breaker(by_threshold(1, 1), &up);
+        calls(&open, 1, false);
+        settle().await;
+        assert!(matches!(
+            open.admit_blocking(),
+            Err(StoreError::CircuitOpen { .. })
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_short_outage_is_probed_at_the_interval_so_recovery_is_one_interval() {
+        let up = Arc::new(AtomicBool::new(false));
+        let (breaker, probes) = spawn_breaker(
+            BreakerConfig {
+                probe_interval_ms: 50,
+                ..by_threshold(1, 1)
+            },
+            &up,
+        );
+        calls(&breaker, 1, false);
+        settle().await;
+        // Redis comes back 3 s into the outage; the breaker half-opens
+        // within one interval.
+        tokio::time::sleep(Duration::from_millis(3_000)).await;
+        up.store(true, Ordering::SeqCst);
+        assert_eq!(breaker.state(), State::Open);
+        tokio::time::sleep(Duration::from_millis(51)).await;
+        settle().await;
+        assert_ne!(breaker.state(), State::Open, "back within one interval");
+        let n = probes.load(Ordering::SeqCst);
+        assert!((60..=62).contains(&n), "{n} probes in 3 s at 50 ms");
     }
 }

@@ -45,6 +45,10 @@ pub enum StoreError {
     /// Redis answered with an error (e.g. WRONGTYPE): retrying will not help.
     #[error("Redis refused the command: {0}")]
     Command(String),
+    /// Every connection this gateway may hold for blocking reads is taken: the
+    /// gateway is busy, Redis is not at fault (the breaker does not count it).
+    #[error("the gateway is busy: {0}")]
+    Busy(String),
     /// A stream read or acknowledgement named a consumer group that does not exist.
     #[error(
         "no such consumer group on this stream; create it with POST /v1/streams/{{stream}}/groups/{{group}} ({0})"
@@ -143,27 +147,20 @@ impl Store {
     /// through the breaker and within the command timeout. Every command's
     /// reply comes back, error replies included, in order.
     async fn query(&self, pipe: &Pipeline) -> Result<Vec<Value>, StoreError> {
-        let ticket = match self.breaker.admit() {
-            Ok(t) => t,
-            Err(e) => {
-                METRICS.breaker_rejected.inc();
-                return Err(e);
-            }
-        };
+        let ticket = self
+            .breaker
+            .admit()
+            .inspect_err(|_| METRICS.breaker_rejected.inc())?;
         let result = tokio::time::timeout(self.command_timeout, self.round_trip(pipe))
             .await
             .unwrap_or(Err(StoreError::Timeout(self.command_timeout)));
-        let transport_ok = !matches!(
-            result,
-            Err(StoreError::Unavailable(_) | StoreError::Timeout(_))
-        );
-        self.breaker.report(ticket, transport_ok);
+        settle(ticket, &result);
         result
     }
 
     /// Run a command that holds its connection (a blocking stream read) on a
-    /// connection of its own from the same budget, through the breaker,
-    /// allowing it `holds_for` beyond the command timeout.
+    /// connection of its own from the same budget, allowing it `holds_for`
+    /// beyond the command timeout. Never a half-open trial.
     async fn query_exclusive(
         &self,
         pipe: &Pipeline,
@@ -171,14 +168,10 @@ impl Store {
     ) -> Result<Vec<Value>, StoreError> {
         let ticket = self
             .breaker
-            .admit()
+            .admit_blocking()
             .inspect_err(|_| METRICS.breaker_rejected.inc())?;
         let result = self.exclusive_round_trip(pipe, holds_for).await;
-        let transport_ok = !matches!(
-            result,
-            Err(StoreError::Unavailable(_) | StoreError::Timeout(_))
-        );
-        self.breaker.report(ticket, transport_ok);
+        settle(ticket, &result);
         result
     }
 
@@ -350,16 +343,17 @@ fn place(pipe: &mut Pipeline, job: &Job, scripts: &Scripts) -> Result<Placed, St
         plan_ttl: job.plan.ttl_ms,
         scripts,
     };
-    let commands = plan::commands(job.plan, &ctx)?;
-    let tracked = job.track.then(|| plan::cacheable_key(job.plan)).flatten();
+    let plan::Commands { atomic, list } = plan::commands(job.plan, &ctx)?;
+    let tracked = (job.track && !atomic)
+        .then(|| plan::cacheable_key(job.plan))
+        .flatten();
     if tracked.is_some() {
         // Opt-in tracking: Redis remembers the key the next command reads.
         pipe.cmd("CLIENT").arg("CACHING").arg("YES");
     }
     let start = pipe.len();
-    let atomic = job.plan.atomic;
     let mut at = vec![(0, None); job.plan.actions.len()];
-    for (action, cmd) in commands {
+    for (action, cmd) in list {
         if let Some(i) = action {
             // Inside MULTI/EXEC an action's reply is in EXEC's array, after MULTI.
             at[i] = if atomic {
@@ -417,6 +411,18 @@ impl Placed {
             replies: out,
             expires_in,
         })
+    }
+}
+
+/// Count what Redis did: a transport failure or timeout is a failure, any
+/// answer (error replies included) a success; the gateway being busy is
+/// neither, and a call cancelled half-way never gets here (its ticket is
+/// dropped unreported).
+fn settle(ticket: breaker::Ticket<'_>, result: &Result<Vec<Value>, StoreError>) {
+    match result {
+        Err(StoreError::Busy(_)) => drop(ticket),
+        Err(StoreError::Unavailable(_) | StoreError::Timeout(_)) => ticket.report(false),
+        _ => ticket.report(true),
     }
 }
 

@@ -288,15 +288,15 @@ impl Pool {
     /// WATCH). Report failures with [`Exclusive::mark_broken`].
     pub async fn exclusive(&self) -> Result<Exclusive, StoreError> {
         let started = Instant::now();
-        let permit =
-            self.exclusive_permits
-                .clone()
-                .try_acquire_owned()
-                .map_err(|_| {
-                    StoreError::Unavailable(
-                "every connection outside the shared ones is in use (raise redis.pool_size)".into(),
-            )
-                })?;
+        let permit = self
+            .exclusive_permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                StoreError::Busy(
+                    "every connection for blocking reads is in use (raise redis.pool_size)".into(),
+                )
+            })?;
         let conn = self.pool.get_owned().await?;
         METRICS.pool_wait.observe(started.elapsed().as_secs_f64());
         Ok(Exclusive(conn, permit))

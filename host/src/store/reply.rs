@@ -56,10 +56,26 @@ pub fn score(v: Value) -> f64 {
     }
 }
 
-/// Whether `bytes` hold exactly one well-formed MessagePack value.
+/// How deep a MessagePack value may nest. Reading one recurses once per
+/// level: a client's `[[[[…]]]]` must not exhaust a worker's stack (JSON
+/// bodies have serde_json's own limit of 128).
+pub const MAX_DEPTH: usize = 128;
+
+/// A MessagePack reader of `bytes` that refuses values nested past [`MAX_DEPTH`].
+pub fn msgpack_reader(
+    bytes: &[u8],
+) -> rmp_serde::Deserializer<rmp_serde::decode::ReadRefReader<'_, [u8]>> {
+    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    de.set_max_depth(MAX_DEPTH);
+    de
+}
+
+/// Whether `bytes` hold exactly one well-formed MessagePack value, nested at
+/// most [`MAX_DEPTH`] deep.
 pub fn is_one_msgpack_value(bytes: &[u8]) -> bool {
     // A `&[u8]` reader advances as it reads: what is left is the trailer.
     let mut de = rmp_serde::Deserializer::new(bytes);
+    de.set_max_depth(MAX_DEPTH);
     <serde::de::IgnoredAny as serde::Deserialize>::deserialize(&mut de).is_ok()
         && de.get_ref().is_empty()
 }

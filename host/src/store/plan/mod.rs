@@ -239,10 +239,13 @@ pub fn written_keys(plan: &Plan) -> impl Iterator<Item = &str> {
 
 /// The key a read's answer may be kept under in the near cache: the plan is
 /// a plain pipeline whose first action is a cacheable read it responds with
-/// (client tracking follows the first command after `CLIENT CACHING YES`).
+/// (client tracking follows the first command after `CLIENT CACHING YES`),
+/// and it writes nothing — a plan that writes (a sliding TTL) must reach
+/// Redis every time.
 pub fn cacheable_key(plan: &Plan) -> Option<&str> {
     let first = plan.actions.first().map(kind)?;
-    if plan.atomic || plan.respond != Some(0) || !first.cacheable() {
+    let writes = plan.actions.iter().any(|a| kind(a).writes());
+    if plan.atomic || writes || plan.respond != Some(0) || !first.cacheable() {
         return None;
     }
     first.keys().into_iter().next()
@@ -253,34 +256,50 @@ pub fn shape(action: &Action, reply: Value) -> Option<Vec<u8>> {
     kind(action).shape(reply)
 }
 
+/// The commands a plan becomes.
+pub struct Commands {
+    /// Run as MULTI/EXEC: the plan asked for it, or a write of a structure
+    /// and its `PEXPIRE` must not be separated (a connection lost between
+    /// them would leave a key that never expires).
+    pub atomic: bool,
+    /// Each command, with the index of the action whose reply it gives.
+    pub list: Vec<(Option<usize>, Cmd)>,
+}
+
 /// Every command a plan becomes, in order (MULTI/EXEC around it when atomic,
 /// registered scripts loaded first inside a transaction, where a NOSCRIPT
 /// could not be retried without breaking atomicity).
-pub fn commands(plan: &Plan, ctx: &Ctx) -> Result<Vec<(Option<usize>, Cmd)>, StoreError> {
-    let mut out = Vec::with_capacity(plan.actions.len() + 2);
-    if plan.atomic {
-        out.push((None, redis::cmd("MULTI")));
+pub fn commands(plan: &Plan, ctx: &Ctx) -> Result<Commands, StoreError> {
+    let per_action = plan
+        .actions
+        .iter()
+        .map(|a| kind(a).commands(ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    let atomic = plan.atomic || per_action.iter().any(|cmds| cmds.len() > 1);
+    let mut list = Vec::with_capacity(plan.actions.len() + 2);
+    if atomic {
+        list.push((None, redis::cmd("MULTI")));
         for action in &plan.actions {
             if let Action::Script(s) = action
                 && let Some(script) = ctx.scripts.get(&s.name)
             {
                 let mut load = redis::cmd("SCRIPT");
                 load.arg("LOAD").arg(&script.source);
-                out.push((None, load));
+                list.push((None, load));
             }
         }
     }
-    for (i, action) in plan.actions.iter().enumerate() {
-        let mut cmds = kind(action).commands(ctx)?.into_iter();
+    for (i, cmds) in per_action.into_iter().enumerate() {
+        let mut cmds = cmds.into_iter();
         if let Some(own) = cmds.next() {
-            out.push((Some(i), own));
+            list.push((Some(i), own));
         }
-        out.extend(cmds.map(|c| (None, c)));
+        list.extend(cmds.map(|c| (None, c)));
     }
-    if plan.atomic {
-        out.push((None, redis::cmd("EXEC")));
+    if atomic {
+        list.push((None, redis::cmd("EXEC")));
     }
-    Ok(out)
+    Ok(Commands { atomic, list })
 }
 
 /// A plan as the Redis commands it becomes, one line each, values shown as
@@ -289,6 +308,7 @@ pub fn commands(plan: &Plan, ctx: &Ctx) -> Result<Vec<(Option<usize>, Cmd)>, Sto
 pub fn describe(plan: &Plan, ctx: &Ctx) -> Result<Vec<String>, StoreError> {
     let answer = plan.respond.map(|i| i as usize);
     Ok(commands(plan, ctx)?
+        .list
         .iter()
         .map(|(action, cmd)| match action {
             Some(_) if *action == answer => format!("{}    <- the answer", render(cmd)),
@@ -557,13 +577,16 @@ mod tests {
             }),
         ]);
         p.respond = Some(2);
+        // A structure's write and its expiry are never separated: MULTI/EXEC.
         assert_eq!(
             describe_plan(&p),
             [
+                "MULTI",
                 "ZADD leaderboard:w GT 12.5 ann",
                 "PEXPIRE leaderboard:w 30000",
                 "ZREMRANGEBYRANK leaderboard:w 0 -101",
                 "ZRANGE leaderboard:w 0 9 REV WITHSCORES    <- the answer",
+                "EXEC",
             ]
         );
     }
@@ -624,6 +647,8 @@ mod tests {
         assert_eq!(written_keys(&p).collect::<Vec<_>>(), ["cache:b", "cache:c"]);
         assert_eq!(cacheable_key(&p), None, "it does not respond with the read");
         p.respond = Some(0);
+        assert_eq!(cacheable_key(&p), None, "it writes: it must reach Redis");
+        p.actions.truncate(1);
         assert_eq!(cacheable_key(&p), Some("cache:a"));
         p.atomic = true;
         assert_eq!(

@@ -1,0 +1,196 @@
+//! Bounds a hostile or unlucky client meets: every one a clear answer, the
+//! gateway serving on. mget keys are read once and answers are capped in
+//! bytes; field counts past what a plan may hold are the client's mistake;
+//! a trickled body gets 408; past `max_in_flight` requests are shed with 503
+//! and past `max_connections` new connections are closed.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use serde_json::{Value, json};
+use support::{Gateway, Redis, assert_problem, config, metric, raw_http};
+
+const PRICE: &str = "[domains.price]\nplugin = \"price-hash\"\nttl_s = 5\n";
+
+/// A gateway whose `[server]` table also has `server_extra`.
+fn gateway(redis: &Redis, server_extra: &str) -> Gateway {
+    let text = config(redis, PRICE).replacen("[server]\n", &format!("[server]\n{server_extra}"), 1);
+    Gateway::start(&text)
+}
+
+#[tokio::test]
+async fn an_mget_reads_each_key_once_and_a_too_large_answer_is_413() {
+    let redis = Redis::start();
+    let gw = gateway(&redis, "max_response_bytes = 300000\n");
+    let client = reqwest::Client::new();
+    let big = "x".repeat(60_000);
+    for k in ["a", "b", "c", "d", "e", "f"] {
+        let resp = client
+            .put(gw.url(&format!("/v1/cache/cache/{k}")))
+            .json(&big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+    }
+    // The same key 1000 times: one read, one value in the answer.
+    let trips = metric(&gw, "sluice_redis_round_trips_total").await;
+    let resp = client
+        .post(gw.url("/v1/mget/cache"))
+        .json(&json!({"keys": vec!["a"; 1000]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["values"].as_object().unwrap().len(), 1);
+    assert_eq!(
+        metric(&gw, "sluice_redis_round_trips_total").await,
+        trips + 1.0
+    );
+    // Six values of 60 KB are over 300 000 bytes: a 413 naming the limit.
+    let resp = client
+        .post(gw.url("/v1/mget/cache"))
+        .json(&json!({"keys": ["a", "b", "c", "d", "e", "f"]}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(resp, 413).await;
+    assert_eq!(problem["type"], "urn:sluice:problem:response-too-large");
+    assert!(problem["detail"].as_str().unwrap().contains("300000"));
+    // Four fit.
+    let resp = client
+        .post(gw.url("/v1/mget/cache"))
+        .json(&json!({"keys": ["a", "b", "c", "d"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn more_fields_than_a_plan_may_hold_are_the_clients_mistake() {
+    let redis = Redis::start();
+    let gw = gateway(&redis, "");
+    let client = reqwest::Client::new();
+    let fields: Vec<String> = (0..1025).map(|i| format!("f{i}")).collect();
+    let url = gw.url(&format!("/v1/cache/price/btc?fields={}", fields.join(",")));
+    assert_problem(client.get(&url).send().await.unwrap(), 400).await;
+    let object: serde_json::Map<String, Value> =
+        fields.iter().map(|f| (f.clone(), json!(1))).collect();
+    let resp = client
+        .put(gw.url("/v1/cache/price/btc"))
+        .json(&object)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(resp, 400).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("1025 fields"),
+        "{problem}"
+    );
+    // Not held against the plugin.
+    let invalid = metric(
+        &gw,
+        "sluice_plugin_invalid_plans_total{plugin=\"price-hash\"}",
+    )
+    .await;
+    assert_eq!(invalid, 0.0);
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_gets_408() {
+    let redis = Redis::start();
+    let gw = gateway(&redis, "body_timeout_ms = 200\n");
+    let request = b"PUT /v1/cache/cache/k HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n1";
+    let answer = raw_http(&gw.base, request).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("urn:sluice:problem:body-timeout"),
+        "{answer}"
+    );
+    let resp = reqwest::get(gw.url("/healthz")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_in_flight_limit_are_shed_with_503() {
+    let redis = Redis::start();
+    let gw = gateway(&redis, "max_in_flight = 2\n");
+    let client = reqwest::Client::new();
+    let group = gw.url("/v1/streams/cache:events/groups/g");
+    assert_eq!(client.post(&group).send().await.unwrap().status(), 201);
+    let poll = format!("{group}/messages?consumer=c&block_ms=3000");
+    let polls: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(client.get(&poll).send()))
+        .collect();
+    let mut shed = None;
+    for _ in 0..2_000 {
+        let resp = client.get(gw.url("/healthz")).send().await.unwrap();
+        if resp.status() == 503 {
+            assert_eq!(resp.headers()["retry-after"], "1");
+            shed = Some(assert_problem(resp, 503).await);
+            break;
+        }
+    }
+    let shed = shed.expect("two long-polls in flight never made a third request wait");
+    assert_eq!(shed["type"], "urn:sluice:problem:overloaded");
+    for p in polls {
+        assert_eq!(p.await.unwrap().unwrap().status(), 200);
+    }
+    // Once they are done, requests are served again.
+    assert_eq!(
+        client
+            .get(gw.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(metric(&gw, "sluice_shed_total{what=\"request\"}").await >= 1.0);
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_are_closed_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let redis = Redis::start();
+    let gw = gateway(&redis, "max_connections = 2\n");
+    let addr = gw.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(s); // kept open (keep-alive)
+    }
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = third
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 256];
+    let n = third.read(&mut buf).await.unwrap_or(0);
+    assert_eq!(
+        n,
+        0,
+        "closed without an answer: {:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    drop(held);
+    // Slots free again once the held connections close.
+    let mut ok = false;
+    for _ in 0..200 {
+        if let Ok(resp) = reqwest::get(gw.url("/healthz")).await
+            && resp.status() == 200
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(ok, "the gateway never accepted again");
+}
