@@ -102,6 +102,7 @@ impl Gateway {
         steps
             .into_iter()
             .map(|step| match step? {
+                Step::Near(copy) if copy.absent => Ok(Answer::Nothing),
                 Step::Near(copy) => Ok(Answer::Near(copy)),
                 Step::Redis { call, plan, kept } => {
                     let result = done
@@ -224,14 +225,12 @@ impl Gateway {
         };
         let body = plan::shape(action, reply).map(Bytes::from);
         self.record(domain, call, body.is_some());
-        match (body, kept) {
-            (Some(body), Some(kept)) => {
-                self.near
-                    .keep(kept, &call.fields, body.clone(), done.expires_in);
-                Ok(Answer::Fresh(body))
-            }
-            (body, _) => Ok(body.map_or(Answer::Nothing, Answer::Fresh)),
+        // A kept read keeps what it found, or that it found nothing.
+        if let Some(kept) = kept {
+            self.near
+                .keep(kept, &call.fields, body.clone(), done.expires_in);
         }
+        Ok(body.map_or(Answer::Nothing, Answer::Fresh))
     }
 
     /// Access statistics for adaptive policies: reads (hit or miss) and writes.

@@ -34,8 +34,11 @@ const SLOTS: usize = 1024;
 pub struct Entry {
     /// Which `?fields=` the body answered; a read for other fields misses.
     fields: String,
-    /// The body as MessagePack.
+    /// The body as MessagePack (empty for an absent key).
     pub body: Bytes,
+    /// The read found nothing: a miss storm on one key costs one Redis read
+    /// per change of the key, not one per client.
+    pub absent: bool,
     /// The body as JSON, rendered once, on the first JSON read.
     json: std::sync::OnceLock<Bytes>,
     stored: Instant,
@@ -137,13 +140,22 @@ impl NearCache {
 
     /// Keep what a read returned, unless the key was invalidated since it was
     /// considered; never beyond `expires_in`, the key's life in Redis.
-    pub fn keep(&self, kept: Kept, fields: &[String], body: Bytes, expires_in: Option<Duration>) {
+    /// `body` `None` keeps the fact that the key is absent (fresh only: an
+    /// absent copy never stands in for Redis when it is down).
+    pub fn keep(
+        &self,
+        kept: Kept,
+        fields: &[String],
+        body: Option<Bytes>,
+        expires_in: Option<Duration>,
+    ) {
         let now = Instant::now();
         let epoch = self.epoch.load(Ordering::Acquire);
         let entry = Arc::new(Entry {
             epoch,
             fields: fields.join(","),
-            body,
+            absent: body.is_none(),
+            body: body.unwrap_or_default(),
             json: std::sync::OnceLock::new(),
             stored: now,
             fresh_until: now + expires_in.map_or(kept.fresh_for, |t| t.min(kept.fresh_for)),
@@ -177,7 +189,7 @@ impl NearCache {
     /// A copy no older than the read's `max_stale`, and its age, for when
     /// Redis cannot answer.
     pub fn stale(&self, kept: &Kept, fields: &[String]) -> Option<(Bytes, Duration)> {
-        let e = self.entry(&kept.key, fields)?;
+        let e = self.entry(&kept.key, fields).filter(|e| !e.absent)?;
         let age = e.stored.elapsed();
         (age <= kept.max_stale).then(|| (e.body.clone(), age))
     }
@@ -267,7 +279,12 @@ mod tests {
     #[test]
     fn a_kept_read_is_fresh_for_its_fields_only() {
         let near = NearCache::new(1 << 20);
-        near.keep(kept(&near, "d:k"), &[], Bytes::from_static(b"\x01"), None);
+        near.keep(
+            kept(&near, "d:k"),
+            &[],
+            Some(Bytes::from_static(b"\x01")),
+            None,
+        );
         let copy = near.fresh(&kept(&near, "d:k"), &[]).expect("fresh");
         assert_eq!(&copy.body[..], b"\x01");
         assert!(near.fresh(&kept(&near, "d:k"), &["a".into()]).is_none());
@@ -279,7 +296,7 @@ mod tests {
         let near = NearCache::new(1 << 20);
         let k = kept(&near, "d:k");
         near.invalidate(Invalidation::Keys(vec![b"d:k".to_vec()]));
-        near.keep(k, &[], Bytes::from_static(b"\x01"), None);
+        near.keep(k, &[], Some(Bytes::from_static(b"\x01")), None);
         assert!(near.fresh(&kept(&near, "d:k"), &[]).is_none());
     }
 
@@ -287,7 +304,12 @@ mod tests {
     fn writes_and_invalidations_end_a_copy_and_a_lost_connection_ends_freshness() {
         let near = NearCache::new(1 << 20);
         for key in ["d:a", "d:b"] {
-            near.keep(kept(&near, key), &[], Bytes::from_static(b"\x01"), None);
+            near.keep(
+                kept(&near, key),
+                &[],
+                Some(Bytes::from_static(b"\x01")),
+                None,
+            );
         }
         near.forget("d:a");
         assert!(near.fresh(&kept(&near, "d:a"), &[]).is_none());
@@ -311,7 +333,7 @@ mod tests {
         near.keep(
             kept(&near, "d:k"),
             &[],
-            Bytes::from_static(b"\x01"),
+            Some(Bytes::from_static(b"\x01")),
             Some(Duration::ZERO),
         );
         assert!(near.fresh(&kept(&near, "d:k"), &[]).is_none());
@@ -346,5 +368,19 @@ mod tests {
         let mut write = read("d:k");
         write.respond = None;
         assert!(near.consider(USE, &write).is_none());
+    }
+
+    #[test]
+    fn an_absent_key_is_kept_fresh_but_never_stands_in_for_redis() {
+        let near = NearCache::new(1 << 20);
+        near.keep(kept(&near, "d:gone"), &[], None, None);
+        let copy = near
+            .fresh(&kept(&near, "d:gone"), &[])
+            .expect("a fresh miss");
+        assert!(copy.absent && copy.body.is_empty());
+        assert!(near.stale(&kept(&near, "d:gone"), &[]).is_none());
+        // A write ends it like any copy.
+        near.invalidate(Invalidation::Keys(vec![b"d:gone".to_vec()]));
+        assert!(near.fresh(&kept(&near, "d:gone"), &[]).is_none());
     }
 }

@@ -172,3 +172,46 @@ async fn a_copy_never_outlives_the_key_in_redis() {
         "served after it expired in Redis"
     );
 }
+
+/// A miss storm on one absent key costs one Redis read, not one per client:
+/// the answer "absent" is kept like a value, and Redis's invalidation ends
+/// it the moment anyone writes the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_storm_on_one_key_costs_one_read_per_change() {
+    let redis = Redis::start();
+    let gw = Arc::new(Gateway::start(&config(&redis, L1)));
+    let client = reqwest::Client::new();
+    let before = gets(&redis);
+    let readers: Vec<_> = (0..50)
+        .map(|_| {
+            let (gw, client) = (gw.clone(), client.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for _ in 0..10 {
+                    statuses.push(read(&client, &gw, "absent").await.0);
+                }
+                statuses
+            })
+        })
+        .collect();
+    for r in readers {
+        assert!(r.await.unwrap().iter().all(|s| *s == 404));
+    }
+    let reads = gets(&redis) - before;
+    assert!(
+        reads <= 3,
+        "500 reads of an absent key cost {reads} Redis GETs"
+    );
+    // Someone writes it (not through this gateway): the miss ends at once.
+    let _: () = redis
+        .conn()
+        .set("l1:absent", rmp_serde::to_vec(&"here").unwrap())
+        .unwrap();
+    eventually(
+        "the written key is read",
+        Duration::from_secs(2),
+        async || read(&client, &gw, "absent").await.0 == 200,
+    )
+    .await;
+    println!("miss storm: 500 reads of an absent key, {reads} Redis GET(s)");
+}
