@@ -57,6 +57,9 @@ pub struct ServerConfig {
     /// Client connections open at once; past it a new connection is closed
     /// as soon as it is accepted.
     pub max_connections: usize,
+    /// After SIGTERM: how long requests in flight may take to finish before
+    /// the process exits anyway (long-polls end at once).
+    pub drain_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +72,7 @@ impl Default for ServerConfig {
             max_response_bytes: 16 << 20,
             max_in_flight: 1_024,
             max_connections: 4_096,
+            drain_ms: 15_000,
         }
     }
 }

@@ -243,6 +243,11 @@ impl Gateway {
         z ^ (z >> 31)
     }
 
+    /// Shutting down: long-polls end now with nothing (an empty 200).
+    pub fn close_blocking(&self) {
+        self.store.close_blocking();
+    }
+
     /// Connections to Redis open, and of those idle.
     pub fn pool_state(&self) -> (u32, u32) {
         self.store.pool_state()

@@ -194,3 +194,37 @@ async fn connections_past_the_limit_are_closed_at_once() {
     }
     assert!(ok, "the gateway never accepted again");
 }
+
+/// SIGTERM: the listener closes, a long-poll ends at once with an empty 200
+/// (not after its 30 s), and the process exits well within the drain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_long_polls_early_and_exits_within_the_drain() {
+    let redis = Redis::start();
+    let mut gw = gateway(&redis, "drain_ms = 5000\n");
+    let client = reqwest::Client::new();
+    let group = gw.url("/v1/streams/cache:events/groups/g");
+    assert_eq!(client.post(&group).send().await.unwrap().status(), 201);
+    let poll = tokio::spawn(
+        client
+            .get(format!("{group}/messages?consumer=c&block_ms=30000"))
+            .send(),
+    );
+    support::eventually(
+        "the long-poll blocked",
+        std::time::Duration::from_secs(5),
+        async || redis.info("blocked_clients") == "1",
+    )
+    .await;
+    let sent = std::time::Instant::now();
+    gw.signal("TERM");
+    let resp = poll.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"messages": []}));
+    let ended = sent.elapsed();
+    assert!(
+        gw.exited_within(std::time::Duration::from_secs(5)),
+        "still running after SIGTERM"
+    );
+    println!("shutdown: long-poll answered {ended:?} after SIGTERM");
+}

@@ -40,9 +40,6 @@ use tokio::sync::Semaphore;
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long connections may take to finish after shutdown begins.
-const DRAIN: Duration = Duration::from_secs(10);
-
 /// Accept connections until `shutdown` resolves, then let open requests finish.
 /// At most `server.max_connections` connections are open at once (one more
 /// is closed as soon as it is accepted) and `server.max_in_flight` requests
@@ -88,12 +85,15 @@ pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<O
             drop(open);
         });
     }
-    tracing::info!("shutting down: draining open connections");
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
+    // Long-polls end now; other requests in flight get `server.drain_ms`.
+    live.current().close_blocking();
+    let drain = Duration::from_millis(limits.drain_ms);
+    tracing::info!(?drain, "shutting down: draining open connections");
+    if tokio::time::timeout(drain, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("connections still open after {DRAIN:?}; closing them");
+        tracing::warn!("connections still open after {drain:?}; closing them");
     }
 }
 

@@ -101,6 +101,8 @@ fn is_transport(e: &redis::RedisError) -> bool {
 #[derive(Clone)]
 pub struct Store {
     pool: Arc<Pool>,
+    /// Raised at shutdown: ends blocking reads.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
     breaker: Arc<Breaker>,
     scripts: Arc<Scripts>,
     command_timeout: Duration,
@@ -119,6 +121,7 @@ impl Store {
         METRICS.pool_size.set(i64::from(config.pool_size));
         Ok(Store {
             pool: Arc::new(Pool::new(config, scripts.clone(), on_invalidate)?),
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             breaker: Breaker::new(breaker),
             scripts,
             command_timeout: config.command_timeout(),
@@ -166,13 +169,29 @@ impl Store {
         pipe: &Pipeline,
         holds_for: Duration,
     ) -> Result<Vec<Value>, StoreError> {
+        let mut closing = self.closing.subscribe();
+        if *closing.borrow() {
+            return Ok(vec![Value::Nil]);
+        }
         let ticket = self
             .breaker
             .admit_blocking()
             .inspect_err(|_| METRICS.breaker_rejected.inc())?;
-        let result = self.exclusive_round_trip(pipe, holds_for).await;
-        settle(ticket, &result);
-        result
+        tokio::select! {
+            result = self.exclusive_round_trip(pipe, holds_for) => {
+                settle(ticket, &result);
+                result
+            }
+            // Shutting down: the read ends now, as if it timed out empty
+            // (the connection it held is discarded, its command unfinished).
+            _ = closing.wait_for(|c| *c) => Ok(vec![Value::Nil]),
+        }
+    }
+
+    /// Shutting down: blocking reads in flight end at once with nothing, and
+    /// new ones do not block.
+    pub fn close_blocking(&self) {
+        let _ = self.closing.send(true);
     }
 
     async fn exclusive_round_trip(
@@ -186,7 +205,10 @@ impl Store {
         METRICS.round_trips.inc();
         METRICS.pipeline_commands.observe(pipe.len() as f64);
         let limit = self.command_timeout + holds_for;
-        match tokio::time::timeout(limit, pipe.query_async::<Vec<Value>>(conn.conn())).await {
+        let unfinished = conn.unfinished();
+        let result = tokio::time::timeout(limit, pipe.query_async::<Vec<Value>>(conn.conn())).await;
+        unfinished.finished();
+        match result {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 if is_transport(&e) {

@@ -315,9 +315,34 @@ pub struct Exclusive(
     #[allow(dead_code)] tokio::sync::OwnedSemaphorePermit,
 );
 
+/// Marks a connection broken when dropped armed: a command whose future is
+/// dropped half-way (its client went away, a shutdown) may still be running
+/// on the connection, and its reply would reach the next user.
+pub struct Unfinished(Arc<AtomicBool>, bool);
+
+impl Unfinished {
+    /// The command completed: the connection is fit for the next user.
+    pub fn finished(mut self) {
+        self.1 = false;
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Exclusive {
     pub fn conn(&mut self) -> &mut MultiplexedConnection {
         &mut self.0.mux
+    }
+
+    /// A guard for a command about to run on this connection.
+    pub fn unfinished(&self) -> Unfinished {
+        Unfinished(self.0.broken.clone(), true)
     }
 
     pub fn mark_broken(&self) {
