@@ -187,18 +187,20 @@ impl Gateway {
     /// A consumer group of a stream that lives inside a configured domain's
     /// namespace (`{domain}:...`).
     pub fn group<'a>(&'a self, stream: &'a str, group: &'a str) -> Result<Group<'a>, Error> {
-        let owned = stream
+        let owner = stream
             .split_once(':')
-            .is_some_and(|(d, rest)| !rest.is_empty() && self.domains.contains_key(d));
-        if !owned || stream.len() > self.max_key_bytes() {
+            .filter(|(_, rest)| !rest.is_empty())
+            .and_then(|(d, _)| self.domains.get(d));
+        let Some(owner) = owner.filter(|_| stream.len() <= self.max_key_bytes()) else {
             return Err(Error::BadRequest(format!(
                 "stream {stream:?} is not inside a configured domain's namespace (`{{domain}}:...`)"
             )));
-        }
+        };
         Ok(Group {
             store: &self.store,
             stream,
             group,
+            ttl_ms: owner.ttl.default_ms,
         })
     }
 

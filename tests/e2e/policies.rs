@@ -167,6 +167,9 @@ async fn events_are_routed_to_type_and_asset_streams_and_capped() {
     }
     let len: u64 = redis.conn().xlen("arbitrage:tick").unwrap();
     assert!((50..300).contains(&len), "XLEN {len}");
+    // Every stream expires: the domain's TTL after its last entry.
+    let pttl: i64 = redis.conn().pttl("arbitrage:tick").unwrap();
+    assert!(pttl > 0, "a stream without expiry ({pttl})");
 
     let resp = client
         .post(&url)

@@ -41,6 +41,9 @@ async fn two_consumers_share_a_stream_without_duplicates_and_unacked_messages_ar
     let client = reqwest::Client::new();
     let group = gw.url("/v1/streams/cache:events/groups/g?start=0");
     assert_eq!(client.post(&group).send().await.unwrap().status(), 201);
+    // A stream made by creating a group expires like any key of its domain.
+    let pttl: i64 = redis::Commands::pttl(&mut redis.conn(), "cache:events").unwrap();
+    assert!(pttl > 0, "a stream without expiry ({pttl})");
     let resp = client.post(&group).send().await.unwrap();
     assert_eq!(resp.status(), 200, "creating it again is not an error");
     assert_eq!(

@@ -12,6 +12,8 @@ pub struct Group<'a> {
     pub store: &'a Store,
     pub stream: &'a str,
     pub group: &'a str,
+    /// The stream's domain TTL: a stream made by creating a group expires.
+    pub ttl_ms: u64,
 }
 
 impl Group<'_> {
@@ -25,7 +27,20 @@ impl Group<'_> {
             .arg(self.group)
             .arg(start)
             .arg("MKSTREAM");
-        match self.store.query(&pipe).await?.pop().unwrap_or(Value::Nil) {
+        // A stream made here expires like any; one that exists keeps its TTL.
+        pipe.cmd("PEXPIRE")
+            .arg(self.stream)
+            .arg(self.ttl_ms)
+            .arg("NX")
+            .ignore();
+        match self
+            .store
+            .query(&pipe)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Nil)
+        {
             Value::ServerError(e) if e.code() == "BUSYGROUP" => Ok(false),
             v => reply_error(&v).map_or(Ok(true), Err),
         }

@@ -592,6 +592,27 @@ mod tests {
     }
 
     #[test]
+    fn every_stream_is_capped_and_expires_with_its_entry_in_one_transaction() {
+        let p = plan(vec![Action::StreamAdd(StreamAdd {
+            stream: "cache:s".into(),
+            fields: vec![FieldValue {
+                name: "a".into(),
+                value: vec![1],
+            }],
+            max_len: None,
+        })]);
+        assert_eq!(
+            describe_plan(&p),
+            [
+                "MULTI",
+                "XADD cache:s MAXLEN ~ 10000 * a 1",
+                "PEXPIRE cache:s 60000",
+                "EXEC"
+            ]
+        );
+    }
+
+    #[test]
     fn score_ranges_swap_bounds_for_rev_and_take_a_limit() {
         let p = plan(vec![Action::ZsetRange(ZsetRange {
             key: "cache:z".into(),

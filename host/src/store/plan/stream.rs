@@ -1,9 +1,14 @@
-//! Streams: `XADD … MAXLEN ~ n`. A publish answers with each stream's entry id.
+//! Streams: `XADD … MAXLEN ~ n`, then `PEXPIRE`. Every stream is capped and
+//! expires (a stream lives the domain's TTL after its last entry, its
+//! consumer groups with it). A publish answers with each stream's entry id.
 
-use super::{Ctx, Kind, PlanLimits, items, value};
+use super::{Ctx, Kind, PlanLimits, expire, items, value};
 use crate::plugin::bindings::{Action, Plan, StreamAdd};
 use crate::store::{StoreError, reply};
 use redis::{Cmd, Value};
+
+/// The cap of a stream whose plan names none: no stream grows without bound.
+pub const DEFAULT_MAX_LEN: u64 = 10_000;
 
 impl Kind for StreamAdd {
     fn keys(&self) -> Vec<&str> {
@@ -20,17 +25,17 @@ impl Kind for StreamAdd {
         }
         self.fields.iter().try_for_each(|f| value(&f.value, limits))
     }
-    fn commands(&self, _: &Ctx) -> Result<Vec<Cmd>, StoreError> {
+    fn commands(&self, ctx: &Ctx) -> Result<Vec<Cmd>, StoreError> {
         let mut cmd = redis::cmd("XADD");
-        cmd.arg(&self.stream);
-        if let Some(n) = self.max_len {
-            cmd.arg("MAXLEN").arg("~").arg(n);
-        }
-        cmd.arg("*");
+        cmd.arg(&self.stream)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.max_len.unwrap_or(DEFAULT_MAX_LEN))
+            .arg("*");
         for f in &self.fields {
             cmd.arg(&f.name).arg(&f.value);
         }
-        Ok(vec![cmd])
+        Ok(vec![cmd, expire(&self.stream, ctx.ttl(None))])
     }
 }
 
