@@ -10,7 +10,7 @@ PLUGINS := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard plugins/*/Cargo.toml)))
 FIXTURES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard tests/fixtures/*/Cargo.toml)))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench deps plugins build lint stop clean
+.PHONY: run test chaos bench deps plugins build lint stop clean
 
 ## Install what is missing: redis-server (apt) and the wasm32-wasip2 target (rustup).
 deps:
@@ -50,6 +50,12 @@ stop:
 ## end-to-end tests against real redis-server processes and real plugins.
 test: plugins lint
 	cargo test --workspace
+
+## The chaos suite, long form (`make test` runs its short form): Redis killed
+## and paused under load, SCRIPT FLUSH under rate-limit load, durability with
+## appendfsync always, a plugin replaced every 200 ms for 30 s.
+chaos: plugins
+	SLUICE_CHAOS_LONG=1 cargo test -p sluice --test chaos -- --nocapture --test-threads=1
 
 ## Measurements (not part of `make test`): the gateway beside webdis and raw
 ## Redis, the analysis's claims and the plugin decision (all written to

@@ -260,6 +260,11 @@ impl Gateway {
         assert!(status.success());
     }
 
+    /// The process id (chaos tests read its RSS from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the gateway logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
