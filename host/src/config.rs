@@ -264,6 +264,11 @@ pub struct DomainConfig {
     /// plugin, e.g. for adaptive TTLs.
     #[serde(default)]
     pub track_access: bool,
+    /// Whether clients may create and read consumer groups of streams under
+    /// this domain's namespace (`/v1/streams/{domain}:...`). Off by default:
+    /// a client could otherwise turn any key of the domain into a stream.
+    #[serde(default)]
+    pub streams: bool,
     /// Wall time one plugin call may take.
     #[serde(default = "default_plugin_timeout_ms")]
     pub plugin_timeout_ms: u64,
@@ -473,6 +478,31 @@ impl Config {
                     field("prefixes"),
                     format!("{p:?}: keys under it are the gateway's own"),
                 ));
+            }
+            // A declared prefix may not reach into another domain's keys.
+            let overlap = |a: &str, b: &str| a.starts_with(b) || b.starts_with(a);
+            for p in &domain.prefixes {
+                let clash = self.domains.iter().find_map(|(other, od)| {
+                    let theirs =
+                        std::iter::once(format!("{}:", other.get_ref())).chain(if other == name {
+                            Vec::new()
+                        } else {
+                            od.prefixes.clone()
+                        });
+                    theirs
+                        .filter(|t| overlap(p, t))
+                        .map(|t| (other.get_ref().clone(), t))
+                        .next()
+                });
+                if let Some((other, theirs)) = clash {
+                    return Err(invalid(
+                        at("prefixes"),
+                        field("prefixes"),
+                        format!(
+                            "{p:?} overlaps {theirs:?} of domain {other:?}: a key would belong to both"
+                        ),
+                    ));
+                }
             }
             let wasm = self.plugin_path(&domain.plugin);
             if !wasm.is_file() {
@@ -783,6 +813,23 @@ mod tests {
             format!(
                 "{PATH}:5: domains.cache.prefixes: \"idempotency:orders:\": keys under it are the gateway's own"
             )
+        );
+    }
+
+    #[test]
+    fn a_prefix_may_not_reach_into_another_domains_keys() {
+        let text = "[plugins]\ndir = \"p\"\n[domains.cache]\nplugin = \"x\"\nprefixes = [\"price:eth:\"]\n[domains.price]\nplugin = \"x\"\n";
+        assert_eq!(
+            refusal(text),
+            format!(
+                "{PATH}:5: domains.cache.prefixes: \"price:eth:\" overlaps \"price:\" of domain \"price\": a key would belong to both"
+            )
+        );
+        let text = "[plugins]\ndir = \"p\"\n[domains.a]\nplugin = \"x\"\nprefixes = [\"shared:\"]\n[domains.b]\nplugin = \"x\"\nprefixes = [\"shared:x:\"]\n";
+        assert!(
+            refusal(text).contains("overlaps \"shared:x:\" of domain \"b\""),
+            "{}",
+            refusal(text)
         );
     }
 

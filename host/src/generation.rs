@@ -196,6 +196,12 @@ impl Gateway {
                 "stream {stream:?} is not inside a configured domain's namespace (`{{domain}}:...`)"
             )));
         };
+        if !owner.config.streams {
+            return Err(Error::BadRequest(format!(
+                "domain {:?} holds no streams for clients (its config has no `streams = true`)",
+                owner.name
+            )));
+        }
         Ok(Group {
             store: &self.store,
             stream,

@@ -26,6 +26,7 @@ jitter_pct = 10
 
 [domains.arbitrage]
 plugin = "stream-router"
+streams = true
 [domains.arbitrage.settings]
 maxlen = 50
 "#;

@@ -37,8 +37,21 @@ async fn read(client: &reqwest::Client, gw: &Gateway, consumer: &str, query: &st
 #[tokio::test]
 async fn two_consumers_share_a_stream_without_duplicates_and_unacked_messages_are_reclaimed() {
     let redis = Redis::start();
-    let gw = Gateway::start(&config(&redis, ""));
+    let gw = Gateway::start(&config(
+        &redis,
+        "[domains.price]\nplugin = \"price-hash\"\nttl_s = 5\n",
+    ));
     let client = reqwest::Client::new();
+    // A domain that holds no streams cannot have one made in its namespace:
+    // its keys stay what its policy wrote.
+    let squat = gw.url("/v1/streams/price:eth:usd/groups/g");
+    let body = assert_problem(client.post(&squat).send().await.unwrap(), 400).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("streams = true"),
+        "{body}"
+    );
+    let exists: bool = redis::Commands::exists(&mut redis.conn(), "price:eth:usd").unwrap();
+    assert!(!exists);
     let group = gw.url("/v1/streams/cache:events/groups/g?start=0");
     assert_eq!(client.post(&group).send().await.unwrap().status(), 201);
     // A stream made by creating a group expires like any key of its domain.

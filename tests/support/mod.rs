@@ -182,6 +182,7 @@ plugin = "fixed-ttl"
 ttl_s = 60
 min_ttl_s = 1
 max_ttl_s = 3600
+streams = true
 {extra}"#,
         url = redis.url(),
         plugins = plugins.display(),
