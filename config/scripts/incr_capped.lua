@@ -1,5 +1,6 @@
 -- A counter that stops at a cap and always expires.
 -- KEYS[1]: the counter. ARGV: increment, cap, ttl in ms.
+-- sluice: ttl-ms ARGV[3]
 -- Returns the new value (never above the cap).
 local v = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))
 local cap = tonumber(ARGV[2])

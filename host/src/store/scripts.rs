@@ -23,6 +23,24 @@ pub struct Script {
     pub name: String,
     pub source: String,
     pub sha: String,
+    /// The argument (0-based) that is a TTL in ms, declared in the script
+    /// by a line `-- sluice: ttl-ms ARGV[n]`: the host holds it to the
+    /// calling domain's TTL bounds, as every other TTL.
+    pub ttl_arg: Option<usize>,
+}
+
+/// `-- sluice: ttl-ms ARGV[n]` → `n - 1`.
+fn declared_ttl_arg(source: &str) -> Option<usize> {
+    source.lines().find_map(|line| {
+        let rest = line
+            .trim()
+            .strip_prefix("--")?
+            .trim()
+            .strip_prefix("sluice:")?;
+        let n = rest.trim().strip_prefix("ttl-ms")?.trim();
+        let n: usize = n.strip_prefix("ARGV[")?.strip_suffix(']')?.parse().ok()?;
+        n.checked_sub(1)
+    })
 }
 
 /// Every script the gateway may run, by name.
@@ -73,6 +91,7 @@ impl Scripts {
             name.to_owned(),
             Arc::new(Script {
                 name: name.to_owned(),
+                ttl_arg: declared_ttl_arg(&source),
                 source,
                 sha,
             }),
@@ -245,5 +264,20 @@ mod tests {
         sources.sort();
         assert_eq!(loaded, sources);
         assert_eq!(loaded.len(), 3);
+    }
+
+    #[test]
+    fn a_script_declares_which_argument_is_its_ttl() {
+        assert_eq!(
+            declared_ttl_arg("-- sluice: ttl-ms ARGV[3]\nreturn 1"),
+            Some(2)
+        );
+        assert_eq!(declared_ttl_arg("return 1"), None);
+        assert_eq!(
+            declared_ttl_arg("-- sluice: ttl-ms ARGV[0]"),
+            None,
+            "ARGV is 1-based"
+        );
+        assert_eq!(declared_ttl_arg("-- sluice: ttl-ms 3"), None);
     }
 }

@@ -161,10 +161,19 @@ pub fn validate(
         ));
     }
     for action in &plan.actions {
-        if let Action::Script(s) = action
-            && scripts.get(&s.name).is_none()
-        {
-            return Err(format!("no registered script named {:?}", s.name));
+        if let Action::Script(s) = action {
+            let Some(script) = scripts.get(&s.name) else {
+                return Err(format!("no registered script named {:?}", s.name));
+            };
+            if let Some(i) = script.ttl_arg
+                && script::ttl_arg(s, i).is_none()
+            {
+                return Err(format!(
+                    "argument {} of script {:?} is its TTL in ms: a whole number",
+                    i + 1,
+                    s.name
+                ));
+            }
         }
         let kind = kind(action);
         for k in kind.keys() {
@@ -456,6 +465,37 @@ mod tests {
         assert_eq!(check(&plan(vec![call("ready")])), Ok(()));
         let e = check(&plan(vec![call("flushall")])).unwrap_err();
         assert_eq!(e, "no registered script named \"flushall\"");
+    }
+
+    #[test]
+    fn a_scripts_declared_ttl_argument_is_held_to_the_domains_bounds() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/scripts");
+        let scripts = Scripts::load(Some(&dir)).unwrap();
+        let call = |ttl: &str| {
+            plan(vec![Action::Script(ScriptCall {
+                name: "incr_capped".into(),
+                keys: vec!["cache:n".into()],
+                args: vec![b"1".to_vec(), b"10".to_vec(), ttl.as_bytes().to_vec()],
+            })])
+        };
+        let ns = ["cache:".to_owned()];
+        let ctx = Ctx {
+            ttl: &TTL,
+            plan_ttl: None,
+            scripts: &scripts,
+        };
+        // 0 would delete the key; a day would outlive max_ttl: both held to the bounds.
+        for (asked, sent) in [("0", "1000"), ("86400000", "120000"), ("5000", "5000")] {
+            let p = call(asked);
+            assert_eq!(validate(&p, &ns, &scripts, &PlanLimits::default()), Ok(()));
+            let line = &describe(&p, &ctx).unwrap()[0];
+            assert!(line.ends_with(&format!(" 1 cache:n 1 10 {sent}")), "{line}");
+        }
+        let e = validate(&call("soon"), &ns, &scripts, &PlanLimits::default()).unwrap_err();
+        assert_eq!(
+            e,
+            "argument 3 of script \"incr_capped\" is its TTL in ms: a whole number"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ impl Kind for ScriptCall {
         read_items(self.keys.len().max(self.args.len()), limits)?;
         self.args.iter().try_for_each(|a| value(a, limits))
     }
+    /// A TTL argument the script declares is held to the domain's bounds.
     fn commands(&self, ctx: &Ctx) -> Result<Vec<Cmd>, StoreError> {
         let script = ctx.scripts.get(&self.name).ok_or_else(|| {
             StoreError::Command(format!("no registered script named {:?}", self.name))
@@ -26,6 +27,17 @@ impl Kind for ScriptCall {
             .script_calls
             .with_label_values(&[&script.name])
             .inc();
-        Ok(vec![scripts::evalsha(script, &self.keys, &self.args)])
+        let mut args = std::borrow::Cow::Borrowed(&self.args);
+        if let Some(i) = script.ttl_arg
+            && let Some(ms) = ttl_arg(self, i)
+        {
+            args.to_mut()[i] = ctx.ttl.pick(Some(ms), None).to_string().into_bytes();
+        }
+        Ok(vec![scripts::evalsha(script, &self.keys, &args)])
     }
+}
+
+/// Argument `i` of a call as a TTL in ms (ASCII digits), if it is one.
+pub(super) fn ttl_arg(call: &ScriptCall, i: usize) -> Option<u64> {
+    std::str::from_utf8(call.args.get(i)?).ok()?.parse().ok()
 }
