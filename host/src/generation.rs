@@ -159,11 +159,6 @@ impl Gateway {
             .unwrap_or("-")
     }
 
-    /// Bodies larger than this get 413.
-    pub fn max_body_bytes(&self) -> usize {
-        self.config.server.max_body_bytes
-    }
-
     /// Bodies larger than the first get 413; one not read in full within the
     /// second gets 408.
     pub fn body_limits(&self) -> (usize, Duration) {
@@ -342,11 +337,12 @@ pub fn sandbox(dc: &DomainConfig) -> SandboxLimits {
 /// The domain as its policy's `configure` sees it: name, TTLs, and its
 /// settings table whole, as MessagePack.
 pub fn contract_domain(name: &str, dc: &DomainConfig) -> bindings::Domain {
+    let ttl = ttl_bounds(dc);
     bindings::Domain {
         name: name.to_owned(),
-        ttl_ms: ttl_bounds(dc).default_ms,
-        min_ttl_ms: ttl_bounds(dc).min_ms,
-        max_ttl_ms: ttl_bounds(dc).max_ms,
+        ttl_ms: ttl.default_ms,
+        min_ttl_ms: ttl.min_ms,
+        max_ttl_ms: ttl.max_ms,
         // A map of TOML values always encodes; an empty map stands in otherwise.
         settings: rmp_serde::to_vec_named(&dc.settings).unwrap_or_else(|_| vec![0x80]),
     }
