@@ -52,6 +52,11 @@ pub struct ServerConfig {
     /// An answer larger than this (an mget of large values) gets 413 naming
     /// the limit instead of a body the gateway would have to build in memory.
     pub max_response_bytes: usize,
+    /// Response bodies of 64 KiB or more, summed over every request whose
+    /// body is not yet sent (a client that reads slowly holds its own):
+    /// past it a request is shed with 503 + Retry-After. At least
+    /// `max_response_bytes`.
+    pub max_buffered_bytes: usize,
     /// Requests served at once; past it a request is shed with 503 + Retry-After.
     pub max_in_flight: usize,
     /// Client connections open at once; past it a new connection is closed
@@ -70,6 +75,7 @@ impl Default for ServerConfig {
             max_key_bytes: 512,
             body_timeout_ms: 10_000,
             max_response_bytes: 16 << 20,
+            max_buffered_bytes: 64 << 20,
             max_in_flight: 1_024,
             max_connections: 4_096,
             drain_ms: 15_000,
@@ -367,6 +373,17 @@ impl Config {
                 line_of(text, redis_line, "pool_size"),
                 "redis.pool_size".into(),
                 "must be at least 1".into(),
+            ));
+        }
+        let server = &self.server;
+        if server.max_buffered_bytes < server.max_response_bytes {
+            return Err(invalid(
+                line_of(text, table_line(text, "server"), "max_buffered_bytes"),
+                "server.max_buffered_bytes".into(),
+                format!(
+                    "must be at least server.max_response_bytes ({}): a response that size could never be sent",
+                    server.max_response_bytes
+                ),
             ));
         }
         let breaker_line = table_line(text, "breaker");

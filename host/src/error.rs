@@ -24,11 +24,10 @@ pub enum Error {
         "the answer would be larger than the limit of {0} bytes (server.max_response_bytes): ask for fewer or smaller values"
     )]
     ResponseTooLarge(usize),
-    /// Load shedding: more requests in flight than `server.max_in_flight`.
-    #[error(
-        "the gateway is serving as many requests as it may (server.max_in_flight); retry shortly"
-    )]
-    Overloaded,
+    /// Load shedding: the named limit (`server.max_in_flight`,
+    /// `server.max_buffered_bytes`) is reached.
+    #[error("the gateway is at its limit ({0}); retry shortly")]
+    Overloaded(&'static str),
     #[error("unsupported media type {0:?}: send application/json or application/msgpack")]
     UnsupportedMediaType(String),
     /// The client's `Accept` rules out every format the answer can take.
@@ -71,7 +70,7 @@ impl Error {
             }
             Error::BodyTooLarge(_) | Error::ResponseTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
@@ -95,7 +94,7 @@ impl Error {
             Error::BodyTooLarge(_) => "body-too-large",
             Error::BodyTimeout(_) => "body-timeout",
             Error::ResponseTooLarge(_) => "response-too-large",
-            Error::Overloaded => "overloaded",
+            Error::Overloaded(_) => "overloaded",
             Error::UnsupportedMediaType(_) => "unsupported-media-type",
             Error::NotAcceptable(_) => "not-acceptable",
             Error::NoRoute => "no-route",

@@ -17,7 +17,7 @@ use crate::near_cache::{self, NearCache};
 use crate::plugin::{self, Compiled, Plugin, Runtime, SandboxLimits, bindings};
 use crate::store::plan::{PlanLimits, TtlBounds};
 use crate::store::scripts::Scripts;
-use crate::store::{Group, Store, StoreError};
+use crate::store::{Gather, Group, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -172,6 +172,14 @@ impl Gateway {
     /// Answers larger than this get 413.
     pub fn max_response_bytes(&self) -> usize {
         self.config.server.max_response_bytes
+    }
+
+    /// How an mget or a stream read gathers values: bounded by
+    /// `server.max_response_bytes`, in rounds sized by `server.max_body_bytes`
+    /// (the largest value a client can write).
+    pub fn gather(&self, most: usize) -> Gather {
+        let server = &self.config.server;
+        Gather::new(server.max_response_bytes, server.max_body_bytes, most)
     }
 
     /// Keys (and stream names, rate-limit subjects) longer than this get 400.

@@ -187,7 +187,7 @@ impl Metrics {
                 &r,
                 cv(
                     "sluice_shed_total",
-                    "Load shed: connections closed past server.max_connections, requests answered 503 past server.max_in_flight",
+                    "Load shed: connections closed past server.max_connections (what=connection), requests answered 503 past server.max_in_flight (request) or when large bodies not yet sent pass server.max_buffered_bytes (memory)",
                     &["what"],
                 ),
             ),

@@ -68,6 +68,147 @@ async fn an_mget_reads_each_key_once_and_a_too_large_answer_is_413() {
     assert_eq!(resp.status(), 200);
 }
 
+/// PUT `n` values of `bytes` bytes under `{prefix}{i}` in the cache domain.
+async fn put_values(gw: &Gateway, prefix: &str, n: usize, bytes: usize) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let value = "x".repeat(bytes);
+    let mut keys = Vec::new();
+    for i in 0..n {
+        let key = format!("{prefix}{i}");
+        let url = gw.url(&format!("/v1/cache/cache/{key}"));
+        let resp = client.put(url).json(&value).send().await.unwrap();
+        let status = resp.status();
+        assert_eq!(status, 204, "{}", resp.text().await.unwrap());
+        keys.push(key);
+    }
+    keys
+}
+
+#[tokio::test]
+async fn an_mget_reads_in_rounds_and_stops_at_the_first_past_the_limit() {
+    let redis = Redis::start();
+    // Rounds of 2 × 300 000 / 65 536 (max_body_bytes) = 9 keys.
+    let gw = gateway(&redis, "max_response_bytes = 300000\n");
+    let client = reqwest::Client::new();
+    let large = put_values(&gw, "large", 40, 60_000).await;
+    let small = put_values(&gw, "small", 20, 10).await;
+    // 20 small values: three rounds (9, 9, 2), every value answered.
+    let trips = metric(&gw, "sluice_redis_round_trips_total").await;
+    let resp = client
+        .post(gw.url("/v1/mget/cache"))
+        .json(&json!({ "keys": small }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["values"].as_object().unwrap().len(), 20);
+    assert!(
+        body["values"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|v| v.is_string())
+    );
+    assert_eq!(
+        metric(&gw, "sluice_redis_round_trips_total").await,
+        trips + 3.0
+    );
+    // 40 values of 60 KB: the first round (540 KB) passes the limit; the
+    // other 31 are never read.
+    let trips = metric(&gw, "sluice_redis_round_trips_total").await;
+    let resp = client
+        .post(gw.url("/v1/mget/cache"))
+        .json(&json!({ "keys": large }))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(resp, 413).await;
+    assert_eq!(problem["type"], "urn:sluice:problem:response-too-large");
+    assert_eq!(
+        metric(&gw, "sluice_redis_round_trips_total").await,
+        trips + 1.0
+    );
+}
+
+#[tokio::test]
+async fn large_bodies_a_slow_client_has_not_read_are_bounded_in_sum() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let redis = Redis::start();
+    // (A debug build copies a 1 MB value into a plugin slowly: more time.)
+    let text = config(&redis, PRICE)
+        .replacen(
+            "max_body_bytes = 65536\n",
+            "max_body_bytes = 1048576\nmax_buffered_bytes = 20971520\n",
+            1,
+        )
+        .replacen(
+            "streams = true\n",
+            "streams = true\nplugin_timeout_ms = 500\n",
+            1,
+        );
+    let gw = Gateway::start(&text);
+    let keys = put_values(&gw, "mb", 12, 1_000_000).await;
+    let request = serde_json::to_vec(&json!({ "keys": keys })).unwrap();
+    let raw = [
+        format!(
+            "POST /v1/mget/cache HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            request.len()
+        )
+        .into_bytes(),
+        request.clone(),
+    ]
+    .concat();
+    // A client that asks for 12 MB and reads only the start: the kernel's
+    // buffers take a few MB, the gateway holds the rest of the body.
+    let addr = gw.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(&raw).await.unwrap();
+    let mut start = vec![0; 16 * 1024];
+    let n = slow.read(&mut start).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&start[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&start[..n.min(200)])
+    );
+    // A second 12 MB answer does not fit beside it in 20 MiB: shed.
+    let client = reqwest::Client::new();
+    let mget = || {
+        client
+            .post(gw.url("/v1/mget/cache"))
+            .header("content-type", "application/json")
+            .body(request.clone())
+            .send()
+    };
+    let resp = mget().await.unwrap();
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let problem = assert_problem(resp, 503).await;
+    assert_eq!(problem["type"], "urn:sluice:problem:overloaded");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("max_buffered_bytes"),
+        "{problem}"
+    );
+    assert!(metric(&gw, "sluice_shed_total{what=\"memory\"}").await >= 1.0);
+    // Small answers are not held back meanwhile.
+    let resp = client
+        .get(gw.url("/v1/cache/cache/missing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    // The slow client goes away: its share comes back.
+    drop(slow);
+    support::eventually(
+        "the budget given back when the client went away",
+        std::time::Duration::from_secs(10),
+        async || mget().await.unwrap().status() == 200,
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn more_fields_than_a_plan_may_hold_are_the_clients_mistake() {
     let redis = Redis::start();

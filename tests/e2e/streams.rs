@@ -24,6 +24,21 @@ fn xadd(redis: &Redis, stream: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// `n` entries of `bytes` bytes each on `stream`.
+fn xadd_sized(redis: &Redis, stream: &str, n: usize, bytes: usize) {
+    let mut conn = redis.conn();
+    let payload = rmp_serde::to_vec(&"x".repeat(bytes)).unwrap();
+    for _ in 0..n {
+        let _: String = redis::cmd("XADD")
+            .arg(stream)
+            .arg("*")
+            .arg("event")
+            .arg(&payload)
+            .query(&mut conn)
+            .unwrap();
+    }
+}
+
 async fn read(client: &reqwest::Client, gw: &Gateway, consumer: &str, query: &str) -> Vec<Value> {
     let url = gw.url(&format!(
         "/v1/streams/cache:events/groups/g/messages?consumer={consumer}&{query}"
@@ -143,4 +158,35 @@ async fn two_consumers_share_a_stream_without_duplicates_and_unacked_messages_ar
             .contains("create it with POST"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn a_read_stops_gathering_at_the_response_limit_and_leaves_the_rest_for_the_next() {
+    let redis = Redis::start();
+    // Rounds of 2 × 300 000 / 65 536 (max_body_bytes) = 9 entries.
+    let text =
+        config(&redis, "").replacen("[server]\n", "[server]\nmax_response_bytes = 300000\n", 1);
+    let gw = Gateway::start(&text);
+    let client = reqwest::Client::new();
+    let group = gw.url("/v1/streams/cache:events/groups/g?start=0");
+    assert_eq!(client.post(&group).send().await.unwrap().status(), 201);
+    // Small entries: a read of 20 takes three rounds and gets all 20.
+    xadd_sized(&redis, "cache:events", 20, 10);
+    assert_eq!(read(&client, &gw, "c", "count=20").await.len(), 20);
+    // Entries of 60 KB: the first round (9, 540 KB) reaches the limit; the
+    // other 11 stay unread, for the next reads.
+    xadd_sized(&redis, "cache:events", 20, 60_000);
+    assert_eq!(read(&client, &gw, "c", "count=20").await.len(), 9);
+    assert_eq!(read(&client, &gw, "c", "count=20").await.len(), 9);
+    assert_eq!(read(&client, &gw, "c", "count=20").await.len(), 2);
+    assert!(read(&client, &gw, "c", "count=20").await.is_empty());
+    // A claim gathers the same way.
+    let claim =
+        gw.url("/v1/streams/cache:events/groups/g/claim?consumer=c2&min_idle_ms=0&count=100");
+    let resp = client.post(claim).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    // Rounds of 9: 9 small, 9 small, then 2 small and 7 large (420 KB):
+    // the limit is reached and the other 13 stay pending.
+    assert_eq!(body["messages"].as_array().unwrap().len(), 25);
 }

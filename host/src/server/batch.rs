@@ -62,25 +62,25 @@ pub async fn mget(
     // A key asked for twice is read once: the answer is a map by key anyway.
     let mut seen = std::collections::HashSet::with_capacity(body.keys.len());
     body.keys.retain(|k| seen.insert(k.clone()));
-    let calls = body
-        .keys
-        .iter()
-        .map(|k| Call::new(k.clone(), Operation::Get))
-        .collect();
-    let answers = gateway.call_many(domain, calls).await;
-    if let Some(e) = unavailable(&answers) {
-        return Err(e);
-    }
-    let answered: usize = answers
-        .iter()
-        .map(|a| match a {
-            Ok(Answer::Fresh(v)) | Ok(Answer::Stale { body: v, .. }) => v.len(),
-            Ok(Answer::Near(copy)) => copy.body.len(),
-            _ => 0,
-        })
-        .sum();
-    if answered > gateway.max_response_bytes() {
-        return Err(Error::ResponseTooLarge(gateway.max_response_bytes()));
+    // Rounds bounded in bytes: an mget of many large values stops at the
+    // first round that passes the limit, before reading the rest.
+    let gather = gateway.gather(MAX_BATCH);
+    let mut answers = Vec::with_capacity(body.keys.len());
+    let mut answered = 0;
+    for keys in body.keys.chunks(gather.per_round) {
+        let calls = keys
+            .iter()
+            .map(|k| Call::new(k.clone(), Operation::Get))
+            .collect();
+        let round = gateway.call_many(domain, calls).await;
+        if let Some(e) = unavailable(&round) {
+            return Err(e);
+        }
+        answered += round.iter().map(answer_len).sum::<usize>();
+        if answered > gather.max_bytes {
+            return Err(Error::ResponseTooLarge(gather.max_bytes));
+        }
+        answers.extend(round);
     }
     let mut values = Vec::new();
     let mut errors = Vec::new();
@@ -171,6 +171,15 @@ fn write_errors(out: &mut Vec<u8>, errors: &[(&String, String)]) {
     for (k, e) in errors {
         let _ = encode::write_str(out, k);
         let _ = encode::write_str(out, e);
+    }
+}
+
+/// The bytes of a value an answer carries.
+fn answer_len(answer: &Result<Answer, Error>) -> usize {
+    match answer {
+        Ok(Answer::Fresh(v)) | Ok(Answer::Stale { body: v, .. }) => v.len(),
+        Ok(Answer::Near(copy)) => copy.body.len(),
+        _ => 0,
     }
 }
 

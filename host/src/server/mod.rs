@@ -49,6 +49,7 @@ pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<O
     let limits = live.current().config().server.clone();
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
+    respond::bound_buffered(limits.max_buffered_bytes);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -126,7 +127,7 @@ async fn serve(
     let result = match (route, &permit) {
         (_, Err(_)) => {
             METRICS.shed.with_label_values(&["request"]).inc();
-            Err(Error::Overloaded)
+            Err(Error::Overloaded("server.max_in_flight"))
         }
         (Ok(route), Ok(_)) => dispatch(&live, &gateway, route, req).await,
         (Err(e), _) => Err(e),

@@ -5,14 +5,55 @@
 
 use super::codec::{self, Format};
 use crate::error::Error;
+use crate::telemetry::METRICS;
 use bytes::Bytes;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The body type of every response: small, fully built bodies.
 pub type Body = http_body_util::Full<Bytes>;
 
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
+/// Bodies at least this large count against `server.max_buffered_bytes`.
+const COUNTED_BYTES: usize = 64 << 10;
+
+/// The budget of large response bodies not yet sent, in KiB (unset: none).
+static BUFFERED: OnceLock<Arc<Semaphore>> = OnceLock::new();
+
+/// Bound the bytes of large response bodies alive at once; set at start.
+pub fn bound_buffered(max_bytes: usize) {
+    let _ = BUFFERED.set(Arc::new(Semaphore::new(max_bytes / 1024)));
+}
+
+/// A body that gives its share of the budget back when its last reference
+/// is dropped: after hyper has written it, or when the client went away.
+struct Held {
+    body: Bytes,
+    _share: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+/// `body`, holding its share of the budget; `None` when the budget has no
+/// room for it (the request is shed: slow readers cannot pile up bodies).
+fn hold(body: Bytes) -> Option<Bytes> {
+    let Some(budget) = BUFFERED.get().filter(|_| body.len() >= COUNTED_BYTES) else {
+        return Some(body);
+    };
+    let kib = u32::try_from(body.len().div_ceil(1024)).ok()?;
+    let share = budget.clone().try_acquire_many_owned(kib).ok()?;
+    Some(Bytes::from_owner(Held {
+        body,
+        _share: share,
+    }))
+}
 
 /// A response with `status`, `content_type` and `body`.
 pub fn bytes(
@@ -20,7 +61,14 @@ pub fn bytes(
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> Response<Body> {
-    let mut resp = Response::new(Body::new(body.into()));
+    let Some(body) = hold(body.into()) else {
+        METRICS.shed.with_label_values(&["memory"]).inc();
+        return problem(
+            &Error::Overloaded("server.max_buffered_bytes"),
+            Format::Json,
+        );
+    };
+    let mut resp = Response::new(Body::new(body));
     *resp.status_mut() = status;
     set(
         &mut resp,
@@ -103,7 +151,7 @@ pub fn problem(err: &Error, format: Format) -> Response<Body> {
             let secs = e.retry_after().as_secs_f64().ceil().max(1.0) as u64;
             set(&mut resp, RETRY_AFTER, secs.into());
         }
-        Error::Overloaded => set(&mut resp, RETRY_AFTER, 1u64.into()),
+        Error::Overloaded(_) => set(&mut resp, RETRY_AFTER, 1u64.into()),
         Error::MethodNotAllowed(allow) => set(&mut resp, ALLOW, HeaderValue::from_static(allow)),
         Error::Miss(_) => set(
             &mut resp,

@@ -7,7 +7,7 @@ use super::codec::{self, Format};
 use super::respond::{self, Body};
 use crate::error::Error;
 use crate::generation::Gateway;
-use crate::store::Group;
+use crate::store::{Gather, Group};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::time::Duration;
@@ -84,7 +84,10 @@ pub async fn handle(
                 let _ = rmp::encode::write_bool(out, created);
             })
         }
-        Action::Messages | Action::Claim => read(&group, &req, action, format).await,
+        Action::Messages | Action::Claim => {
+            let gather = gateway.gather(MAX_COUNT as usize);
+            read(&group, &req, (action, gather), format).await
+        }
         Action::Ack => {
             let _: codec::NoQuery = codec::query(req.uri().query())?;
             let (bytes, in_format) = codec::read_body(req, gateway.body_limits()).await?;
@@ -108,11 +111,12 @@ pub async fn handle(
 }
 
 /// A read (`block_ms` up to 30 s) or a claim (`min_idle_ms`, default a minute):
-/// `{"messages": [{"id": .., "fields": {..}}, ...]}`.
+/// `{"messages": [{"id": .., "fields": {..}}, ...]}`, at most `count` and
+/// no further round once `server.max_response_bytes` are gathered.
 async fn read(
     group: &Group<'_>,
     req: &Request<Incoming>,
-    action: Action,
+    (action, gather): (Action, Gather),
     format: Format,
 ) -> Result<Response<Body>, Error> {
     let q: ReadQuery = codec::query(req.uri().query())?;
@@ -129,11 +133,13 @@ async fn read(
                 )));
             }
             let block = Duration::from_millis(block_ms);
-            group.read(&q.consumer, q.count, block).await?
+            group.read(&q.consumer, q.count, block, gather).await?
         }
         (Action::Claim, None, min_idle_ms) => {
             let min_idle_ms = min_idle_ms.unwrap_or(60_000);
-            group.claim(&q.consumer, min_idle_ms, q.count).await?
+            group
+                .claim(&q.consumer, min_idle_ms, q.count, gather)
+                .await?
         }
         _ => {
             return Err(Error::BadRequest(

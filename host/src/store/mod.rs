@@ -330,6 +330,30 @@ impl Store {
     }
 }
 
+/// How a read that gathers many values (an mget, a stream read or claim)
+/// is split into round trips so that one request cannot pull more than
+/// about `max_bytes` into memory: at most `per_round` items a round trip,
+/// and no further round once `max_bytes` are gathered. One round holds at
+/// most `per_round` × the largest value a client may write.
+#[derive(Debug, Clone, Copy)]
+pub struct Gather {
+    pub max_bytes: usize,
+    pub per_round: usize,
+}
+
+impl Gather {
+    /// Rounds of up to twice `max_bytes` worth of the largest values
+    /// (`max_item` bytes each), so a round may pass the bound by at most
+    /// that much, and never more than `most` items.
+    pub fn new(max_bytes: usize, max_item: usize, most: usize) -> Gather {
+        let per_round = (max_bytes.saturating_mul(2) / max_item.max(1)).clamp(1, most.max(1));
+        Gather {
+            max_bytes,
+            per_round,
+        }
+    }
+}
+
 /// One plan to run, with its domain's TTLs.
 pub struct Job<'a> {
     pub plan: &'a Plan,

@@ -135,6 +135,19 @@ fn infallible<T, E>(r: Result<T, E>) {
 
 /// Stream entries (`[[id, [field, value, ...]], ...]`) as an array of
 /// `{"id": .., "fields": {..}}`.
+/// About how many bytes a reply carries (its strings' lengths): what a
+/// gathering read counts against its bound.
+pub fn size(v: &Value) -> usize {
+    match v {
+        Value::BulkString(b) => b.len(),
+        Value::SimpleString(s) => s.len(),
+        Value::VerbatimString { text, .. } => text.len(),
+        Value::Array(items) | Value::Set(items) => items.iter().map(size).sum(),
+        Value::Map(pairs) => pairs.iter().map(|(k, v)| size(k) + size(v)).sum(),
+        _ => 8,
+    }
+}
+
 pub fn stream_entries(entries: Vec<Value>) -> Vec<u8> {
     let mut out = Vec::new();
     infallible(encode::write_array_len(&mut out, entries.len() as u32));
