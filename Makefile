@@ -10,11 +10,20 @@ PLUGINS := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard plugins/*/Cargo.toml)))
 FIXTURES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard tests/fixtures/*/Cargo.toml)))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test chaos bench deps plugins build lint stop clean
+.PHONY: run test chaos bench deps plugins build lint ops-check stop clean
 
-## Install what is missing: redis-server (apt) and the wasm32-wasip2 target (rustup).
+# Debian packages a target needs, as COMMAND:PACKAGE (installed when COMMAND is
+# missing). `make test` and `make ops-check` add the operations tools, so one
+# `apt-get update` serves a whole run.
+APT_NEEDS := redis-server:redis-server
+OPS_APT_NEEDS := docker-compose:docker-compose promtool:prometheus
+
+## Install what is missing: the APT_NEEDS packages and the wasm32-wasip2 target (rustup).
 deps:
-	@command -v redis-server >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server; }
+	@missing=; for need in $(sort $(APT_NEEDS)); do \
+	  command -v $${need%%:*} >/dev/null || missing="$$missing $${need#*:}"; done; \
+	[ -z "$$missing" ] || { $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
 ## Build every policy plugin into build/plugins/ (copied atomically: a running
@@ -48,8 +57,17 @@ stop:
 
 ## The whole suite: formatting, lints, unit tests (SDK, plugins natively) and
 ## end-to-end tests against real redis-server processes and real plugins.
-test: plugins lint
+test: APT_NEEDS += $(OPS_APT_NEEDS)
+test: plugins lint ops-check
 	cargo test --workspace
+
+## The operations files: the compose file parses (docker-compose 1.29 too), the
+## alert rules load and their unit tests pass.
+ops-check: APT_NEEDS += $(OPS_APT_NEEDS)
+ops-check: deps
+	docker-compose -f docker/compose.yaml config -q
+	promtool check rules docker/prometheus/alerts.yml
+	promtool test rules docker/prometheus/alerts.test.yml
 
 ## The chaos suite, long form (`make test` runs its short form): Redis killed
 ## and paused under load, SCRIPT FLUSH under rate-limit load, durability with
