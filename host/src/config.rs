@@ -62,6 +62,9 @@ pub struct ServerConfig {
     /// Client connections open at once; past it a new connection is closed
     /// as soon as it is accepted.
     pub max_connections: usize,
+    /// How long a write's `Idempotency-Key` is remembered: a retry within
+    /// it is answered with the first response, never applied again.
+    pub idempotency_window_s: u64,
     /// After SIGTERM: how long requests in flight may take to finish before
     /// the process exits anyway (long-polls end at once).
     pub drain_ms: u64,
@@ -78,6 +81,7 @@ impl Default for ServerConfig {
             max_buffered_bytes: 64 << 20,
             max_in_flight: 1_024,
             max_connections: 4_096,
+            idempotency_window_s: 86_400,
             drain_ms: 15_000,
         }
     }
@@ -384,6 +388,13 @@ impl Config {
                     "must be at least server.max_response_bytes ({}): a response that size could never be sent",
                     server.max_response_bytes
                 ),
+            ));
+        }
+        if server.idempotency_window_s == 0 {
+            return Err(invalid(
+                line_of(text, table_line(text, "server"), "idempotency_window_s"),
+                "server.idempotency_window_s".into(),
+                "must be at least 1".into(),
             ));
         }
         let breaker_line = table_line(text, "breaker");

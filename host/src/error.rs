@@ -50,10 +50,26 @@ pub enum Error {
         /// Until the request's cost would fit.
         wait_ms: u64,
     },
+    /// An `Idempotency-Key` that cannot be served now or with this request.
+    #[error("{0}")]
+    Idempotency(Conflict),
     #[error(transparent)]
     Plugin(#[from] PluginError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why a request with an `Idempotency-Key` was not served.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+pub enum Conflict {
+    #[error("a request with this Idempotency-Key is being served; retry once it has finished")]
+    InFlight,
+    #[error(
+        "a request with this Idempotency-Key was applied but its response was not recorded; it will not be applied again"
+    )]
+    Unrecorded,
+    #[error("this Idempotency-Key was used for a different request (method, path or body)")]
+    Reused,
 }
 
 impl Error {
@@ -75,6 +91,8 @@ impl Error {
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Idempotency(Conflict::Reused) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Idempotency(_) => StatusCode::CONFLICT,
             Error::Plugin(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Store(StoreError::Command(_)) => StatusCode::BAD_GATEWAY,
             Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -100,6 +118,9 @@ impl Error {
             Error::NoRoute => "no-route",
             Error::Unauthorized => "unauthorized",
             Error::MethodNotAllowed(_) => "method-not-allowed",
+            Error::Idempotency(Conflict::InFlight) => "idempotency-in-flight",
+            Error::Idempotency(Conflict::Unrecorded) => "idempotency-unrecorded",
+            Error::Idempotency(Conflict::Reused) => "idempotency-key-reused",
             Error::Plugin(PluginError::Refused { .. }) => "plugin-refused",
             Error::Plugin(_) => "plugin-failed",
             Error::Store(StoreError::Command(_)) => "redis-error",

@@ -3,12 +3,13 @@
 
 use super::{Domain, Gateway};
 use crate::access::{AccessTracker, Event};
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::near_cache::{Entry, Kept};
 use crate::plugin::bindings::{Operation, Plan, Request};
-use crate::store::{Done, Job, StoreError, plan};
+use crate::store::{Done, Job, Once, Seen, StoreError, plan};
 use crate::telemetry::METRICS;
 use bytes::Bytes;
+use hyper::StatusCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +20,8 @@ pub struct Call {
     pub value: Option<Vec<u8>>,
     pub fields: Vec<String>,
     pub ttl_s: Option<u64>,
+    /// Written in the same transaction as the call's writes (an idempotency record).
+    pub record: Option<redis::Cmd>,
 }
 
 impl Call {
@@ -29,6 +32,7 @@ impl Call {
             value: None,
             fields: Vec::new(),
             ttl_s: None,
+            record: None,
         }
     }
 }
@@ -44,6 +48,16 @@ pub enum Answer {
     Stale { body: Bytes, age: Duration },
     /// A read that found nothing, or a write (no body).
     Nothing,
+}
+
+/// What an idempotent call came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Served now.
+    Fresh(Answer),
+    /// Served before with this key: the first response (status, MessagePack
+    /// body or nothing).
+    Replay { status: u16, body: Vec<u8> },
 }
 
 /// One call on its way: answered from the near cache, or planned for Redis.
@@ -78,6 +92,54 @@ impl Gateway {
         answers.pop().unwrap_or(Ok(Answer::Nothing))
     }
 
+    /// Serve a write at most once per idempotency key: claim the key (a
+    /// duplicate in flight is a 409, one done is replayed), then write and
+    /// record together. `known` is the response when it is known before
+    /// the write (a PUT's 204); otherwise the caller records it with
+    /// [`Gateway::record_response`] once built.
+    pub async fn call_once(
+        &self,
+        domain: &Domain,
+        mut call: Call,
+        once: &Once,
+        known: Option<(StatusCode, &[u8])>,
+    ) -> Result<Outcome, Error> {
+        match self.store.claim(once).await? {
+            Seen::Claimed => {}
+            Seen::Done { status, body } => return Ok(Outcome::Replay { status, body }),
+            Seen::InFlight => return Err(Error::Idempotency(Conflict::InFlight)),
+            Seen::Applied => return Err(Error::Idempotency(Conflict::Unrecorded)),
+            Seen::Reused => return Err(Error::Idempotency(Conflict::Reused)),
+        }
+        call.record = Some(match known {
+            Some((status, body)) => once.done(status.as_u16(), body),
+            None => once.applied(),
+        });
+        let result = self.call(domain, call).await;
+        match &result {
+            // Refused before Redis saw it: a retry may go ahead at once.
+            Err(Error::Store(StoreError::CircuitOpen { .. } | StoreError::Busy(_)))
+            | Err(Error::BadRequest(_) | Error::Plugin(_)) => self.store.release(once).await,
+            // The transaction ran, one of its commands refused: that is
+            // what a retry is answered, not a second attempt.
+            Err(e @ Error::Store(StoreError::Command(_))) => {
+                self.record_response(once.done(e.status().as_u16(), b""))
+                    .await;
+            }
+            // A timeout or a lost connection may have landed: the claim
+            // expires (`claim_for`), a record written with it stays.
+            _ => {}
+        }
+        result.map(Outcome::Fresh)
+    }
+
+    /// Record a claimed request's response once it is built.
+    pub async fn record_response(&self, record: redis::Cmd) {
+        if let Err(e) = self.store.record(record).await {
+            tracing::warn!(error = %e, "an idempotent request's response was not recorded; a retry gets 409");
+        }
+    }
+
     /// Serve calls into one domain: each asks the policy; reads the near
     /// cache can answer are answered; every other plan goes to Redis in one
     /// pipeline, and each call gets its own answer or error.
@@ -90,10 +152,11 @@ impl Gateway {
         let jobs: Vec<Job> = steps
             .iter()
             .filter_map(|s| match s {
-                Ok(Step::Redis { plan, kept, .. }) => Some(Job {
+                Ok(Step::Redis { call, plan, kept }) => Some(Job {
                     plan,
                     ttl: &domain.ttl,
                     track: kept.is_some(),
+                    record: call.record.as_ref(),
                 }),
                 _ => None,
             })

@@ -17,7 +17,7 @@ use crate::near_cache::{self, NearCache};
 use crate::plugin::{self, Compiled, Plugin, Runtime, SandboxLimits, bindings};
 use crate::store::plan::{PlanLimits, TtlBounds};
 use crate::store::scripts::Scripts;
-use crate::store::{Gather, Group, Store, StoreError};
+use crate::store::{Gather, Group, Once, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -180,6 +180,19 @@ impl Gateway {
     pub fn gather(&self, most: usize) -> Gather {
         let server = &self.config.server;
         Gather::new(server.max_response_bytes, server.max_body_bytes, most)
+    }
+
+    /// The idempotency record of `key` (a client's `Idempotency-Key`) in
+    /// `domain`, for a request with `fingerprint`. A claim outlives any
+    /// request (ten command timeouts, at least 10 s) and then expires, so a
+    /// gateway that died mid-request does not block retries for long.
+    pub fn once(&self, domain: &Domain, key: &str, fingerprint: String) -> Once {
+        Once {
+            key: format!("idempotency:{}:{key}", domain.name),
+            fingerprint,
+            window: Duration::from_secs(self.config.server.idempotency_window_s),
+            claim_for: (self.config.redis.command_timeout() * 10).max(Duration::from_secs(10)),
+        }
     }
 
     /// Keys (and stream names, rate-limit subjects) longer than this get 400.

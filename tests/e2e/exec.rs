@@ -62,6 +62,7 @@ async fn run(store: &Store, plan: &Plan) -> Result<Vec<redis::Value>, StoreError
         plan,
         ttl: &TTL,
         track: false,
+        record: None,
     };
     store
         .run(&[job])

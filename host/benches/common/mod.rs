@@ -38,6 +38,7 @@ pub async fn store_get(store: &sluice::store::Store, key: &str) {
         plan: &plan,
         ttl: &ttl,
         track: false,
+        record: None,
     };
     let _ = std::hint::black_box(store.run(&[job]).await);
 }

@@ -86,6 +86,7 @@ pub fn check(path: &Path, s: &Sample) -> Result<String, String> {
             ttl: &ttl,
             plan_ttl: None,
             scripts: &s.scripts,
+            with: None,
         };
         let lines = match plugin.plan(&req) {
             Ok(p) => plan::validate(&p, &namespaces, &s.scripts, &PlanLimits::default())

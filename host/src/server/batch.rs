@@ -2,6 +2,7 @@
 //! the domain's policy, one pipeline, an answer or error per key.
 
 use super::codec::{self, Format, Packed};
+use super::idempotency;
 use super::respond::{self, Body};
 use crate::error::Error;
 use crate::flow::{Answer, Call};
@@ -129,6 +130,12 @@ pub async fn mset(
     domain: &str,
 ) -> Result<Response<Body>, Error> {
     let domain = gateway.domain(domain)?;
+    if idempotency::key(req.headers())?.is_some() {
+        // Its items are separate writes: one record could not land with all.
+        return Err(Error::BadRequest(
+            "Idempotency-Key is taken by single writes (PUT, DELETE) and event publishes, not by mset".into(),
+        ));
+    }
     let (body, format): (MsetBody, _) = read(gateway, req).await?;
     check_size(body.items.len())?;
     let keys: Vec<String> = body.items.keys().cloned().collect();

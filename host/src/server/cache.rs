@@ -2,6 +2,7 @@
 //! domain's policy.
 
 use super::codec::{self, Format};
+use super::idempotency;
 use super::respond::{self, Body, CACHE_STATUS};
 use crate::error::Error;
 use crate::flow::{Answer, Call};
@@ -52,12 +53,18 @@ pub async fn handle(
         }
     }
     if operation != Operation::Get {
+        let key = idempotency::key(req.headers())?;
+        let format = Format::for_response(req.headers()).unwrap_or(Format::Json);
+        let (method, path) = (req.method().clone(), req.uri().to_string());
+        let mut body = bytes::Bytes::new();
         if operation == Operation::Put {
-            let (bytes, format) = codec::read_body(req, gateway.body_limits()).await?;
-            call.value = Some(codec::to_msgpack(&bytes, format)?);
+            let (bytes, in_format) = codec::read_body(req, gateway.body_limits()).await?;
+            call.value = Some(codec::to_msgpack(&bytes, in_format)?);
+            body = bytes;
         }
-        gateway.call(domain, call).await?;
-        return Ok(respond::empty(StatusCode::NO_CONTENT));
+        let once = key.map(|k| (k, idempotency::fingerprint(&method, &path, &body)));
+        let reply = (idempotency::Reply::Written, format);
+        return idempotency::serve(gateway, domain, call, once, reply).await;
     }
     let format = Format::for_response(req.headers())?;
     let key = call.key.clone();

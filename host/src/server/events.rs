@@ -2,15 +2,17 @@
 //! the stream(s), the host adds to all of them in one pipeline.
 
 use super::codec::{self, Format};
-use super::respond::{self, Body};
+use super::idempotency;
+use super::respond::Body;
 use crate::error::Error;
-use crate::flow::{Answer, Call};
+use crate::flow::Call;
 use crate::generation::Gateway;
 use crate::plugin::bindings::Operation;
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 
-/// `201 {"ids": {"stream": "entry id", ...}}` once Redis took the event.
+/// `201 {"ids": {"stream": "entry id", ...}}` once Redis took the event;
+/// with an `Idempotency-Key`, at most once.
 pub async fn publish(
     gateway: &Gateway,
     req: Request<Incoming>,
@@ -19,14 +21,12 @@ pub async fn publish(
     let domain = gateway.domain(domain)?;
     let _: codec::NoQuery = codec::query(req.uri().query())?;
     let out_format = Format::for_response(req.headers())?;
+    let key = idempotency::key(req.headers())?;
+    let (method, path) = (req.method().clone(), req.uri().to_string());
     let (bytes, in_format) = codec::read_body(req, gateway.body_limits()).await?;
     let mut call = Call::new(String::new(), Operation::Publish);
     call.value = Some(codec::to_msgpack(&bytes, in_format)?);
-    let ids = match gateway.call(domain, call).await? {
-        Answer::Fresh(ids) => ids,
-        _ => bytes::Bytes::from_static(&[0x80]),
-    };
-    respond::field(out_format, StatusCode::CREATED, "ids", |out| {
-        out.extend_from_slice(&ids)
-    })
+    let once = key.map(|k| (k, idempotency::fingerprint(&method, &path, &bytes)));
+    let reply = (idempotency::Reply::Published, out_format);
+    idempotency::serve(gateway, domain, call, once, reply).await
 }

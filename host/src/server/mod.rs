@@ -10,6 +10,7 @@ mod batch;
 mod cache;
 mod codec;
 mod events;
+mod idempotency;
 mod ops;
 mod ratelimit;
 mod respond;

@@ -9,6 +9,7 @@
 //! client can later stand in behind `Store` without touching either.
 
 pub mod breaker;
+mod idempotency;
 pub mod info;
 pub mod plan;
 pub mod pool;
@@ -17,6 +18,7 @@ pub mod reply;
 pub mod scripts;
 mod streams;
 
+pub use idempotency::{Once, Seen};
 pub use ratelimit::Bucket;
 pub use streams::Group;
 
@@ -361,6 +363,8 @@ pub struct Job<'a> {
     /// Track the key the plan responds with, and report its remaining life
     /// (for a near-cache copy that never outlives it). See [`plan::cacheable_key`].
     pub track: bool,
+    /// An idempotency record written in the same transaction as the plan.
+    pub record: Option<&'a redis::Cmd>,
 }
 
 /// What a plan came to.
@@ -388,6 +392,7 @@ fn place(pipe: &mut Pipeline, job: &Job, scripts: &Scripts) -> Result<Placed, St
         ttl: job.ttl,
         plan_ttl: job.plan.ttl_ms,
         scripts,
+        with: job.record,
     };
     let plan::Commands { atomic, list } = plan::commands(job.plan, &ctx)?;
     let tracked = (job.track && !atomic)
@@ -575,11 +580,13 @@ mod tests {
                 plan: &a,
                 ttl: &TTL,
                 track: true,
+                record: None,
             },
             Job {
                 plan: &b,
                 ttl: &TTL,
                 track: false,
+                record: None,
             },
         ];
         let placed: Vec<Placed> = jobs
@@ -627,6 +634,7 @@ mod tests {
                 plan: &a,
                 ttl: &TTL,
                 track: false,
+                record: None,
             },
             &scripts,
         )
@@ -637,6 +645,7 @@ mod tests {
                 plan: &b,
                 ttl: &TTL,
                 track: false,
+                record: None,
             },
             &scripts,
         )
@@ -651,6 +660,7 @@ mod tests {
                 plan: &a,
                 ttl: &TTL,
                 track: false,
+                record: None,
             },
             &scripts,
         )

@@ -80,6 +80,9 @@ pub struct Ctx<'a> {
     /// The plan's TTL for writes that carry none.
     pub plan_ttl: Option<u64>,
     pub scripts: &'a Scripts,
+    /// A command that must land with the plan's writes or not at all (an
+    /// idempotency record): the plan runs as a transaction ending with it.
+    pub with: Option<&'a redis::Cmd>,
 }
 
 impl Ctx<'_> {
@@ -284,7 +287,7 @@ pub fn commands(plan: &Plan, ctx: &Ctx) -> Result<Commands, StoreError> {
         .iter()
         .map(|a| kind(a).commands(ctx))
         .collect::<Result<Vec<_>, _>>()?;
-    let atomic = plan.atomic || per_action.iter().any(|cmds| cmds.len() > 1);
+    let atomic = plan.atomic || ctx.with.is_some() || per_action.iter().any(|cmds| cmds.len() > 1);
     let mut list = Vec::with_capacity(plan.actions.len() + 2);
     if atomic {
         list.push((None, redis::cmd("MULTI")));
@@ -304,6 +307,9 @@ pub fn commands(plan: &Plan, ctx: &Ctx) -> Result<Commands, StoreError> {
             list.push((Some(i), own));
         }
         list.extend(cmds.map(|c| (None, c)));
+    }
+    if let Some(with) = ctx.with {
+        list.push((None, with.clone()));
     }
     if atomic {
         list.push((None, redis::cmd("EXEC")));
@@ -422,6 +428,7 @@ mod tests {
             ttl: &TTL,
             plan_ttl: p.ttl_ms,
             scripts: &scripts,
+            with: None,
         };
         describe(p, &ctx).unwrap()
     }
@@ -483,6 +490,7 @@ mod tests {
             ttl: &TTL,
             plan_ttl: None,
             scripts: &scripts,
+            with: None,
         };
         // 0 would delete the key; a day would outlive max_ttl: both held to the bounds.
         for (asked, sent) in [("0", "1000"), ("86400000", "120000"), ("5000", "5000")] {
