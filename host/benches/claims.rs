@@ -198,7 +198,7 @@ async fn main() {
     // 4. One shared pool vs three pools (as in the analysis), same 48 concurrent tasks.
     let base = connected_clients(&url).await;
     let config = RedisConfig {
-        url: url.clone(),
+        url: url.clone().into(),
         pool_size: 8,
         ..RedisConfig::default()
     };

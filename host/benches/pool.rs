@@ -60,7 +60,7 @@ async fn main() {
         .expect("SET");
 
     let config = RedisConfig {
-        url: redis.url(),
+        url: redis.url().into(),
         pool_size: 16,
         ..RedisConfig::default()
     };

@@ -1,6 +1,7 @@
 //! The gateway's configuration file (`config/sluice.toml`): parsing, defaults
 //! and the checks `sluice check-config` reports with line and field.
 
+use crate::secret::{RedisUrl, redact_urls};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -90,8 +91,12 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
-    /// `redis://host:port/db` or `redis+unix:///path/to/socket`.
-    pub url: String,
+    /// `redis://[user:password@]host:port/db`, `rediss://...` (TLS) or
+    /// `redis+unix:///path/to/socket`. Shown everywhere without its password.
+    pub url: RedisUrl,
+    /// For a `rediss://` URL: the CA that signed Redis's certificate and,
+    /// when Redis asks for one, the gateway's own certificate.
+    pub tls: Option<TlsConfig>,
     /// Connections the gateway holds to Redis, all subsystems together.
     pub pool_size: u32,
     /// Of those, how many the request path shares (multiplexed); the rest
@@ -106,7 +111,8 @@ pub struct RedisConfig {
 impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
-            url: "redis://127.0.0.1:6379".into(),
+            url: RedisUrl::new("redis://127.0.0.1:6379"),
+            tls: None,
             pool_size: 8,
             shared_connections: 2,
             connect_timeout_ms: 2_000,
@@ -128,6 +134,21 @@ impl RedisConfig {
     pub fn command_timeout(&self) -> Duration {
         Duration::from_millis(self.command_timeout_ms)
     }
+}
+
+/// `[redis.tls]`: whom to trust, and what to show when Redis checks clients
+/// (`tls-auth-clients yes`). Paths are relative to the config file; their
+/// contents are read when the gateway starts, never shown.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate(s) of the CA that signed Redis's certificate: the
+    /// only ones trusted (not the system's store).
+    pub ca_file: PathBuf,
+    /// The gateway's PEM certificate (chain), with `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// Its PEM private key, with `cert_file`.
+    pub key_file: Option<PathBuf>,
 }
 
 /// Thresholds, from `[breaker]` in the config.
@@ -318,11 +339,10 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: Box<toml::de::Error>,
-    },
+    /// The TOML parser's message, which quotes the line it stopped at:
+    /// kept with any URL's password already hidden.
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
     #[error("{path}:{line}: {field}: {message}")]
     Invalid {
         path: PathBuf,
@@ -346,12 +366,22 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            source: Box::new(e),
+            message: redact_urls(&e.to_string()),
         })?;
         config.base_dir = path
             .parent()
             .map(Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("."));
+        if let Some(tls) = &mut config.redis.tls {
+            let base = &config.base_dir;
+            tls.ca_file = base.join(&tls.ca_file);
+            for file in [&mut tls.cert_file, &mut tls.key_file]
+                .into_iter()
+                .flatten()
+            {
+                *file = base.join(&*file);
+            }
+        }
         config.check(text, path)?;
         Ok(config)
     }
@@ -365,12 +395,15 @@ impl Config {
             message,
         };
         let redis_line = table_line(text, "redis");
-        if redis::Client::open(self.redis.url.as_str()).is_err() {
-            return Err(invalid(
-                line_of(text, redis_line, "url"),
-                "redis.url".into(),
-                format!("{:?} is not a Redis URL", self.redis.url),
-            ));
+        // What the gateway will connect with: the URL, and `[redis.tls]`'s
+        // files read and parsed, as the store will.
+        if let Err(e) = crate::store::connect::client(&self.redis) {
+            let line = match e.field().split_once('.') {
+                Some(("tls", key)) => line_of(text, table_line(text, "redis.tls"), key),
+                _ if e.field() == "tls" => table_line(text, "redis.tls").max(redis_line),
+                _ => line_of(text, redis_line, e.field()),
+            };
+            return Err(invalid(line, format!("redis.{}", e.field()), e.to_string()));
         }
         if self.redis.pool_size == 0 {
             return Err(invalid(
@@ -597,38 +630,6 @@ fn line_of(text: &str, from: usize, key: &str) -> usize {
         .map_or(from.max(1), |(i, _)| i + 1)
 }
 
-/// A Redis URL with its password replaced by `***`, for display: the one
-/// in the authority (`redis://user:***@host`, where the last `@` ends it, as
-/// URL parsers read it) and a `pass=` query parameter (`redis+unix://`).
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
-            format!("{user}:***@{host}")
-        }
-        None => authority.to_owned(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let pairs: Vec<_> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some(("pass", _)) => "pass=***".to_owned(),
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            format!("{path}?{}", pairs.join("&"))
-        }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{authority}{tail}")
-}
-
 /// Key prefixes the gateway keeps for itself (rate-limit buckets, idempotency
 /// records): no domain or declared prefix may reach them.
 pub const RESERVED_PREFIXES: [&str; 2] = ["ratelimit:", "idempotency:"];
@@ -675,8 +676,86 @@ mod tests {
         let text = "[plugins]\ndir = \"plugins\"\n\n[redis]\n# url = \"redis://x\"\npool_size = 4\nurl = \"http://x\"\n";
         assert_eq!(
             refusal(text),
-            "conf/sluice.toml:7: redis.url: \"http://x\" is not a Redis URL"
+            "conf/sluice.toml:7: redis.url: \"http://x\" is not a Redis URL: expected redis://, rediss:// (TLS) or redis+unix://"
         );
+    }
+
+    #[test]
+    fn a_rediss_url_with_a_user_is_a_redis_url() {
+        let text = "[plugins]\ndir = \"p\"\n[redis]\nurl = \"rediss://app:pw@db:6380/0\"\n";
+        let c = Config::parse(text, Path::new(PATH)).unwrap();
+        assert_eq!(c.redis.url.to_string(), "rediss://app:***@db:6380/0");
+    }
+
+    #[test]
+    fn tls_files_are_read_relative_to_the_file_and_refused_on_their_lines() {
+        let (dir, path) = folder(&[]);
+        let ca = rcgen::generate_simple_self_signed(vec!["db".to_owned()]).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("junk.pem"), "not a certificate").unwrap();
+        let head =
+            "[plugins]\ndir = \"plugins\"\n[redis]\nurl = \"rediss://db:6380\"\n\n[redis.tls]\n";
+        let c = Config::parse(&format!("{head}ca_file = \"ca.pem\"\n"), &path).unwrap();
+        let tls = c.redis.tls.unwrap();
+        assert_eq!(tls.ca_file, dir.path().join("ca.pem"));
+        let shown = |key: &str, file: &str| {
+            format!(
+                "{}:7: redis.tls.{key}: {}",
+                path.display(),
+                dir.path().join(file).display()
+            )
+        };
+        let e = refusal_at(&format!("{head}ca_file = \"absent.pem\"\n"), &path);
+        assert!(
+            e.starts_with(&format!(
+                "{}: cannot read it",
+                shown("ca_file", "absent.pem")
+            )),
+            "{e}"
+        );
+        let e = refusal_at(&format!("{head}ca_file = \"junk.pem\"\n"), &path);
+        assert!(
+            e.starts_with(&format!(
+                "{}: holds no PEM certificate",
+                shown("ca_file", "junk.pem")
+            )),
+            "{e}"
+        );
+        let e = refusal_at(
+            &format!("{head}ca_file = \"ca.pem\"\ncert_file = \"ca.pem\"\n"),
+            &path,
+        );
+        assert!(
+            e.ends_with(":6: redis.tls: cert_file and key_file go together: give both or neither"),
+            "{e}"
+        );
+        let e = refusal_at(
+            &format!(
+                "{head}cert_file = \"ca.pem\"\nkey_file = \"junk.pem\"\nca_file = \"ca.pem\"\n"
+            ),
+            &path,
+        );
+        assert!(
+            e.contains(":8: redis.tls.key_file: ")
+                && e.ends_with("holds no PEM private key (PKCS#8, PKCS#1 or SEC1)"),
+            "{e}"
+        );
+        let plain = head.replace("rediss://", "redis://") + "ca_file = \"ca.pem\"\n";
+        assert!(
+            refusal_at(&plain, &path).ends_with(
+                ":4: redis.url: [redis.tls] is for rediss:// URLs; this one is redis://"
+            )
+        );
+    }
+
+    #[test]
+    fn a_parse_error_quoting_the_url_line_hides_its_password() {
+        let text =
+            "[plugins]\ndir = \"p\"\n[redis]\nurl = \"redis://app:planted-pw@db:6379\" oops\n";
+        let e = Config::parse(text, Path::new(PATH)).unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(shown.contains("redis://app:***@db:6379"), "{shown}");
+        assert!(!shown.contains("planted-pw"), "{shown}");
     }
 
     #[test]
@@ -905,7 +984,8 @@ mod tests {
             (c.server.max_body_bytes, c.server.max_key_bytes),
             (1 << 20, 512)
         );
-        assert_eq!(c.redis.url, "redis://127.0.0.1:6379");
+        assert_eq!(c.redis.url.expose(), "redis://127.0.0.1:6379");
+        assert_eq!(c.redis.tls, None);
         assert_eq!((c.redis.pool_size, c.redis.shared_connections()), (8, 2));
         assert_eq!(c.redis.command_timeout(), Duration::from_secs(1));
         assert_eq!(c.redis.connect_timeout(), Duration::from_secs(2));
@@ -971,42 +1051,6 @@ mod tests {
         assert_eq!(table_line(text, "b"), 4);
         assert_eq!(table_line("[ b ] # comment\n", "b"), 1);
         assert_eq!(table_line(text, "c"), 0);
-    }
-
-    #[test]
-    fn redact_url_hides_only_the_password() {
-        assert_eq!(
-            redact_url("redis://app:s3cret@db.internal:6379/2"),
-            "redis://app:***@db.internal:6379/2"
-        );
-        assert_eq!(
-            redact_url("redis://:s3cret@db:6379"),
-            "redis://:***@db:6379"
-        );
-        assert_eq!(
-            redact_url("rediss://127.0.0.1:6380/0"),
-            "rediss://127.0.0.1:6380/0"
-        );
-        assert_eq!(redact_url("not a url"), "not a url");
-    }
-
-    #[test]
-    fn redact_url_hides_a_password_with_an_at_sign_or_in_the_query() {
-        // URL parsers end the userinfo at the last '@': all of "p@ss" is secret.
-        let info = redis::IntoConnectionInfo::into_connection_info("redis://u:p@ss@db:6379");
-        assert_eq!(info.unwrap().redis_settings().password(), Some("p@ss"));
-        let shown = redact_url("redis://u:p@ss@db:6379");
-        assert_eq!(shown, "redis://u:***@db:6379");
-        assert!(!shown.contains("ss@"), "{shown}");
-        assert_eq!(
-            redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cret&user=u"),
-            "redis+unix:///run/redis.sock?db=1&pass=***&user=u"
-        );
-        // An '@' after the authority is not userinfo.
-        assert_eq!(
-            redact_url("redis+unix:///tmp/a@b.sock"),
-            "redis+unix:///tmp/a@b.sock"
-        );
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("redis.{field}: {0}", field = .0.field())]
+    Redis(#[from] crate::store::connect::ClientError),
     #[error("cannot read the scripts folder: {0}")]
     Scripts(std::io::Error),
     #[error("cannot start the WebAssembly runtime: {0:#}")]
@@ -118,11 +120,13 @@ impl Gateway {
         })
     }
 
-    /// Start the background tasks: the breaker's probe loop and the INFO poller.
+    /// Start the background tasks: the breaker's probe loop, the INFO poller,
+    /// and the one-off check of what the Redis user may run.
     pub fn spawn_background(&self) {
         self.store.spawn_breaker();
         let every = Duration::from_millis(self.config.metrics.info_interval_ms.max(100));
         tokio::spawn(crate::store::info::poll(self.store.clone(), every));
+        tokio::spawn(crate::store::acl::report(self.store.clone()));
     }
 
     pub fn config(&self) -> &Config {

@@ -20,13 +20,16 @@
 //! - [`reload`]: the live generation and its triggers (watcher, SIGHUP, admin).
 //! - [`plugin`]: the wasmtime component host: the one `bindgen!`, the sandbox,
 //!   warm instances, the contract version, `plugin new`'s scaffold.
-//! - [`store`]: every Redis command: the pool, the breaker, scripts, plans
-//!   (`store::plan`, one file per action kind), batches, stream groups, rate
-//!   limits, readiness, INFO metrics.
+//! - [`store`]: every Redis command: the one client (`connect`: URL, ACL
+//!   user, TLS), the pool, the breaker, scripts, plans (`store::plan`, one
+//!   file per action kind), batches, stream groups, rate limits, readiness,
+//!   INFO metrics, the start-up check of the Redis user's rights (`acl`).
 //! - [`near_cache`]: in-process copies of reads, single flight, and which
 //!   reads are tracked (the store sends the tracking commands).
 //! - [`access`]: per-key access statistics for adaptive policies.
 //! - [`config`]: the TOML file, its defaults and its checks.
+//! - [`secret`]: the admin token and the Redis URL's password, which no
+//!   `Debug`, `Display`, log line or answer ever shows.
 //! - [`error`]: every request error and its HTTP status, in one place.
 //! - [`telemetry`]: logging set-up and the Prometheus metrics.
 //! - [`cli`]: `serve`, `check-config`, `plugin check`, `plugin new`;
@@ -40,6 +43,7 @@ pub mod generation;
 pub mod near_cache;
 pub mod plugin;
 pub mod reload;
+pub mod secret;
 pub mod server;
 pub mod store;
 pub mod telemetry;

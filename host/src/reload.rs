@@ -16,6 +16,7 @@
 use crate::config::{Config, ConfigError};
 use crate::generation::Gateway;
 use crate::plugin::{self, Runtime};
+use crate::secret::Secret;
 use crate::telemetry::METRICS;
 use arc_swap::ArcSwap;
 use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
@@ -42,7 +43,7 @@ pub struct Live {
     built_from: Mutex<Option<String>>,
     pub status: Mutex<ReloadStatus>,
     /// Bearer token for `/admin/*` (`SLUICE_ADMIN_TOKEN`); none disables it.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
 }
 
 /// What the last reload did.
@@ -66,7 +67,7 @@ impl Live {
         gateway: Gateway,
         runtime: Runtime,
         config_path: PathBuf,
-        admin_token: Option<String>,
+        admin_token: Option<Secret>,
     ) -> Arc<Live> {
         Arc::new(Live {
             built_from: Mutex::new(config_text_of(&config_path, &gateway)),
@@ -274,9 +275,12 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
         ));
     }
     let (a, b) = (&old.redis, &new.redis);
-    if a.url != b.url || a.pool_size != b.pool_size || a.shared_connections != b.shared_connections
+    if a.url != b.url
+        || a.tls != b.tls
+        || a.pool_size != b.pool_size
+        || a.shared_connections != b.shared_connections
     {
-        needs_restart.push("redis.url / pool_size / shared_connections".into());
+        needs_restart.push("redis.url / tls / pool_size / shared_connections".into());
     }
     if old.scripts.dir != new.scripts.dir {
         needs_restart.push("scripts.dir".into());

@@ -26,7 +26,7 @@ const TTL: TtlBounds = TtlBounds {
 
 fn store(redis: &Redis) -> Store {
     let config = RedisConfig {
-        url: redis.url(),
+        url: redis.url().into(),
         ..RedisConfig::default()
     };
     Store::new(

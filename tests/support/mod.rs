@@ -1,12 +1,13 @@
 //! Real parts for end-to-end tests: a redis-server on a unix socket in a temp
-//! dir, and the `sluice` binary on port 0 with real plugins from
+//! dir (and, when asked, on a loopback port, plain or TLS with certificates
+//! made by the test), and the `sluice` binary on port 0 with real plugins from
 //! `build/plugins/` (`make test` builds them). Both are killed on drop.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -41,19 +42,77 @@ pub async fn eventually(
 pub struct Redis {
     child: Option<Child>,
     dir: TempDir,
+    /// A loopback TCP port it also listens on (plain, or TLS with `tls`).
+    port: Option<u16>,
+    /// `--tls-*` arguments: the port above speaks TLS only.
+    tls: Vec<String>,
+}
+
+/// A port nobody listens on right now (the OS's pick, released at once).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
 }
 
 impl Redis {
+    /// On a unix socket only.
     pub fn start() -> Redis {
+        Redis::start_with(None, Vec::new())
+    }
+
+    /// Also on a plain loopback port: `redis://user:password@127.0.0.1:PORT`.
+    pub fn start_tcp() -> Redis {
+        Redis::start_with(Some(free_port()), Vec::new())
+    }
+
+    /// Also on a loopback port that speaks TLS only, with `pki`'s server
+    /// certificate; `client_certs`: Redis asks clients for a certificate
+    /// signed by `pki`'s CA (`tls-auth-clients yes`).
+    pub fn start_tls(pki: &Pki, client_certs: bool) -> Redis {
+        let path = |p: &Path| p.display().to_string();
+        let tls = vec![
+            "--tls-port".into(),
+            free_port().to_string(),
+            "--tls-cert-file".into(),
+            path(&pki.server_cert),
+            "--tls-key-file".into(),
+            path(&pki.server_key),
+            "--tls-ca-cert-file".into(),
+            path(&pki.ca),
+            "--tls-auth-clients".into(),
+            if client_certs { "yes" } else { "no" }.into(),
+        ];
+        let port = tls[1].parse().ok();
+        Redis::start_with(port, tls)
+    }
+
+    fn start_with(port: Option<u16>, tls: Vec<String>) -> Redis {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut redis = Redis { child: None, dir };
+        let mut redis = Redis {
+            child: None,
+            dir,
+            port,
+            tls,
+        };
         redis.spawn();
         redis
     }
 
+    /// The loopback port of [`Redis::start_tcp`] or [`Redis::start_tls`].
+    pub fn port(&self) -> u16 {
+        self.port.expect("a Redis started with a TCP port")
+    }
+
     fn spawn(&mut self) {
+        let plain_port = match (self.port, self.tls.is_empty()) {
+            (Some(p), true) => p,
+            _ => 0,
+        };
         let child = Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
+            .args(&self.tls)
+            .arg("--port")
+            .arg(plain_port.to_string())
+            .args(["--bind", "127.0.0.1", "--unixsocket"])
             .arg(self.socket())
             .args([
                 "--unixsocketperm",
@@ -69,6 +128,7 @@ impl Redis {
             .spawn()
             .expect("redis-server must be installed (make test installs it)");
         self.child = Some(child);
+        // The socket answers once every listener is up (the TLS port too).
         wait_until("redis-server to answer PING", STARTUP, || {
             self.try_connection()
                 .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c).ok())
@@ -162,6 +222,15 @@ pub fn own_plugins_dir(fixtures: &[&str]) -> TempDir {
 
 /// [`config`] with another plugins folder.
 pub fn config_in(redis: &Redis, plugins: &Path, extra: &str) -> String {
+    config_at(&redis.url(), plugins, extra)
+}
+
+/// [`config`] for a Redis at `url` (a user, a password, TLS).
+pub fn config_url(url: &str, extra: &str) -> String {
+    config_at(url, &plugins_dir(), extra)
+}
+
+fn config_at(url: &str, plugins: &Path, extra: &str) -> String {
     format!(
         r#"
 [server]
@@ -184,7 +253,6 @@ min_ttl_s = 1
 max_ttl_s = 3600
 streams = true
 {extra}"#,
-        url = redis.url(),
         plugins = plugins.display(),
     )
 }
@@ -195,6 +263,8 @@ pub struct Gateway {
     dir: TempDir,
     /// `http://127.0.0.1:PORT`
     pub base: String,
+    /// Everything it printed on stdout so far.
+    stdout: Arc<Mutex<String>>,
 }
 
 impl Gateway {
@@ -223,11 +293,16 @@ impl Gateway {
             .expect("spawn sluice");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
+        let printed = Arc::new(Mutex::new(String::new()));
+        let keep = printed.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("sluice listening on ") {
                     let _ = tx.send(addr.to_owned());
                 }
+                let mut all = keep.lock().unwrap_or_else(|p| p.into_inner());
+                all.push_str(&line);
+                all.push('\n');
             }
         });
         let base = match rx.recv_timeout(STARTUP) {
@@ -239,7 +314,20 @@ impl Gateway {
                 panic!("the gateway did not start; its log:\n{log}");
             }
         };
-        Gateway { child, dir, base }
+        Gateway {
+            child,
+            dir,
+            base,
+            stdout: printed,
+        }
+    }
+
+    /// What the gateway printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -336,4 +424,58 @@ pub async fn metric(gw: &Gateway, sample: &str) -> f64 {
                 .and_then(|rest| rest.strip_prefix(' '))
         })
         .map_or(0.0, |v| v.trim().parse().expect("a number"))
+}
+
+/// A CA and the certificates it signed, as PEM files in a temp dir: Redis's
+/// (for 127.0.0.1 and localhost) and a client's.
+pub struct Pki {
+    dir: TempDir,
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair,
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, pem: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, pem).expect("write PEM");
+            path
+        };
+        let ca_key = KeyPair::generate().expect("key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "sluice test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA");
+        let issuer = Issuer::from_params(&ca_params, &ca_key);
+        let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose| {
+            let key = KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(names).expect("params");
+            params.extended_key_usages = vec![usage];
+            let cert = params.signed_by(&key, &issuer).expect("sign");
+            (cert.pem(), key.serialize_pem())
+        };
+        let (server, server_key) = leaf(
+            vec!["127.0.0.1".into(), "localhost".into()],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        let (client, client_key) = leaf(vec!["sluice".into()], ExtendedKeyUsagePurpose::ClientAuth);
+        Pki {
+            ca: write("ca.pem", ca.pem()),
+            server_cert: write("redis.pem", server),
+            server_key: write("redis.key", server_key),
+            client_cert: write("sluice.pem", client),
+            client_key: write("sluice.key", client_key),
+            dir,
+        }
+    }
 }

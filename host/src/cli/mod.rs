@@ -218,7 +218,8 @@ async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Resu
     gateway.spawn_background();
     let admin_token = std::env::var("SLUICE_ADMIN_TOKEN")
         .ok()
-        .filter(|t| !t.is_empty());
+        .filter(|t| !t.is_empty())
+        .map(crate::secret::Secret::new);
     let live = Live::new(gateway, runtime, config_path.clone(), admin_token);
     live.spawn_sighup();
     if watch {

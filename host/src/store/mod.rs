@@ -8,7 +8,9 @@
 //! NOSCRIPT recovery, error classification and round-trip metrics. A cluster
 //! client can later stand in behind `Store` without touching either.
 
+pub mod acl;
 pub mod breaker;
+pub mod connect;
 mod idempotency;
 pub mod info;
 pub mod plan;
@@ -119,7 +121,7 @@ impl Store {
         breaker: BreakerConfig,
         scripts: Arc<Scripts>,
         on_invalidate: pool::Invalidator,
-    ) -> Result<Store, StoreError> {
+    ) -> Result<Store, connect::ClientError> {
         METRICS.pool_size.set(i64::from(config.pool_size));
         Ok(Store {
             pool: Arc::new(Pool::new(config, scripts.clone(), on_invalidate)?),

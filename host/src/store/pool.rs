@@ -19,6 +19,8 @@ use crate::config::RedisConfig;
 use arc_swap::ArcSwapOption;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError};
+
+use super::connect::{self, ClientError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -180,14 +182,9 @@ impl Pool {
         config: &RedisConfig,
         scripts: Arc<Scripts>,
         on_invalidate: Invalidator,
-    ) -> Result<Pool, StoreError> {
-        let info = redis::IntoConnectionInfo::into_connection_info(config.url.as_str())?;
-        let resp3 = info
-            .redis_settings()
-            .clone()
-            .set_protocol(redis::ProtocolVersion::RESP3);
+    ) -> Result<Pool, ClientError> {
         let manager = Manager {
-            client: Client::open(info.set_redis_settings(resp3))?,
+            client: connect::client(config)?,
             scripts,
             on_invalidate,
             connect_timeout: config.connect_timeout(),
@@ -268,7 +265,12 @@ impl Pool {
     async fn checkout_for_lane(&self) -> Result<Pooled, StoreError> {
         for _ in 0..3 {
             if self.pool.state().idle_connections == 0 {
-                let conn = bb8::ManageConnection::connect(&self.manager).await?;
+                // Any failure to make a connection — refused, TLS, a wrong
+                // password (WRONGPASS), a user without the rights to set it
+                // up — leaves Redis unavailable to this gateway.
+                let conn = bb8::ManageConnection::connect(&self.manager)
+                    .await
+                    .map_err(|e| StoreError::Unavailable(format!("cannot connect: {e}")))?;
                 if self.pool.add(conn).is_err() {
                     tracing::warn!("connection budget full; waiting for a connection");
                 }
