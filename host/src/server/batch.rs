@@ -68,6 +68,10 @@ pub async fn mget(
     let gather = gateway.gather(MAX_BATCH);
     let mut answers = Vec::with_capacity(body.keys.len());
     let mut answered = 0;
+    // What the answer will take in memory, reserved round by round: the
+    // values, the MessagePack answer, and its JSON form when asked for.
+    let copies = if format == Format::Json { 3 } else { 2 };
+    let mut share = respond::Share::default();
     for keys in body.keys.chunks(gather.per_round) {
         let calls = keys
             .iter()
@@ -77,10 +81,12 @@ pub async fn mget(
         if let Some(e) = unavailable(&round) {
             return Err(e);
         }
-        answered += round.iter().map(answer_len).sum::<usize>();
+        let round_bytes = round.iter().map(answer_len).sum::<usize>();
+        answered += round_bytes;
         if answered > gather.max_bytes {
             return Err(Error::ResponseTooLarge(gather.max_bytes));
         }
+        share.grow(round_bytes * copies)?;
         answers.extend(round);
     }
     let mut values = Vec::new();
@@ -98,7 +104,7 @@ pub async fn mget(
             Err(e) => errors.push((key, e.to_string())),
         }
     }
-    respond::msgpack(format, StatusCode::OK, |out| {
+    let build = |out: &mut Vec<u8>| {
         let sections = 1 + usize::from(!errors.is_empty()) + usize::from(!stale.is_empty());
         let _ = encode::write_map_len(out, sections as u32);
         let _ = encode::write_str(out, "values");
@@ -120,7 +126,8 @@ pub async fn mget(
                 let _ = encode::write_str(out, k);
             }
         }
-    })
+    };
+    respond::msgpack_within(format, StatusCode::OK, build, share)
 }
 
 /// `{"items":{"k": value}, "ttl_s": n}` → `{"stored": n, "errors":{"k":"..."}}`.

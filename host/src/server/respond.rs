@@ -41,15 +41,55 @@ impl AsRef<[u8]> for Held {
     }
 }
 
-/// `body`, holding its share of the budget; `None` when the budget has no
-/// room for it (the request is shed: slow readers cannot pile up bodies).
-fn hold(body: Bytes) -> Option<Bytes> {
-    let Some(budget) = BUFFERED.get().filter(|_| body.len() >= COUNTED_BYTES) else {
-        return Some(body);
+/// A request's share of the budget, taken as it gathers values (before it
+/// builds a large answer) and handed on to the answer's body.
+#[derive(Default)]
+pub struct Share(Option<OwnedSemaphorePermit>);
+
+impl Share {
+    /// Take `bytes` more; a 503 when the budget has no room for them.
+    pub fn grow(&mut self, bytes: usize) -> Result<(), Error> {
+        let Some(budget) = BUFFERED.get() else {
+            return Ok(());
+        };
+        let more = u32::try_from(bytes.div_ceil(1024))
+            .ok()
+            .and_then(|kib| budget.clone().try_acquire_many_owned(kib).ok())
+            .ok_or_else(shed)?;
+        match &mut self.0 {
+            Some(held) => held.merge(more),
+            None => self.0 = Some(more),
+        }
+        Ok(())
+    }
+}
+
+fn shed() -> Error {
+    METRICS.shed.with_label_values(&["memory"]).inc();
+    Error::Overloaded("server.max_buffered_bytes")
+}
+
+/// `body`, holding `share` or, when that is empty and the body large, its
+/// own share of the budget (a 503 when the budget has no room for it: slow
+/// readers cannot pile up bodies).
+fn hold(body: Bytes, share: Share) -> Result<Bytes, Error> {
+    let share = match share.0 {
+        // What the body needs goes on with it; what building it took, back.
+        Some(mut held) => {
+            let needed = body.len().div_ceil(1024);
+            held.split(needed).unwrap_or(held)
+        }
+        None if body.len() < COUNTED_BYTES => return Ok(body),
+        None => {
+            let mut own = Share::default();
+            own.grow(body.len())?;
+            match own.0 {
+                Some(held) => held,
+                None => return Ok(body),
+            }
+        }
     };
-    let kib = u32::try_from(body.len().div_ceil(1024)).ok()?;
-    let share = budget.clone().try_acquire_many_owned(kib).ok()?;
-    Some(Bytes::from_owner(Held {
+    Ok(Bytes::from_owner(Held {
         body,
         _share: share,
     }))
@@ -61,12 +101,19 @@ pub fn bytes(
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> Response<Body> {
-    let Some(body) = hold(body.into()) else {
-        METRICS.shed.with_label_values(&["memory"]).inc();
-        return problem(
-            &Error::Overloaded("server.max_buffered_bytes"),
-            Format::Json,
-        );
+    bytes_within(status, content_type, body.into(), Share::default())
+}
+
+/// [`bytes`], the body holding a share already taken.
+fn bytes_within(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+    share: Share,
+) -> Response<Body> {
+    let body = match hold(body, share) {
+        Ok(body) => body,
+        Err(e) => return problem(&e, Format::Json),
     };
     let mut resp = Response::new(Body::new(body));
     *resp.status_mut() = status;
@@ -96,13 +143,20 @@ pub fn msgpack(
     status: StatusCode,
     build: impl FnOnce(&mut Vec<u8>),
 ) -> Result<Response<Body>, Error> {
+    msgpack_within(format, status, build, Share::default())
+}
+
+/// [`msgpack`] for an answer whose memory `share` already covers.
+pub fn msgpack_within(
+    format: Format,
+    status: StatusCode,
+    build: impl FnOnce(&mut Vec<u8>),
+    share: Share,
+) -> Result<Response<Body>, Error> {
     let mut out = Vec::new();
     build(&mut out);
-    Ok(bytes(
-        status,
-        format.content_type(),
-        codec::from_msgpack(Bytes::from(out), format)?,
-    ))
+    let body = codec::from_msgpack(Bytes::from(out), format)?;
+    Ok(bytes_within(status, format.content_type(), body, share))
 }
 
 /// A body `{name: value}` in `format`; `value` writes the MessagePack value.
