@@ -134,8 +134,8 @@ impl Clients {
         };
         let token = bearer(headers).map_err(Error::Unauthenticated)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        // Every hash is compared, whichever matches: the time taken does not
-        // depend on where (or whether) the key is found.
+        // Every hash is compared in full, with no early exit: the time taken
+        // says nothing about how much of a guess matched any hash.
         let mut found = None;
         for client in clients {
             if bool::from(client.key_sha256.ct_eq(&digest)) {
