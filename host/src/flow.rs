@@ -104,7 +104,7 @@ impl Gateway {
         once: &Once,
         known: Option<(StatusCode, &[u8])>,
     ) -> Result<Outcome, Error> {
-        match self.store.claim(once).await? {
+        match self.store.claim(once, now_ms()).await? {
             Seen::Claimed => {}
             Seen::Done { status, body } => return Ok(Outcome::Replay { status, body }),
             Seen::InFlight => return Err(Error::Idempotency(Conflict::InFlight)),
@@ -113,7 +113,7 @@ impl Gateway {
         }
         call.record = Some(match known {
             Some((status, body)) => once.done(status.as_u16(), body),
-            None => once.applied(),
+            None => once.applied(now_ms()),
         });
         let result = self.call(domain, call).await;
         match &result {

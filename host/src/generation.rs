@@ -11,6 +11,7 @@
 pub mod flow;
 
 use crate::access::AccessTracker;
+use crate::auth::Clients;
 use crate::config::{Config, DomainConfig, RateLimitConfig, WhenUnavailable};
 use crate::error::Error;
 use crate::near_cache::{self, NearCache};
@@ -42,6 +43,9 @@ pub struct Domain {
 pub struct Gateway {
     domains: HashMap<String, Arc<Domain>>,
     ratelimits: HashMap<String, RateLimitConfig>,
+    /// API keys and their scopes: built with the domains they name, so a
+    /// reload that revokes a key applies to the next request.
+    clients: Clients,
     store: Store,
     near: Arc<NearCache>,
     access: Arc<AccessTracker>,
@@ -92,6 +96,7 @@ impl Gateway {
         Ok(Gateway {
             domains: load_domains(&config, runtime, &HashMap::new())?,
             ratelimits: ratelimits(&config),
+            clients: Clients::from_config(&config),
             store,
             near,
             access: Arc::new(AccessTracker::new(config.plugins.access_stats_keys)),
@@ -108,9 +113,16 @@ impl Gateway {
     pub fn next(&self, config: Config, runtime: &Runtime) -> Result<Gateway, StartError> {
         let domains = load_domains(&config, runtime, &self.domains)?;
         self.store.set_breaker_config(config.breaker.clone());
+        let clients = Clients::from_config(&config);
+        if clients.is_open() && !self.clients.is_open() {
+            tracing::warn!(
+                "the config no longer has a [clients] table: the data API is open to anyone (an empty [clients] table keeps it closed)"
+            );
+        }
         Ok(Gateway {
             domains,
             ratelimits: ratelimits(&config),
+            clients,
             store: self.store.clone(),
             near: self.near.clone(),
             access: self.access.clone(),
@@ -145,6 +157,11 @@ impl Gateway {
         let mut all: Vec<&Domain> = self.domains.values().map(Arc::as_ref).collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all.into_iter()
+    }
+
+    /// Who may use the data API, with which keys and scopes.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
     }
 
     pub fn ratelimit(&self, name: &str) -> Result<&RateLimitConfig, Error> {

@@ -9,14 +9,18 @@
 //! A request goes `server` → `flow` → (`plugin`, `store`) → `server`:
 //!
 //! - [`server`]: hyper 1 accept loop; `route` parses a path once into a typed
-//!   route (handler, metric labels, allowed methods); one module per route
-//!   family (`cache`, `batch`, `events`, `streams`, `ratelimit`, `ops`,
-//!   `admin`); `codec` negotiates and transcodes bodies and queries;
-//!   `respond` builds every response and problem.
+//!   route (handler, metric labels, allowed methods, the API-key right it
+//!   needs, checked in `dispatch`); one module per route family (`cache`,
+//!   `batch`, `events`, `streams`, `ratelimit`, `ops`, `admin`); `codec`
+//!   negotiates and transcodes bodies and queries; `respond` builds every
+//!   response and problem.
 //! - [`flow`]: the request flow every data route shares: policy → plan →
 //!   validation → near cache or Redis → answer.
+//! - [`auth`]: API keys for the data API: the caller from its bearer token
+//!   (SHA-256, constant-time), and whether its scopes hold what a route needs.
 //! - [`generation`]: one immutable generation of the gateway (domains and their
-//!   plugins, rate limits, limits), built from a config and diffed on reload.
+//!   plugins, rate limits, API clients, limits), built from a config and
+//!   diffed on reload.
 //! - [`reload`]: the live generation and its triggers (watcher, SIGHUP, admin).
 //! - [`plugin`]: the wasmtime component host: the one `bindgen!`, the sandbox,
 //!   warm instances, the contract version, `plugin new`'s scaffold.
@@ -32,10 +36,11 @@
 //!   `Debug`, `Display`, log line or answer ever shows.
 //! - [`error`]: every request error and its HTTP status, in one place.
 //! - [`telemetry`]: logging set-up and the Prometheus metrics.
-//! - [`cli`]: `serve`, `check-config`, `plugin check`, `plugin new`;
+//! - [`cli`]: `serve`, `check-config`, `hash-key`, `plugin check`, `plugin new`;
 //!   `main.rs` only calls it.
 
 pub mod access;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;

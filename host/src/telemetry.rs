@@ -1,7 +1,7 @@
 //! Logging set-up and the Prometheus metrics every module records into.
 //!
-//! Label values are bounded: routes are a fixed set, domains and rate-limit
-//! policies only the configured ones (`-` otherwise); never keys.
+//! Label values are bounded: routes are a fixed set, domains, rate-limit
+//! policies and clients only the configured ones (`-` otherwise); never keys.
 
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -24,6 +24,7 @@ pub fn init() {
 pub struct Metrics {
     registry: Registry,
     pub requests: HistogramVec,
+    pub client_requests: IntCounterVec,
     pub pool_connections: IntGaugeVec,
     pub pool_wait: Histogram,
     pub pool_size: IntGauge,
@@ -86,6 +87,14 @@ impl Metrics {
                     &["route", "domain", "status"],
                 )
                 .unwrap_or_else(|e| panic!("{e}")),
+            ),
+            client_requests: reg(
+                &r,
+                cv(
+                    "sluice_client_requests_total",
+                    "HTTP requests by API client (configured names; - when anonymous, unknown or the API is open), route, domain and status",
+                    &["client", "route", "domain", "status"],
+                ),
             ),
             pool_connections: reg(
                 &r,

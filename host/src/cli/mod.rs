@@ -1,5 +1,6 @@
-//! The command line: `sluice serve`, `sluice check-config`, and the plugin
-//! author's `sluice plugin check` and `sluice plugin new`.
+//! The command line: `sluice serve`, `sluice check-config`, the operator's
+//! `sluice hash-key`, and the plugin author's `sluice plugin check` and
+//! `sluice plugin new`.
 
 mod plugin;
 
@@ -41,6 +42,9 @@ enum Command {
         /// The configuration file.
         file: PathBuf,
     },
+    /// Read an API key from stdin (one trailing newline dropped) and print
+    /// its hex SHA-256, for `key_sha256` in `[clients.NAME]`.
+    HashKey,
     /// Work with plugin files.
     Plugin {
         #[command(subcommand)]
@@ -86,6 +90,7 @@ pub fn main() -> ExitCode {
     crate::telemetry::init();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
+        Command::HashKey => hash_key(),
         Command::Plugin {
             command:
                 PluginCommand::Check {
@@ -164,6 +169,26 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     }
 }
 
+fn hash_key() -> ExitCode {
+    let mut input = Vec::new();
+    if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input) {
+        return report(Err(format!("cannot read stdin: {e}")));
+    }
+    report(
+        crate::auth::key_from_input(&input)
+            .map(|key| {
+                if key.len() < 16 {
+                    eprintln!(
+                        "sluice: a key of {} bytes can be guessed; use at least 16 random bytes",
+                        key.len()
+                    );
+                }
+                format!("{}\n", crate::auth::hash_key(key.as_bytes()))
+            })
+            .map_err(str::to_owned),
+    )
+}
+
 fn plugin_check(
     file: &std::path::Path,
     domain: &str,
@@ -215,6 +240,11 @@ async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Resu
     let watch = config.plugins.watch;
     let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("WebAssembly runtime: {e:#}"))?;
     let gateway = Gateway::new(config, &runtime)?;
+    if gateway.clients().is_open() {
+        tracing::warn!(
+            "no [clients] table in the config: the data API is open to anyone who can reach it (see docs/configuration.md, API keys)"
+        );
+    }
     gateway.spawn_background();
     let admin_token = std::env::var("SLUICE_ADMIN_TOKEN")
         .ok()

@@ -55,14 +55,15 @@ pub async fn handle(
     if operation != Operation::Get {
         let key = idempotency::key(req.headers())?;
         let format = Format::for_response(req.headers()).unwrap_or(Format::Json);
-        let (method, path) = (req.method().clone(), req.uri().to_string());
-        let mut body = bytes::Bytes::new();
+        let (parts, body) = req.into_parts();
+        let mut bytes = bytes::Bytes::new();
         if operation == Operation::Put {
-            let (bytes, in_format) = codec::read_body(req, gateway.body_limits()).await?;
-            call.value = Some(codec::to_msgpack(&bytes, in_format)?);
-            body = bytes;
+            let req = Request::from_parts(parts.clone(), body);
+            let (read, in_format) = codec::read_body(req, gateway.body_limits()).await?;
+            call.value = Some(codec::to_msgpack(&read, in_format)?);
+            bytes = read;
         }
-        let once = key.map(|k| (k, idempotency::fingerprint(&method, &path, &body)));
+        let once = key.map(|k| (k, idempotency::fingerprint(&parts, &bytes)));
         let reply = (idempotency::Reply::Written, format);
         return idempotency::serve(gateway, domain, call, once, reply).await;
     }

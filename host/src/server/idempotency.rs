@@ -10,8 +10,10 @@ use crate::error::Error;
 use crate::flow::{Answer, Call, Outcome};
 use crate::generation::{Domain, Gateway};
 use crate::store::StoreError;
+#[cfg(test)]
+use hyper::Method;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Response, StatusCode};
+use hyper::{Response, StatusCode};
 use sha2::{Digest, Sha256};
 
 const KEY: &str = "idempotency-key";
@@ -51,11 +53,15 @@ pub fn key(headers: &HeaderMap) -> Result<Option<String>, Error> {
     Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
 }
 
-/// What the request was: a key sent again with another method, path or body
-/// is another request.
-pub fn fingerprint(method: &Method, path_and_query: &str, body: &[u8]) -> String {
+/// What the request was, and who sent it: a key sent again with another
+/// method, path, body or API key is another request (one client cannot
+/// read another's first response by guessing its key).
+pub fn fingerprint(req: &hyper::http::request::Parts, body: &[u8]) -> String {
+    let who = req.headers.get(hyper::header::AUTHORIZATION);
     let mut h = Sha256::new();
-    for part in [method.as_str().as_bytes(), path_and_query.as_bytes(), body] {
+    let path = req.uri.path_and_query().map_or("", |p| p.as_str());
+    let who = who.map_or(&b""[..], |v| v.as_bytes());
+    for part in [req.method.as_str().as_bytes(), path.as_bytes(), who, body] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
@@ -164,13 +170,30 @@ mod tests {
         }
     }
 
+    fn parts(method: Method, path: &str, key: Option<&str>) -> hyper::http::request::Parts {
+        let mut req = hyper::Request::builder().method(method).uri(path);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
     #[test]
-    fn the_fingerprint_tells_requests_apart() {
-        let put = fingerprint(&Method::PUT, "/v1/cache/c/k", b"1");
-        assert_eq!(put, fingerprint(&Method::PUT, "/v1/cache/c/k", b"1"));
+    fn the_fingerprint_tells_requests_and_clients_apart() {
+        let put = fingerprint(&parts(Method::PUT, "/v1/cache/c/k", None), b"1");
+        assert_eq!(
+            put,
+            fingerprint(&parts(Method::PUT, "/v1/cache/c/k", None), b"1")
+        );
         assert_eq!(put.len(), 32);
-        assert_ne!(put, fingerprint(&Method::PUT, "/v1/cache/c/k", b"2"));
-        assert_ne!(put, fingerprint(&Method::DELETE, "/v1/cache/c/k", b"1"));
-        assert_ne!(put, fingerprint(&Method::PUT, "/v1/cache/c/k1", b""));
+        for other in [
+            fingerprint(&parts(Method::PUT, "/v1/cache/c/k", None), b"2"),
+            fingerprint(&parts(Method::DELETE, "/v1/cache/c/k", None), b"1"),
+            fingerprint(&parts(Method::PUT, "/v1/cache/c/k1", None), b""),
+            fingerprint(&parts(Method::PUT, "/v1/cache/c/k?ttl_s=5", None), b"1"),
+            fingerprint(&parts(Method::PUT, "/v1/cache/c/k", Some("a")), b"1"),
+        ] {
+            assert_ne!(put, other);
+        }
     }
 }

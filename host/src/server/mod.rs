@@ -1,6 +1,7 @@
 //! The HTTP side: a hyper 1 server, one task per connection, graceful
 //! shutdown, and the one place a request is routed, checked against its
-//! route's methods, measured, and its error rendered.
+//! route's methods and its client's API key and scopes, measured, and its
+//! error rendered.
 //!
 //! [`route`] parses the path once; each route family has its own module;
 //! [`respond`] builds every response; [`codec`] negotiates and transcodes bodies.
@@ -19,6 +20,7 @@ mod streams;
 
 pub use respond::Body;
 
+use crate::auth::Caller;
 use crate::error::Error;
 use crate::generation::Gateway;
 use crate::reload::Live;
@@ -125,12 +127,14 @@ async fn serve(
             .headers()
             .get(hyper::header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0");
+    // The API client, once its key is known (`-`: anonymous or open).
+    let mut client = "-";
     let result = match (route, &permit) {
         (_, Err(_)) => {
             METRICS.shed.with_label_values(&["request"]).inc();
             Err(Error::Overloaded("server.max_in_flight"))
         }
-        (Ok(route), Ok(_)) => dispatch(&live, &gateway, route, req).await,
+        (Ok(route), Ok(_)) => dispatch(&live, &gateway, route, req, &mut client).await,
         (Err(e), _) => Err(e),
     };
     drop(permit);
@@ -150,19 +154,38 @@ async fn serve(
         .requests
         .with_label_values(&[label, name, status.as_str()])
         .observe(started.elapsed().as_secs_f64());
+    METRICS
+        .client_requests
+        .with_label_values(&[client, label, name, status.as_str()])
+        .inc();
     tracing::debug!(%method, route = label, status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
     Ok(response)
 }
 
-async fn dispatch(
+/// Check a request and call its route's handler. `client` is set to the
+/// API client's name as soon as its key is known, for the metrics.
+async fn dispatch<'g>(
     live: &Arc<Live>,
-    gateway: &Gateway,
+    gateway: &'g Gateway,
     route: Route,
     req: Request<Incoming>,
+    client: &mut &'g str,
 ) -> Result<Response<Body>, Error> {
+    // The data API: who asks (401 without a known key), then whether the
+    // key's scopes hold what the route touches (403), before any body is
+    // read. The only place it is checked.
+    let need = route.needs(req.method());
+    let caller = match need {
+        Some(_) => gateway.clients().identify(req.headers())?,
+        None => Caller::Open,
+    };
+    *client = caller.label();
     // An admin call checks its token before its method (and is audited).
     if !matches!(route, Route::Admin(_)) {
         route.allows(req.method())?;
+    }
+    if let Some(need) = need {
+        caller.may(need)?;
     }
     match route {
         Route::Cache { domain, key } => cache::handle(gateway, req, &domain, key).await,

@@ -212,7 +212,7 @@ pub fn problem(err: &Error, format: Format) -> Response<Body> {
             CACHE_STATUS,
             HeaderValue::from_static("sluice; fwd=uri-miss"),
         ),
-        Error::Unauthorized => set(
+        Error::Unauthorized | Error::Unauthenticated(_) => set(
             &mut resp,
             WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer"),
@@ -338,6 +338,18 @@ mod tests {
         assert_eq!(header(&resp, "cache-status"), Some("sluice; fwd=uri-miss"));
         let resp = problem(&Error::Unauthorized, Format::Json);
         assert_eq!(header(&resp, "www-authenticate"), Some("Bearer"));
+        let key = Error::Unauthenticated(crate::auth::KeyProblem::Unknown);
+        let resp = problem(&key, Format::Json);
+        assert_eq!(resp.status(), 401);
+        assert_eq!(header(&resp, "www-authenticate"), Some("Bearer"));
+        let scope = Error::Forbidden {
+            client: "c".into(),
+            right: crate::auth::Right::Write,
+            subject: "price".into(),
+        };
+        let resp = problem(&scope, Format::Json);
+        assert_eq!(resp.status(), 403);
+        assert_eq!(header(&resp, "www-authenticate"), None);
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! metric labels and the methods it allows. Handlers receive what the path
 //! held (decoded); they never look at the path again.
 
+use crate::auth::{Need, Right};
 use crate::error::Error;
 use hyper::Method;
 use percent_encoding::percent_decode_str;
@@ -112,6 +113,28 @@ impl Route {
             Route::RateLimit { policy, .. } => Some(policy),
             _ => None,
         }
+    }
+
+    /// The right a client's key must hold for `method` here, and on what:
+    /// `None` for the routes open to anyone (health, readiness, metrics) and
+    /// the admin API (its own token). A stream belongs to the domain its
+    /// name starts with (`{domain}:`), as `Gateway::group` decides.
+    pub fn needs(&self, method: &Method) -> Option<Need<'_>> {
+        let (right, subject) = match self {
+            Route::Cache { domain, .. } if method == Method::GET || method == Method::HEAD => {
+                (Right::Read, domain.as_str())
+            }
+            Route::Cache { domain, .. } | Route::Mset { domain } => (Right::Write, domain.as_str()),
+            Route::Mget { domain } => (Right::Read, domain.as_str()),
+            Route::Events { domain } => (Right::Events, domain.as_str()),
+            Route::Stream { stream, .. } => (
+                Right::Events,
+                stream.split_once(':').map_or(stream.as_str(), |(d, _)| d),
+            ),
+            Route::RateLimit { policy, .. } => (Right::RateLimits, policy.as_str()),
+            Route::Healthz | Route::Readyz | Route::Metrics | Route::Admin(_) => return None,
+        };
+        Some(Need { right, subject })
     }
 
     /// The methods it answers, and how `Allow` spells them.
@@ -333,5 +356,53 @@ mod tests {
         ));
         assert!(parse("/metrics").allows(&Method::HEAD).is_ok());
         assert_eq!(parse("/admin/plugins").subject(), None);
+    }
+
+    #[test]
+    fn each_data_route_needs_one_right_on_its_domain_or_policy() {
+        let need = |path: &str, method: Method| {
+            let route = parse(path);
+            route
+                .needs(&method)
+                .map(|n| (n.right, n.subject.to_owned()))
+        };
+        let on = |right, subject: &str| Some((right, subject.to_owned()));
+        let cache = "/v1/cache/price/btc:usd";
+        assert_eq!(need(cache, Method::GET), on(Right::Read, "price"));
+        assert_eq!(need(cache, Method::HEAD), on(Right::Read, "price"));
+        assert_eq!(need(cache, Method::PUT), on(Right::Write, "price"));
+        assert_eq!(need(cache, Method::DELETE), on(Right::Write, "price"));
+        assert_eq!(
+            need("/v1/mget/cache", Method::POST),
+            on(Right::Read, "cache")
+        );
+        assert_eq!(
+            need("/v1/mset/cache", Method::POST),
+            on(Right::Write, "cache")
+        );
+        assert_eq!(
+            need("/v1/events/arbitrage", Method::POST),
+            on(Right::Events, "arbitrage")
+        );
+        for action in ["", "/messages", "/ack", "/claim"] {
+            let path = format!("/v1/streams/arbitrage:opp:btc/groups/g{action}");
+            assert_eq!(
+                need(&path, Method::POST),
+                on(Right::Events, "arbitrage"),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            need("/v1/streams/nocolon/groups/g", Method::POST),
+            on(Right::Events, "nocolon"),
+            "no domain prefix: the whole name, which no scope lists as a domain"
+        );
+        assert_eq!(
+            need("/v1/ratelimit/global/user%201", Method::POST),
+            on(Right::RateLimits, "global")
+        );
+        for open in ["/healthz", "/readyz", "/metrics", "/admin/reload"] {
+            assert_eq!(need(open, Method::GET), None, "{open}");
+        }
     }
 }

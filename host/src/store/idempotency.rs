@@ -50,9 +50,11 @@ impl Once {
         self.set(value)
     }
 
-    /// The record of a request applied whose response is not known yet.
-    pub fn applied(&self) -> redis::Cmd {
-        self.set(format!("a|{}", self.fingerprint).into_bytes())
+    /// The record of a request applied whose response is not known yet,
+    /// with when (ms since the epoch): until `claim_for` after it, its
+    /// request may still be recording the response.
+    pub fn applied(&self, now_ms: u64) -> redis::Cmd {
+        self.set(format!("a|{}|{now_ms}", self.fingerprint).into_bytes())
     }
 
     fn set(&self, value: Vec<u8>) -> redis::Cmd {
@@ -64,8 +66,8 @@ impl Once {
         cmd
     }
 
-    /// What a stored record says to a request with this fingerprint.
-    fn read(&self, stored: &[u8]) -> Seen {
+    /// What a stored record says to a request with this fingerprint, at `now_ms`.
+    fn read(&self, stored: &[u8], now_ms: u64) -> Seen {
         let mut parts = stored.splitn(4, |b| *b == b'|');
         let (state, fingerprint) = (parts.next(), parts.next());
         if fingerprint != Some(self.fingerprint.as_bytes()) {
@@ -73,7 +75,18 @@ impl Once {
         }
         match state {
             Some(b"p") => Seen::InFlight,
-            Some(b"a") => Seen::Applied,
+            Some(b"a") => {
+                let at = parts
+                    .next()
+                    .and_then(|s| std::str::from_utf8(s).ok())
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(0);
+                if now_ms.saturating_sub(at) < self.claim_for.as_millis() as u64 {
+                    Seen::InFlight
+                } else {
+                    Seen::Applied
+                }
+            }
             Some(b"d") => {
                 let status = parts
                     .next()
@@ -95,7 +108,7 @@ impl Once {
 impl Store {
     /// Claim `once`'s key, or learn what holds it: one round trip
     /// (`SET … NX PX`, then `GET`).
-    pub async fn claim(&self, once: &Once) -> Result<Seen, StoreError> {
+    pub async fn claim(&self, once: &Once, now_ms: u64) -> Result<Seen, StoreError> {
         let mut pipe = pipeline();
         pipe.cmd("SET")
             .arg(&once.key)
@@ -110,7 +123,7 @@ impl Store {
         }
         Ok(match &replies[..] {
             [Value::Okay, ..] => Seen::Claimed,
-            [_, Value::BulkString(stored)] => once.read(stored),
+            [_, Value::BulkString(stored)] => once.read(stored, now_ms),
             // Claimed and gone again between the two commands: in flight.
             _ => Seen::InFlight,
         })
@@ -153,10 +166,15 @@ mod tests {
     #[test]
     fn a_record_reads_back_as_what_it_recorded_for_the_same_request_only() {
         let o = once();
-        assert_eq!(o.read(b"p|f1"), Seen::InFlight);
-        assert_eq!(o.read(b"a|f1"), Seen::Applied);
+        let read = |stored: &[u8]| o.read(stored, 100_000);
+        assert_eq!(read(b"p|f1"), Seen::InFlight);
+        // Applied 5 s ago: its request may still be recording the answer;
+        // 10 s or more: it never will.
+        assert_eq!(read(b"a|f1|95000"), Seen::InFlight);
+        assert_eq!(read(b"a|f1|90000"), Seen::Applied);
+        assert_eq!(read(b"a|f1"), Seen::Applied);
         assert_eq!(
-            o.read(b"d|f1|204|"),
+            read(b"d|f1|204|"),
             Seen::Done {
                 status: 204,
                 body: vec![]
@@ -164,16 +182,16 @@ mod tests {
         );
         // The body is bytes, `|` and all.
         assert_eq!(
-            o.read(b"d|f1|201|\x81|a"),
+            read(b"d|f1|201|\x81|a"),
             Seen::Done {
                 status: 201,
                 body: b"\x81|a".to_vec()
             }
         );
-        assert_eq!(o.read(b"d|f2|204|"), Seen::Reused, "another request");
-        assert_eq!(o.read(b"p|f2"), Seen::Reused);
-        assert_eq!(o.read(b"garbage"), Seen::Reused);
-        assert_eq!(o.read(b"d|f1|x|"), Seen::Applied, "an unreadable status");
+        assert_eq!(read(b"d|f2|204|"), Seen::Reused, "another request");
+        assert_eq!(read(b"p|f2"), Seen::Reused);
+        assert_eq!(read(b"garbage"), Seen::Reused);
+        assert_eq!(read(b"d|f1|x|"), Seen::Applied, "an unreadable status");
     }
 
     #[test]
