@@ -13,6 +13,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -150,6 +151,9 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         });
     match loaded {
         Ok(config) => {
+            if let Some(warning) = redis_user_warning(&config) {
+                eprintln!("warning: {warning}");
+            }
             println!(
                 "{}: ok (domains: {})",
                 file.display(),
@@ -167,6 +171,31 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// When Redis answers within two seconds: a warning if the configured user
+/// may run `FLUSHALL`, `CONFIG` or `KEYS`. An unreachable Redis is not a
+/// configuration error; the gateway checks again at start.
+fn redis_user_warning(config: &Config) -> Option<String> {
+    use crate::store::{Store, acl, scripts::Scripts};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    runtime.block_on(async {
+        let store = Store::new(
+            &config.redis,
+            config.breaker.clone(),
+            std::sync::Arc::new(Scripts::load(None).ok()?),
+            std::sync::Arc::new(|_| {}),
+        )
+        .ok()?;
+        let rights = tokio::time::timeout(Duration::from_secs(2), store.acl_rights())
+            .await
+            .ok()?
+            .ok()?;
+        acl::warning(&rights)
+    })
 }
 
 fn hash_key() -> ExitCode {

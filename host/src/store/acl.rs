@@ -78,6 +78,18 @@ impl Store {
     }
 }
 
+/// What the check found, as one line for an operator (`None`: nothing to
+/// warn about). The one wording of the warning, for the log and `check-config`.
+pub fn warning(rights: &Rights) -> Option<String> {
+    match rights {
+        Rights::Broad { user, commands } => Some(format!(
+            "the Redis user may run {} (user {user:?}): a bug in the gateway or a plugin could wipe or reconfigure Redis; give the gateway a user of its own with the ACL line in docs/configuration.md",
+            commands.join(", ").to_uppercase()
+        )),
+        _ => None,
+    }
+}
+
 /// Check once Redis answers (it may be down at start) and log what was found.
 pub async fn report(store: Store) {
     let mut wait = Duration::from_millis(500);
@@ -92,13 +104,9 @@ pub async fn report(store: Store) {
         }
     };
     match rights {
-        Rights::Broad { user, commands } => {
-            let commands = commands.join(", ").to_uppercase();
-            tracing::warn!(
-                %user,
-                %commands,
-                "the Redis user may run {commands}: a bug in the gateway or a plugin could wipe or reconfigure Redis; give the gateway a user of its own with the ACL line in docs/configuration.md"
-            );
+        Rights::Broad { ref user, .. } => {
+            let message = warning(&rights).unwrap_or_default();
+            tracing::warn!(%user, "{message}");
         }
         Rights::Narrow { user } => {
             tracing::info!(%user, "the Redis user may not run FLUSHALL, CONFIG or KEYS");
