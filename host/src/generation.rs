@@ -133,12 +133,15 @@ impl Gateway {
     }
 
     /// Start the background tasks: the breaker's probe loop, the INFO poller,
-    /// and the one-off check of what the Redis user may run.
-    pub fn spawn_background(&self) {
+    /// and the one-off check of what the Redis user may run — awaited up to
+    /// 2 s, so that it is done before the first request when Redis is up
+    /// (and goes on in the background when it is not).
+    pub async fn start_background(&self) {
         self.store.spawn_breaker();
         let every = Duration::from_millis(self.config.metrics.info_interval_ms.max(100));
         tokio::spawn(crate::store::info::poll(self.store.clone(), every));
-        tokio::spawn(crate::store::acl::report(self.store.clone()));
+        let mut check = tokio::spawn(crate::store::acl::report(self.store.clone()));
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut check).await;
     }
 
     pub fn config(&self) -> &Config {

@@ -274,7 +274,7 @@ async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Resu
             "no [clients] table in the config: the data API is open to anyone who can reach it (see docs/configuration.md, API keys)"
         );
     }
-    gateway.spawn_background();
+    gateway.start_background().await;
     let admin_token = std::env::var("SLUICE_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty())
