@@ -10,7 +10,7 @@ PLUGINS := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard plugins/*/Cargo.toml)))
 FIXTURES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard tests/fixtures/*/Cargo.toml)))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test chaos bench deps plugins build lint ops-check stop clean
+.PHONY: run test chaos bench bench-check deps plugins build lint ops-check stop clean
 
 # Debian packages a target needs, as COMMAND:PACKAGE (installed when COMMAND is
 # missing). `make test` and `make ops-check` add the operations tools, so one
@@ -80,8 +80,16 @@ chaos: plugins
 ## docs/benchmarks.md and .svg), then the pool shape.
 bench: plugins build
 	@command -v webdis >/dev/null && command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y webdis wrk; }
+	cargo build --release -p sluice --example ceiling
 	python3 bench/harness.py
 	cargo bench -p sluice --bench pool
+
+## A regression guard, not part of `make test`: a short harness run that fails
+## when a row's gateway/webdis ratio is more than 25% below docs/benchmarks.md.
+bench-check: plugins build
+	@command -v webdis >/dev/null && command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y webdis wrk; }
+	cargo build --release -p sluice --example ceiling
+	python3 bench/harness.py --check
 
 lint:
 	cargo fmt --all -- --check

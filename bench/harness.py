@@ -2,10 +2,16 @@
 """Sluice against webdis and raw Redis, side by side, on this machine.
 
 `make bench` runs this after building the gateway in release. It starts its own
-redis-server, webdis and gateway on loopback ports, drives each equivalent
-operation with wrk at 50 connections for a fixed duration, adds
-redis-benchmark's GET/SET as the floor, and writes docs/benchmarks.md and
-docs/benchmarks.svg from what it measured.
+redis-server, webdis, gateway and a bare hyper server (the ceiling) on loopback
+ports, drives each equivalent operation with wrk at 50 connections for a fixed
+duration, reads each server's CPU time from /proc and Redis's command counts
+from INFO commandstats around every run, adds redis-benchmark's GET/SET as the
+floor, and writes docs/benchmarks.md and docs/benchmarks.svg from what it
+measured.
+
+`make bench-check` (`harness.py --check`) runs a short form and fails when a
+row's gateway/webdis ratio is more than 25% below the committed
+docs/benchmarks.md figure; it writes nothing.
 """
 
 import json
@@ -22,12 +28,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "bench" / "wrk"
-REDIS_PORT, WEBDIS_PORT, GATEWAY_PORT = 16379, 17379, 18080
+REDIS_PORT, WEBDIS_PORT, GATEWAY_PORT, CEILING_PORT = 16379, 17379, 18080, 18081
+CHECK = "--check" in sys.argv
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "50"))
-DURATION = os.environ.get("BENCH_DURATION", "5s")
+DURATION = os.environ.get("BENCH_DURATION", "2s" if CHECK else "5s")
 # Each row alternates gateway and webdis runs this many times and keeps the
 # median run of each: on a shared 2-core machine single runs vary by ±15%.
-REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "1" if CHECK else "3"))
+# bench-check: a ratio this far below the committed one fails.
+TOLERANCE = 0.75
 KEYS = 1000  # miss-path key space: far more than the hot set, no near cache
 
 
@@ -50,22 +59,39 @@ def redis_cli(*args):
     return sh("redis-cli", "-p", str(REDIS_PORT), *args).strip()
 
 
-def wrk(url, script=None):
-    """req/s, p50 ms, p99 ms of one wrk run."""
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_commands():
+    """Commands Redis has run so far (INFO commandstats, scripts' commands included)."""
+    stats = sh("redis-cli", "-p", str(REDIS_PORT), "INFO", "commandstats")
+    # Not INFO itself: the harness's own reads would count.
+    return sum(int(n) for cmd, n in re.findall(r"^cmdstat_([^:]+):calls=(\d+)", stats, re.M) if cmd != "info")
+
+
+def wrk(url, script=None, pid=None, misses_ok=False):
+    """One wrk run: req/s, p50 ms, p99 ms, the server's CPU µs per request
+    and Redis commands per request."""
     cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency"]
     if script:
         cmd += ["-s", str(SCRIPTS / script)]
+    cpu, cmds = cpu_seconds(pid), redis_commands()
     out = sh(*cmd, url)
+    cpu, cmds = cpu_seconds(pid) - cpu, redis_commands() - cmds
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if non2xx:
+    if non2xx and not misses_ok:
         sys.exit(f"{url}: {non2xx.group(1)} failed responses\n{out}")
 
     def pct(p):
         v, unit = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", out, re.M).groups()
         return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
-    return rps, pct(50), pct(99)
+    return rps, pct(50), pct(99), cpu * 1e6 / max(total, 1), max(cmds, 0) / max(total, 1)
 
 
 def cargo_bench(name, env):
@@ -104,9 +130,16 @@ def main():
              "--listen", f"127.0.0.1:{GATEWAY_PORT}"],
             stdout=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
         procs.append(gateway)
+        ceiling = subprocess.Popen(
+            [str(ROOT / "target" / "release" / "examples" / "ceiling"), f"127.0.0.1:{CEILING_PORT}"],
+            stdout=subprocess.DEVNULL)
+        procs.append(ceiling)
         gw, wd = f"http://127.0.0.1:{GATEWAY_PORT}", f"http://127.0.0.1:{WEBDIS_PORT}"
+        top = f"http://127.0.0.1:{CEILING_PORT}"
         wait_http(gw + "/healthz")
         wait_http(wd + "/PING")
+        wait_http(top + "/")
+        webdis = procs[1]
 
         # The same data for both: gateway values are MessagePack, webdis's plain strings.
         value = '{"asset":"BTC","price":64000.5}'
@@ -127,6 +160,7 @@ def main():
         os.environ["SLUICE_BENCH_MGET"] = str(work / "mget.json")
         rows = [
             ("hot GET (near cache)", (gw + "/v1/cache/hot/k", "get10.lua"), (wd + "/GET/w:hot", "get10.lua")),
+            ("same-key miss storm", (gw + "/v1/cache/hot/absent", None), (wd + "/GET/w:absent", None)),
             ("miss-path GET (Redis)", (gw + "/v1/cache/cache/k", "get1000.lua"), (wd + "/GET/w:k", "get1000.lua")),
             ("PUT (SET with TTL)", (gw + "/v1/cache/cache/k", "put.lua"), (wd + "/SET/w:k", "webdis_set.lua")),
             ("100-key mget", (gw + "/v1/mget/cache", "mget.lua"), (wd + f"/MGET/{mget}", None)),
@@ -139,15 +173,22 @@ def main():
         def median_run(runs):
             return sorted(runs)[len(runs) // 2]
 
+        # The ceiling: what a bare hyper server spends on one request, in the same run.
+        tops = [wrk(top + "/", None, ceiling.pid) for _ in range(REPEATS)]
+        ceiling_run = median_run(tops)
+        print(f"{'bare hyper ceiling':<24} {ceiling_run[0]:>9.0f}/s cpu {ceiling_run[3]:.1f} us/req", flush=True)
         for name, (gurl, gscript), (wurl, wscript) in rows:
+            misses = name == "same-key miss storm"
             gs, ws = [], []
             for _ in range(REPEATS):
-                gs.append(wrk(gurl, gscript))
-                ws.append(wrk(wurl, wscript))
+                gs.append(wrk(gurl, gscript, gateway.pid, misses))
+                ws.append(wrk(wurl, wscript, webdis.pid, misses))
             g, w = median_run(gs), median_run(ws)
             results.append((name, g, w))
-            print(f"{name:<24} gateway {g[0]:>9.0f}/s p50 {g[1]:.2f} p99 {g[2]:.2f} | "
-                  f"webdis {w[0]:>9.0f}/s p50 {w[1]:.2f} p99 {w[2]:.2f} | x{g[0] / w[0]:.2f}", flush=True)
+            print(f"{name:<24} gateway {g[0]:>9.0f}/s p50 {g[1]:.2f} p99 {g[2]:.2f} cpu {g[3]:.1f}us cmds {g[4]:.2f} | "
+                  f"webdis {w[0]:>9.0f}/s p50 {w[1]:.2f} p99 {w[2]:.2f} cpu {w[3]:.1f}us | x{g[0] / w[0]:.2f}", flush=True)
+        if CHECK:
+            sys.exit(check(results))
         rss = rss_mib(gateway.pid)
         floor = sh("redis-benchmark", "-p", str(REDIS_PORT), "-t", "get,set", "-c", str(CONNECTIONS),
                    "-n", "300000", "-q")
@@ -162,7 +203,7 @@ def main():
         claims = [l.split("|")[1:] for l in claims.splitlines() if l.startswith("ROW|")]
         plugins = cargo_bench("plugin", {})
         plugins = plugins[plugins.index("policy"):] if "policy" in plugins else plugins
-        write_report(results, floor, rss, versions, claims, plugins)
+        write_report(results, ceiling_run, floor, rss, versions, claims, plugins)
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)
@@ -174,7 +215,30 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def write_report(results, floor, rss, versions, claims, plugins):
+def committed_ratios():
+    """Row name → gateway/webdis ratio in the committed docs/benchmarks.md."""
+    text = (ROOT / "docs" / "benchmarks.md").read_text()
+    return {m.group(1): float(m.group(2))
+            for m in re.finditer(r"^\| ([^|]+?) \|.*\| ([\d.]+)× \|$", text, re.M)}
+
+
+def check(results):
+    """bench-check: 0 when every row is within TOLERANCE of its committed ratio."""
+    committed, failed = committed_ratios(), []
+    for name, g, w in results:
+        ratio, was = g[0] / w[0], committed.get(name)
+        verdict = "new row" if was is None else ("ok" if ratio >= was * TOLERANCE else "REGRESSED")
+        print(f"{name:<24} ratio {ratio:.2f} committed {was if was is not None else '-'}: {verdict}")
+        if verdict == "REGRESSED":
+            failed.append(name)
+    if failed:
+        print(f"bench-check: {len(failed)} row(s) more than {1 - TOLERANCE:.0%} below docs/benchmarks.md: {', '.join(failed)}")
+        return 1
+    print("bench-check: every ratio within 25% of docs/benchmarks.md")
+    return 0
+
+
+def write_report(results, ceiling, floor, rss, versions, claims, plugins):
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), "unknown CPU")
     lines = [
@@ -191,12 +255,23 @@ def write_report(results, floor, rss, versions, claims, plugins):
         "(scripts and URLs in `bench/harness.py`), gateway config `bench/sluice-bench.toml`,",
         f"`redis-benchmark -t get,set -c {CONNECTIONS} -n 300000 -q` for the floor.",
         "",
-        "| operation | gateway req/s | p50 ms | p99 ms | webdis req/s | p50 ms | p99 ms | gateway / webdis |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "CPU µs/req: the server process's user + system time over the run (`/proc/<pid>/stat`)",
+        "divided by the requests wrk completed; Redis cmds/req: `INFO commandstats` calls over the",
+        "run (commands inside scripts included) divided by the same.",
+        "",
+        "| operation | gateway req/s | p50 ms | p99 ms | CPU µs/req | Redis cmds/req | webdis req/s | p50 ms | p99 ms | CPU µs/req | gateway / webdis |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, g, w in results:
-        lines.append(f"| {name} | {g[0]:,.0f} | {g[1]:.2f} | {g[2]:.2f} | {w[0]:,.0f} | {w[1]:.2f} | {w[2]:.2f} | {g[0] / w[0]:.2f}× |")
+        lines.append(f"| {name} | {g[0]:,.0f} | {g[1]:.2f} | {g[2]:.2f} | {g[3]:.1f} | {g[4]:.2f} | "
+                     f"{w[0]:,.0f} | {w[1]:.2f} | {w[2]:.2f} | {w[3]:.1f} | {g[0] / w[0]:.2f}× |")
+    hot = results[0][1]
     lines += [
+        "",
+        f"Ceiling, same run: a bare hyper 1 server (`host/examples/ceiling.rs`, same runtime, a fixed "
+        f"{31}-byte JSON body) answers {ceiling[0]:,.0f} req/s at {ceiling[3]:.1f} µs CPU per request "
+        f"(p50 {ceiling[1]:.2f} ms, p99 {ceiling[2]:.2f} ms). The hot GET is {hot[0] / ceiling[0]:.2f}× "
+        f"its req/s at {hot[3] / max(ceiling[3], 0.01):.2f}× its CPU per request.",
         "",
         f"Floor, redis-benchmark direct ({CONNECTIONS} connections, unpipelined): "
         f"GET {float(floor.get('GET', 0)):,.0f}/s, SET {float(floor.get('SET', 0)):,.0f}/s.",
