@@ -78,17 +78,32 @@ enum Step {
 const TURN_WAIT: Duration = Duration::from_millis(100);
 
 impl Gateway {
-    /// Serve one call. Concurrent reads of one key in a near-cached domain
-    /// take turns (single flight), awaited only briefly: when Redis is slow,
-    /// waiting in line would add a timeout per reader.
+    /// Serve one call. A read a fresh near-cache copy answers takes no turn
+    /// and no timer; concurrent reads of one key that must go to Redis in a
+    /// near-cached domain take turns (single flight), awaited only briefly:
+    /// when Redis is slow, waiting in line would add a timeout per reader.
     pub async fn call(&self, domain: &Domain, call: Call) -> Result<Answer, Error> {
-        let _turn = if call.operation == Operation::Get && !domain.near.fresh_for.is_zero() {
-            let turn = self.near.turn(&domain.name, &call.key);
-            tokio::time::timeout(TURN_WAIT, turn).await.ok()
-        } else {
-            None
+        let single_flight = call.operation == Operation::Get && !domain.near.fresh_for.is_zero();
+        let step = self.step(domain, call, now_ms())?;
+        // Held until this read's answer is kept (or it gave up waiting).
+        let mut _turn = None;
+        let step = match step {
+            Step::Redis { call, plan, kept } if single_flight => {
+                let turn = self.near.turn(&domain.name, &call.key);
+                _turn = tokio::time::timeout(TURN_WAIT, turn).await.ok();
+                // The reader ahead in line may have filled the cache meanwhile.
+                let filled = kept.as_ref().and_then(|k| self.near.fresh(k, &call.fields));
+                match filled {
+                    Some(copy) => {
+                        METRICS.l1.with_label_values(&["hit"]).inc();
+                        Step::Near(copy)
+                    }
+                    None => Step::Redis { call, plan, kept },
+                }
+            }
+            step => step,
         };
-        let mut answers = self.call_many(domain, vec![call]).await;
+        let mut answers = self.finish(domain, vec![Ok(step)]).await;
         answers.pop().unwrap_or(Ok(Answer::Nothing))
     }
 
@@ -149,6 +164,15 @@ impl Gateway {
             .into_iter()
             .map(|call| self.step(domain, call, now))
             .collect();
+        self.finish(domain, steps).await
+    }
+
+    /// Send the steps that need Redis in one pipeline; answer each step.
+    async fn finish(
+        &self,
+        domain: &Domain,
+        steps: Vec<Result<Step, Error>>,
+    ) -> Vec<Result<Answer, Error>> {
         let jobs: Vec<Job> = steps
             .iter()
             .filter_map(|s| match s {
