@@ -314,10 +314,12 @@ impl Store {
     /// gateway hears when the key changes) and reports the key's remaining life.
     pub async fn run(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
         let mut pipe = pipeline();
-        let placed: Vec<Result<Placed, StoreError>> = jobs
+        let mut gets = Vec::new();
+        let mut placed: Vec<Result<Placed, StoreError>> = jobs
             .iter()
-            .map(|job| place(&mut pipe, job, &self.scripts))
+            .map(|job| place(&mut pipe, job, &self.scripts, &mut gets))
             .collect();
+        merge_gets(&mut pipe, gets, &mut placed);
         let mut replies = if pipe.is_empty() {
             Ok(Vec::new())
         } else {
@@ -389,7 +391,19 @@ struct Placed {
     pttl: Option<usize>,
 }
 
-fn place(pipe: &mut Pipeline, job: &Job, scripts: &Scripts) -> Result<Placed, StoreError> {
+/// Where a plain read waits for the batch's one `MGET`.
+const MERGED: usize = usize::MAX;
+
+/// Place a job's commands in the pipeline. A plan that is one plain `GET`
+/// (untracked, outside a transaction) only adds its key to `gets`: a batch
+/// of them becomes one `MGET` ([`merge_gets`]), far cheaper for Redis than
+/// a `GET` per key.
+fn place(
+    pipe: &mut Pipeline,
+    job: &Job,
+    scripts: &Scripts,
+    gets: &mut Vec<Vec<u8>>,
+) -> Result<Placed, StoreError> {
     let ctx = plan::Ctx {
         ttl: job.ttl,
         plan_ttl: job.plan.ttl_ms,
@@ -397,6 +411,18 @@ fn place(pipe: &mut Pipeline, job: &Job, scripts: &Scripts) -> Result<Placed, St
         with: job.record,
     };
     let plan::Commands { atomic, list } = plan::commands(job.plan, &ctx)?;
+    if let [(Some(0), cmd)] = &list[..]
+        && !atomic
+        && !job.track
+        && let Some(key) = plain_get(cmd)
+    {
+        gets.push(key);
+        return Ok(Placed {
+            at: vec![(MERGED, Some(gets.len() - 1))],
+            span: MERGED..MERGED,
+            pttl: None,
+        });
+    }
     let tracked = (job.track && !atomic)
         .then(|| plan::cacheable_key(job.plan))
         .flatten();
@@ -427,6 +453,42 @@ fn place(pipe: &mut Pipeline, job: &Job, scripts: &Scripts) -> Result<Placed, St
         pipe.len() - 1
     });
     Ok(Placed { at, span, pttl })
+}
+
+/// The key of a `GET key` command.
+fn plain_get(cmd: &redis::Cmd) -> Option<Vec<u8>> {
+    let mut args = cmd.args_iter();
+    match (args.next(), args.next(), args.next()) {
+        (Some(redis::Arg::Simple(b"GET")), Some(redis::Arg::Simple(key)), None) => {
+            Some(key.to_vec())
+        }
+        _ => None,
+    }
+}
+
+/// Send the batch's plain reads as one `MGET` at the end of the pipeline
+/// (one alone as its `GET`: the same reply, error replies included) and
+/// point each at its place in the reply. A key of another type reads as
+/// absent in an `MGET` where a `GET` answers WRONGTYPE.
+fn merge_gets(pipe: &mut Pipeline, gets: Vec<Vec<u8>>, placed: &mut [Result<Placed, StoreError>]) {
+    let at = pipe.len();
+    let inner = match &gets[..] {
+        [] => return,
+        [key] => {
+            pipe.cmd("GET").arg(key);
+            None
+        }
+        _ => {
+            pipe.cmd("MGET").arg(&gets);
+            Some(())
+        }
+    };
+    for p in placed.iter_mut().flatten() {
+        if let [(MERGED, Some(j))] = p.at[..] {
+            p.at = vec![(at, inner.map(|()| j))];
+            p.span = at..at + 1;
+        }
+    }
 }
 
 impl Placed {
@@ -593,7 +655,7 @@ mod tests {
         ];
         let placed: Vec<Placed> = jobs
             .iter()
-            .map(|j| place(&mut pipe, j, &scripts).unwrap())
+            .map(|j| place(&mut pipe, j, &scripts, &mut Vec::new()).unwrap())
             .collect();
         // CLIENT CACHING YES, GET, PTTL; MULTI, SET, GET, EXEC.
         let names: Vec<String> = pipe
@@ -625,48 +687,62 @@ mod tests {
         assert_eq!(second.expires_in, None);
     }
 
+    fn untracked(p: &Plan) -> Job<'_> {
+        Job {
+            plan: p,
+            ttl: &TTL,
+            track: false,
+            record: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_of_plain_reads_becomes_one_mget() {
+        let scripts = Scripts::load(None).unwrap();
+        let plans = [plan(vec![get("d:a")], false), plan(vec![get("d:b")], false)];
+        let (mut pipe, mut gets) = (pipeline(), Vec::new());
+        let mut placed: Vec<_> = plans
+            .iter()
+            .map(|p| place(&mut pipe, &untracked(p), &scripts, &mut gets))
+            .collect();
+        merge_gets(&mut pipe, gets, &mut placed);
+        let lines: Vec<String> = pipe.cmd_iter().map(plan::render).collect();
+        assert_eq!(lines, ["MGET d:a d:b"]);
+        let mut replies = vec![Value::Array(vec![
+            Value::BulkString(b"x".to_vec()),
+            Value::Nil,
+        ])];
+        let mut placed = placed.into_iter().map(Result::unwrap);
+        let a = placed.next().unwrap().take(&mut replies).unwrap();
+        assert_eq!(a.replies, [Value::BulkString(b"x".to_vec())]);
+        let b = placed.next().unwrap().take(&mut replies).unwrap();
+        assert_eq!(b.replies, [Value::Nil]);
+        // One alone stays a GET.
+        let (mut pipe, mut gets) = (pipeline(), Vec::new());
+        let mut one = vec![place(&mut pipe, &untracked(&plans[0]), &scripts, &mut gets)];
+        merge_gets(&mut pipe, gets, &mut one);
+        let lines: Vec<String> = pipe.cmd_iter().map(plan::render).collect();
+        assert_eq!(lines, ["GET d:a"]);
+    }
+
     #[test]
     fn an_error_reply_fails_its_plan_only() {
         let scripts = Scripts::load(None).unwrap();
-        let (a, b) = (plan(vec![get("d:a")], false), plan(vec![get("d:b")], false));
-        let mut pipe = pipeline();
-        let pa = place(
-            &mut pipe,
-            &Job {
-                plan: &a,
-                ttl: &TTL,
-                track: false,
-                record: None,
-            },
-            &scripts,
-        )
-        .unwrap();
-        let pb = place(
-            &mut pipe,
-            &Job {
-                plan: &b,
-                ttl: &TTL,
-                track: false,
-                record: None,
-            },
-            &scripts,
-        )
-        .unwrap();
-        let mut replies = vec![error("WRONGTYPE"), Value::Nil];
+        // Two reads each: not merged.
+        let a = plan(vec![get("d:a"), get("d:a2")], false);
+        let b = plan(vec![get("d:b"), get("d:b2")], false);
+        let (mut pipe, mut gets) = (pipeline(), Vec::new());
+        let pa = place(&mut pipe, &untracked(&a), &scripts, &mut gets).unwrap();
+        let pb = place(&mut pipe, &untracked(&b), &scripts, &mut gets).unwrap();
+        assert!(gets.is_empty());
+        let mut replies = vec![error("WRONGTYPE"), Value::Nil, Value::Nil, Value::Nil];
         assert!(matches!(pa.take(&mut replies), Err(StoreError::Command(_))));
-        assert_eq!(pb.take(&mut replies).unwrap().replies, [Value::Nil]);
+        assert_eq!(
+            pb.take(&mut replies).unwrap().replies,
+            [Value::Nil, Value::Nil]
+        );
         // A missing reply is an error, not a panic.
-        let pc = place(
-            &mut pipe,
-            &Job {
-                plan: &a,
-                ttl: &TTL,
-                track: false,
-                record: None,
-            },
-            &scripts,
-        )
-        .unwrap();
+        let pc = place(&mut pipe, &untracked(&a), &scripts, &mut gets).unwrap();
         assert!(pc.take(&mut replies).is_err());
     }
 
