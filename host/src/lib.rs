@@ -13,7 +13,8 @@
 //!   needs, checked in `dispatch`); one module per route family (`cache`,
 //!   `batch`, `events`, `streams`, `ratelimit`, `ops`, `admin`); `codec`
 //!   negotiates and transcodes bodies and queries; `respond` builds every
-//!   response and problem.
+//!   response and problem, and holds large bodies to the memory budget;
+//!   `idempotency` reads `Idempotency-Key` and replays first answers.
 //! - [`flow`]: the request flow every data route shares: policy → plan →
 //!   validation → near cache or Redis → answer.
 //! - [`auth`]: API keys for the data API: the caller from its bearer token
@@ -26,8 +27,9 @@
 //!   warm instances, the contract version, `plugin new`'s scaffold.
 //! - [`store`]: every Redis command: the one client (`connect`: URL, ACL
 //!   user, TLS), the pool, the breaker, scripts, plans (`store::plan`, one
-//!   file per action kind), batches, stream groups, rate limits, readiness,
-//!   INFO metrics, the start-up check of the Redis user's rights (`acl`).
+//!   file per action kind), batches (plain reads merged into one `MGET`),
+//!   stream groups, rate limits, idempotency records, readiness, INFO
+//!   metrics, the start-up check of the Redis user's rights (`acl`).
 //! - [`near_cache`]: in-process copies of reads, single flight, and which
 //!   reads are tracked (the store sends the tracking commands).
 //! - [`access`]: per-key access statistics for adaptive policies.
