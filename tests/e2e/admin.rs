@@ -306,12 +306,12 @@ async fn a_person_signs_in_and_reads_the_status_page_in_chromium() {
             "the request-rate chart",
             Duration::from_secs(90),
             async || {
-                for i in 0..20 {
-                    let _ = client
-                        .get(gw.url(&format!("/v1/cache/cache/k{i}")))
-                        .send()
-                        .await;
-                    let _ = client.get(gw.url("/v1/cache/cache/greeting")).send().await;
+                for path in [
+                    "/v1/cache/price/btc:usd",
+                    "/v1/cache/cache/greeting",
+                    "/v1/cache/cache/nope",
+                ] {
+                    let _ = client.get(gw.url(path)).send().await;
                 }
                 let page = client
                     .get(gw.url("/admin/"))
@@ -362,7 +362,7 @@ async fn a_person_signs_in_and_reads_the_status_page_in_chromium() {
         std::fs::create_dir_all(png.parent().unwrap()).unwrap();
         let mut shot = chromium(profile.path());
         shot.arg(format!("--screenshot={}", png.display()))
-            .arg("--window-size=1280,900")
+            .arg("--window-size=1280,1000")
             .arg(&login);
         let (ok, _, err) = support::run_within(shot, Duration::from_secs(60));
         assert!(ok && png.is_file(), "chromium failed: {err}");

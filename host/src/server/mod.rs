@@ -60,7 +60,7 @@ pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<O
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     respond::bound_buffered(limits.max_buffered_bytes);
     if live.admin_token.is_some() {
-        status::spawn_sampler();
+        status::start(listener.local_addr().ok());
     }
     tokio::pin!(shutdown);
     loop {

@@ -29,6 +29,18 @@ const SAMPLES: usize = 60;
 /// Requests per second over each sampling interval, oldest first.
 static RATES: Mutex<VecDeque<f64>> = Mutex::new(VecDeque::new());
 
+/// The address the server listens on, once bound (the config may say port 0).
+static LISTENING: std::sync::OnceLock<std::net::SocketAddr> = std::sync::OnceLock::new();
+
+/// Start the status page's background work, once the listener is bound:
+/// note its address, and sample the request rate every [`SAMPLE_EVERY`].
+pub fn start(listening: Option<std::net::SocketAddr>) {
+    if let Some(addr) = listening {
+        let _ = LISTENING.set(addr);
+    }
+    spawn_sampler();
+}
+
 /// Requests served so far, all routes: the sum of the request histogram's counts.
 fn requests_so_far() -> u64 {
     METRICS
@@ -40,9 +52,8 @@ fn requests_so_far() -> u64 {
         .sum()
 }
 
-/// Sample the request rate every [`SAMPLE_EVERY`], forever (started with the
-/// server when the admin API is on).
-pub fn spawn_sampler() {
+/// Sample the request rate every [`SAMPLE_EVERY`], forever.
+fn spawn_sampler() {
     tokio::spawn(async {
         let mut ticker = tokio::time::interval(SAMPLE_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -74,7 +85,7 @@ pub fn page(live: &Live, gateway: &Gateway) -> Response<Body> {
         "<h1>Sluice</h1><p class=\"sub\">version {} · listening on {} · Redis {} · \
          generated {}</p>",
         env!("CARGO_PKG_VERSION"),
-        escape(&config.server.listen.to_string()),
+        escape(&LISTENING.get().unwrap_or(&config.server.listen).to_string()),
         escape(&config.redis.url.to_string()),
         escape(&httpdate::fmt_http_date(now)),
     );
@@ -170,10 +181,11 @@ fn near_cache(out: &mut String, gateway: &Gateway) {
         })
         .map(|m| m.get_counter().get_value())
         .sum();
-    let ratio = if hits + plans as u64 == 0 {
+    // Every read plans first, a near-cache hit too: hits are a share of plans.
+    let ratio = if plans < 1.0 {
         "–".to_owned()
     } else {
-        format!("{:.1} %", 100.0 * hits as f64 / (hits as f64 + plans))
+        format!("{:.1} %", 100.0 * (hits as f64 / plans).min(1.0))
     };
     let _ = write!(
         out,
@@ -182,7 +194,7 @@ fn near_cache(out: &mut String, gateway: &Gateway) {
          <tr><th>memory</th><td class=\"n\">{} of {}</td></tr>\
          <tr><th>hits</th><td class=\"n\">{hits}</td></tr>\
          <tr><th>stale answers</th><td class=\"n\">{stale}</td></tr>\
-         <tr><th>hit ratio</th><td class=\"n\" title=\"hits / (hits + plans the policies made)\">{ratio}</td></tr>\
+         <tr><th>hit ratio</th><td class=\"n\" title=\"near-cache hits per plan the policies made\">{ratio}</td></tr>\
          </table></section>",
         size(bytes),
         size(max),
@@ -265,24 +277,32 @@ fn chart(rates: &[f64]) -> String {
     let step = (w - 2.0 * pad) / (SAMPLES - 1) as f64;
     // Right-aligned: the newest sample at the right edge.
     let first = SAMPLES - rates.len();
-    let points: Vec<String> = rates
+    let points: Vec<(f64, f64)> = rates
         .iter()
         .enumerate()
         .map(|(i, r)| {
             let x = pad + (first + i) as f64 * step;
             let y = h - pad - (r / top) * (h - 2.0 * pad);
-            format!("{x:.1},{y:.1}")
+            (x, y)
         })
+        .collect();
+    let line: Vec<String> = points
+        .iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect();
+    let dots: String = points
+        .iter()
+        .map(|(x, y)| format!("<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"#2f6fde\"/>"))
         .collect();
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"request rate\">\
          <line x1=\"{pad}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#c9ced8\"/>\
          <line x1=\"{pad}\" y1=\"{pad}\" x2=\"{r}\" y2=\"{pad}\" stroke=\"#eef0f4\"/>\
-         <polyline fill=\"none\" stroke=\"#2f6fde\" stroke-width=\"2\" points=\"{}\"/>\
+         <polyline fill=\"none\" stroke=\"#2f6fde\" stroke-width=\"2\" points=\"{}\"/>{dots}\
          <text x=\"{pad}\" y=\"{t}\" font-size=\"11\" fill=\"#5b6475\">{top:.1}/s</text>\
          <text x=\"{pad}\" y=\"{l}\" font-size=\"11\" fill=\"#5b6475\">−10 min</text>\
          <text x=\"{r}\" y=\"{l}\" font-size=\"11\" fill=\"#5b6475\" text-anchor=\"end\">now: {:.1}/s</text></svg>",
-        points.join(" "),
+        line.join(" "),
         rates.last().copied().unwrap_or(0.0),
         b = h - pad,
         r = w - pad,
