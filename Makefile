@@ -13,11 +13,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: run test chaos bench deps plugins build lint ops-check schemathesis stop clean
 
 # Debian packages a target needs, as COMMAND:PACKAGE (installed when COMMAND is
-# missing). `make test` and `make ops-check` add the operations tools (and
-# Chromium, which loads the status page in a test), so one `apt-get update`
-# serves a whole run.
+# missing). `make test` and `make ops-check` add the operations tools, and
+# `make test` Chromium (a test reads the status page in it), so one
+# `apt-get update` serves a whole run.
 APT_NEEDS := redis-server:redis-server
-OPS_APT_NEEDS := docker-compose:docker-compose promtool:prometheus chromium:chromium
+OPS_APT_NEEDS := docker-compose:docker-compose promtool:prometheus
+TEST_APT_NEEDS := chromium:chromium
 
 # schemathesis (PyPI), in a virtualenv of its own under var/ (ignored by git):
 # the OpenAPI test runs it against a live gateway (tests/e2e/openapi.rs).
@@ -63,7 +64,7 @@ stop:
 
 ## The whole suite: formatting, lints, unit tests (SDK, plugins natively) and
 ## end-to-end tests against real redis-server processes and real plugins.
-test: APT_NEEDS += $(OPS_APT_NEEDS)
+test: APT_NEEDS += $(OPS_APT_NEEDS) $(TEST_APT_NEEDS)
 test: plugins lint ops-check schemathesis
 	cargo test --workspace
 
