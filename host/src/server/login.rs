@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 /// The cookie's name.
 const COOKIE_NAME: &str = "sluice_admin";
 /// How long a login lasts.
-pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
+const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// A login form is a token and a few bytes of encoding.
 const MAX_FORM_BYTES: usize = 4096;
 
