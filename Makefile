@@ -10,13 +10,20 @@ PLUGINS := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard plugins/*/Cargo.toml)))
 FIXTURES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard tests/fixtures/*/Cargo.toml)))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test chaos bench bench-check deps plugins build lint ops-check stop clean
+.PHONY: run test chaos bench bench-check deps plugins build lint ops-check schemathesis stop clean
 
 # Debian packages a target needs, as COMMAND:PACKAGE (installed when COMMAND is
-# missing). `make test` and `make ops-check` add the operations tools, so one
+# missing). `make test` and `make ops-check` add the operations tools, and
+# `make test` Chromium (a test reads the status page in it), so one
 # `apt-get update` serves a whole run.
 APT_NEEDS := redis-server:redis-server
 OPS_APT_NEEDS := docker-compose:docker-compose promtool:prometheus
+TEST_APT_NEEDS := chromium:chromium
+
+# schemathesis (PyPI), in a virtualenv of its own under var/ (ignored by git):
+# the OpenAPI test runs it against a live gateway (tests/e2e/openapi.rs).
+VENV := var/venv
+SCHEMATHESIS := $(VENV)/bin/schemathesis
 
 ## Install what is missing: the APT_NEEDS packages and the wasm32-wasip2 target (rustup).
 deps:
@@ -57,9 +64,18 @@ stop:
 
 ## The whole suite: formatting, lints, unit tests (SDK, plugins natively) and
 ## end-to-end tests against real redis-server processes and real plugins.
-test: APT_NEEDS += $(OPS_APT_NEEDS)
-test: plugins lint ops-check
+test: APT_NEEDS += $(OPS_APT_NEEDS) $(TEST_APT_NEEDS)
+test: plugins lint ops-check schemathesis
 	cargo test --workspace
+
+## schemathesis in var/venv, installed only when missing (Debian's python3
+## needs python3-venv for a virtualenv; installed only when it is missing).
+schemathesis: $(SCHEMATHESIS)
+$(SCHEMATHESIS):
+	@python3 -c 'import venv, ensurepip' 2>/dev/null || { $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv; }
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet 'schemathesis>=4,<5'
 
 ## The operations files: the compose file parses (docker-compose 1.29 too), the
 ## alert rules load and their unit tests pass.

@@ -300,6 +300,21 @@ impl Gateway {
     pub fn pool_state(&self) -> (u32, u32) {
         self.store.pool_state()
     }
+
+    /// The circuit breaker's state and its last transitions, newest first.
+    pub fn breaker(
+        &self,
+    ) -> (
+        crate::store::breaker::State,
+        Vec<crate::store::breaker::Transition>,
+    ) {
+        self.store.breaker_status()
+    }
+
+    /// The near cache's copies and the bytes they weigh.
+    pub fn near_cache_usage(&self) -> (u64, u64) {
+        self.near.usage()
+    }
 }
 
 fn ratelimits(config: &Config) -> HashMap<String, RateLimitConfig> {

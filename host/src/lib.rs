@@ -14,7 +14,9 @@
 //!   `batch`, `events`, `streams`, `ratelimit`, `ops`, `admin`); `codec`
 //!   negotiates and transcodes bodies and queries; `respond` builds every
 //!   response and problem, and holds large bodies to the memory budget;
-//!   `idempotency` reads `Idempotency-Key` and replays first answers.
+//!   `idempotency` reads `Idempotency-Key` and replays first answers;
+//!   `openapi` serves docs/openapi.json; `status` renders the admin status
+//!   page (`login` its session cookie, `html` its escaped layout).
 //! - [`flow`]: the request flow every data route shares: policy → plan →
 //!   validation → near cache or Redis → answer.
 //! - [`auth`]: API keys for the data API: the caller from its bearer token
@@ -37,7 +39,8 @@
 //! - [`secret`]: the admin token and the Redis URL's password, which no
 //!   `Debug`, `Display`, log line or answer ever shows.
 //! - [`error`]: every request error and its HTTP status, in one place.
-//! - [`telemetry`]: logging set-up and the Prometheus metrics.
+//! - [`telemetry`]: logging set-up (text or JSON lines) and the Prometheus
+//!   metrics.
 //! - [`cli`]: `serve`, `check-config`, `hash-key`, `plugin check`, `plugin new`;
 //!   `main.rs` only calls it.
 

@@ -98,6 +98,12 @@ impl NearCache {
         }
     }
 
+    /// Copies kept and the bytes they weigh (moka's counts, which lag
+    /// behind writes by a moment): for the status page.
+    pub fn usage(&self) -> (u64, u64) {
+        (self.cache.entry_count(), self.cache.weighted_size())
+    }
+
     fn slot(&self, key: &str) -> usize {
         (self.hasher.hash_one(key) as usize) % SLOTS
     }

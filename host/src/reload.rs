@@ -30,6 +30,9 @@ use std::time::{Duration, SystemTime};
 /// and chmod in quick succession).
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
+/// Reloads the status page lists.
+const HISTORY: usize = 10;
+
 /// The gateway as it serves now, and how to make the next generation.
 pub struct Live {
     current: ArcSwap<Gateway>,
@@ -41,7 +44,9 @@ pub struct Live {
     /// plugins' SHA-256 are in the generation); `None` when not known, and
     /// the next reload rebuilds.
     built_from: Mutex<Option<String>>,
-    pub status: Mutex<ReloadStatus>,
+    /// The last [`HISTORY`] reloads, oldest first (`/admin/plugins` shows
+    /// the newest, the status page all of them).
+    history: Mutex<std::collections::VecDeque<ReloadStatus>>,
     /// Bearer token for `/admin/*` (`SLUICE_ADMIN_TOKEN`); none disables it.
     pub admin_token: Option<Secret>,
 }
@@ -51,6 +56,8 @@ pub struct Live {
 pub struct ReloadStatus {
     /// Seconds since the Unix epoch.
     pub at: Option<u64>,
+    /// What asked for it: `file change`, `SIGHUP` or `admin`.
+    pub trigger: String,
     /// The files on disk are what serves: a new generation went live, or
     /// nothing had changed (`unchanged`).
     pub applied: bool,
@@ -75,9 +82,19 @@ impl Live {
             runtime,
             config_path,
             reloading: tokio::sync::Mutex::new(()),
-            status: Mutex::new(ReloadStatus::default()),
+            history: Mutex::new(std::collections::VecDeque::with_capacity(HISTORY)),
             admin_token,
         })
+    }
+
+    /// What the last reload did (all `None`/empty before the first).
+    pub fn last_reload(&self) -> ReloadStatus {
+        lock(&self.history).back().cloned().unwrap_or_default()
+    }
+
+    /// The last reloads, newest first.
+    pub fn reloads(&self) -> Vec<ReloadStatus> {
+        lock(&self.history).iter().rev().cloned().collect()
     }
 
     /// The generation a new request works with.
@@ -99,9 +116,15 @@ impl Live {
             .map_or(0, |d| d.as_secs());
         let status = match outcome {
             Ok(Next::Unchanged { needs_restart }) => {
-                tracing::debug!(trigger = why, "reload: nothing changed");
+                tracing::debug!(
+                    event = "reload",
+                    trigger = why,
+                    outcome = "unchanged",
+                    "reload: nothing changed"
+                );
                 ReloadStatus {
                     at: Some(now),
+                    trigger: why.to_owned(),
                     applied: true,
                     unchanged: true,
                     error: None,
@@ -116,9 +139,16 @@ impl Live {
                 self.current.store(gateway);
                 *lock(&self.built_from) = Some(config_text);
                 METRICS.plugin_reloads.with_label_values(&["applied"]).inc();
-                tracing::info!(trigger = why, ?needs_restart, "reloaded");
+                tracing::info!(
+                    event = "reload",
+                    trigger = why,
+                    outcome = "applied",
+                    ?needs_restart,
+                    "reloaded"
+                );
                 ReloadStatus {
                     at: Some(now),
+                    trigger: why.to_owned(),
                     applied: true,
                     unchanged: false,
                     error: None,
@@ -127,9 +157,16 @@ impl Live {
             }
             Err(error) => {
                 METRICS.plugin_reloads.with_label_values(&["refused"]).inc();
-                tracing::error!(trigger = why, %error, "reload refused; the previous configuration keeps serving");
+                tracing::error!(
+                    event = "reload",
+                    trigger = why,
+                    outcome = "refused",
+                    %error,
+                    "reload refused; the previous configuration keeps serving"
+                );
                 ReloadStatus {
                     at: Some(now),
+                    trigger: why.to_owned(),
                     applied: false,
                     unchanged: false,
                     error: Some(error),
@@ -137,7 +174,12 @@ impl Live {
                 }
             }
         };
-        *lock(&self.status) = status.clone();
+        let mut history = lock(&self.history);
+        if history.len() == HISTORY {
+            history.pop_front();
+        }
+        history.push_back(status.clone());
+        drop(history);
         status
     }
 

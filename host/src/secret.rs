@@ -4,7 +4,9 @@
 //! `/admin/config`, logs, `{:?}` of any struct holding them and error
 //! messages built from them cannot carry the secret. The raw value comes out
 //! only through `expose`, at the two places that need it: building the Redis
-//! client and comparing a bearer token.
+//! client and comparing a bearer token; the admin token also keys the MAC
+//! of the status page's session cookie ([`Secret::mac`]), which never
+//! carries the token itself.
 //!
 //! Text made by others (a TOML parse error quoting the line it failed on)
 //! goes through [`redact_urls`] before it is shown.
@@ -35,6 +37,15 @@ impl Secret {
     pub fn matches(&self, given: &[u8]) -> bool {
         let (a, b) = (Sha256::digest(self.0.as_bytes()), Sha256::digest(given));
         a.as_slice().ct_eq(b.as_slice()).into()
+    }
+
+    /// HMAC-SHA256 of `message` keyed by this secret: a value only who knows
+    /// the secret can make, and that says nothing about it.
+    pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.0.as_bytes());
+        let mut out = [0; 32];
+        out.copy_from_slice(ring::hmac::sign(&key, message).as_ref());
+        out
     }
 }
 

@@ -11,13 +11,38 @@ use std::io::IsTerminal;
 use std::sync::LazyLock;
 use tracing_subscriber::EnvFilter;
 
-pub fn init() {
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line a person reads: time, level, target, message, `key=value`s.
+    #[default]
+    Text,
+    /// One JSON object a line, for log collectors: `timestamp`, `level`,
+    /// `target`, `message` and the event's fields at the top level (the
+    /// names docs/operations.md lists, e.g. `event`, `trigger`, `outcome`).
+    Json,
+}
+
+/// Install the process's logger: `RUST_LOG` filters (default `info`), lines
+/// go to stderr in `format`.
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        // Fields at the top level, no span lists: a collector reads
+        // `event` and `outcome` without knowing tracing's nesting.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// The process's metrics.

@@ -279,7 +279,7 @@ const POLICIES: &[&str] = &["nope", "GLOBAL", "cache", "", "%67lobal"];
 const OPS: &[&str] = &[
     "/healthz", "/readyz", "/metrics", "/admin/plugins", "/admin/config", "/admin/reload",
     "/admin/other", "/admin", "/admin/", "/healthz/", "/HEALTHZ", "/metrics%00",
-    "/admin/plugins/x",
+    "/admin/plugins/x", "/openapi.json", "/admin/login", "/admin/logout", "/openapi.json/",
 ];
 /// Paths of a known family with a segment missing or extra, unknown
 /// families, dot segments, other request-target forms.
@@ -1170,7 +1170,8 @@ fn sane_ratelimit() -> BoxedStrategy<Line> {
 const SANE_OPS: &[(&str, &str)] = &[
     ("/healthz", "GET"), ("/healthz", "HEAD"), ("/readyz", "GET"), ("/metrics", "GET"),
     ("/admin/plugins", "GET"), ("/admin/config", "GET"), ("/admin/plugins", "HEAD"),
-    ("/admin/reload", "POST"),
+    ("/admin/reload", "POST"), ("/openapi.json", "GET"), ("/admin/", "GET"),
+    ("/admin/login", "GET"), ("/admin/logout", "POST"),
 ];
 
 fn request() -> BoxedStrategy<Req> {
@@ -1703,6 +1704,26 @@ fn judge(req: &Req, resp: &Resp) -> Result<Verdict, String> {
         return Ok(Verdict::Noteworthy(format!(
             "{status} from hyper itself (no problem document) for an invalid request line"
         )));
+    }
+    // The status page and its login form are HTML for a browser, or a 303
+    // on to the form (and from it, docs/api.md, Admin): nowhere else.
+    if req.plain_target()
+        && matches!(
+            req.path.as_str(),
+            "/admin/" | "/admin/login" | "/admin/logout"
+        )
+    {
+        let html = resp.media_type() == "text/html";
+        match status {
+            303 if resp
+                .header("location")
+                .is_some_and(|l| l.starts_with("/admin/")) =>
+            {
+                return Ok(Verdict::Fine);
+            }
+            200 | 401 if html => return Ok(Verdict::Fine),
+            _ => {}
+        }
     }
     match status {
         200 | 201 | 204 | 400 | 401 | 404 | 405 | 406 | 409 | 413 | 415 | 422 | 429 | 500 | 502

@@ -479,3 +479,94 @@ impl Pki {
         }
     }
 }
+
+/// The example configuration's other domains and its rate limit (beside the
+/// `cache` domain [`config`] has): `price`, `market_depth`, `arbitrage`
+/// (streams) and `global`, as config/sluice.toml sets them.
+pub const EXAMPLE_DOMAINS: &str = r#"
+[ratelimits.global]
+capacity = 100
+refill_per_s = 50
+
+[domains.price]
+plugin = "price-hash"
+ttl_s = 5
+min_ttl_s = 1
+max_ttl_s = 60
+max_stale_s = 30
+near_cache_ms = 250
+
+[domains.market_depth]
+plugin = "adaptive-ttl"
+ttl_s = 10
+min_ttl_s = 2
+max_ttl_s = 120
+track_access = true
+
+[domains.market_depth.settings]
+hot_reads_per_min = 60
+jitter_pct = 10
+
+[domains.arbitrage]
+plugin = "stream-router"
+ttl_s = 86400
+streams = true
+
+[domains.arbitrage.settings]
+maxlen = 10000
+per_asset = true
+"#;
+
+/// Whether `program` runs (`program arg` exits 0). Under CI (and `make
+/// test`, which installs it) its absence is a failure; elsewhere the checks
+/// that need it are skipped, saying so.
+pub fn have(program: &Path, arg: &str) -> bool {
+    let found = Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing (make test installs it)",
+            program.display()
+        );
+        eprintln!(
+            "{} is missing: skipping its checks (make test installs it)",
+            program.display()
+        );
+    }
+    found
+}
+
+/// Run `cmd` to its end, killing it after `within`; its exit status and
+/// what it printed (stdout, stderr).
+pub fn run_within(mut cmd: Command, within: Duration) -> (bool, String, String) {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let id = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(within) {
+        Ok(Ok(out)) => (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        Ok(Err(e)) => panic!("{cmd:?}: {e}"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(id.to_string())
+                .status();
+            panic!("{cmd:?} did not finish within {within:?}");
+        }
+    }
+}

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::generation::Gateway;
 use crate::plugin::Runtime;
 use crate::reload::Live;
+use crate::telemetry::LogFormat;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -36,6 +37,10 @@ enum Command {
         /// Listen here instead of the file's `server.listen` (port 0: any free port).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// How log lines on stderr look: `text` for people, `json` (one
+        /// object a line, fields listed in docs/operations.md) for collectors.
+        #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value_t)]
+        log_format: LogFormat,
     },
     /// Check a configuration file, its plugins and their settings; exit 0 when
     /// it would start.
@@ -88,7 +93,11 @@ enum PluginCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init();
+    // Only a server's logs go to collectors; the other commands talk to a person.
+    crate::telemetry::init(match cli.command {
+        Command::Serve { log_format, .. } => log_format,
+        _ => LogFormat::Text,
+    });
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::HashKey => hash_key(),
@@ -119,7 +128,7 @@ pub fn main() -> ExitCode {
                 )
             }))
         }
-        Command::Serve { config, listen } => {
+        Command::Serve { config, listen, .. } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -311,5 +320,24 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_takes_a_log_format_text_by_default() {
+        let format = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Serve { log_format, .. }) => log_format,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(format(&["sluice", "serve"]), LogFormat::Text);
+        assert_eq!(
+            format(&["sluice", "serve", "--log-format", "json"]),
+            LogFormat::Json
+        );
+        assert!(Cli::try_parse_from(["sluice", "serve", "--log-format", "xml"]).is_err());
     }
 }

@@ -1,15 +1,20 @@
-//! `/admin/*`: what is loaded and a reload on demand. Enabled only when
-//! `SLUICE_ADMIN_TOKEN` is set; every call needs `Authorization: Bearer <token>`,
-//! and every call, allowed or not, leaves one line in the log (target
-//! `sluice::audit`: route, method, status, outcome; never the token).
+//! `/admin/*`: what is loaded, a reload on demand, and the status page.
+//! Enabled only when `SLUICE_ADMIN_TOKEN` is set; the JSON routes need
+//! `Authorization: Bearer <token>`, the status page that or the session
+//! cookie its login form sets ([`login`]). Every call, allowed or not,
+//! leaves one line in the log (target `sluice::audit`, `event="admin"`:
+//! route, method, status, outcome; never the token).
 
 use super::respond::{self, Body};
 use super::route::{Admin, Route};
+use super::{login, status};
 use crate::error::Error;
 use crate::generation::Gateway;
 use crate::reload::Live;
+use crate::secret::Secret;
+use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
-use hyper::{HeaderMap, Method, Response, StatusCode};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::UNIX_EPOCH;
@@ -19,36 +24,90 @@ pub async fn call(
     live: &Arc<Live>,
     gateway: &Gateway,
     admin: Admin,
-    method: &Method,
-    headers: &HeaderMap,
+    req: Request<Incoming>,
 ) -> Result<Response<Body>, Error> {
-    let result = match authorize(live, headers).and_then(|()| Route::Admin(admin).allows(method)) {
-        Ok(()) => Ok(handle(live, gateway, admin).await),
-        Err(e) => Err(e),
+    let method = req.method().clone();
+    let result = serve(live, gateway, admin, req).await;
+    audit(admin, &method, &result);
+    result.map(|(resp, _)| resp)
+}
+
+/// What an admin call answers, and its outcome for the audit line.
+async fn serve(
+    live: &Arc<Live>,
+    gateway: &Gateway,
+    admin: Admin,
+    req: Request<Incoming>,
+) -> Result<(Response<Body>, Outcome), Error> {
+    // No token configured: the admin routes do not exist.
+    let Some(token) = &live.admin_token else {
+        return Err(Error::NoRoute);
     };
-    audit(admin, method, &result);
-    result
+    let route = Route::Admin(admin);
+    match admin {
+        // The form is open; the token it carries is the check.
+        Admin::Login => {
+            route.allows(req.method())?;
+            let (resp, right) = login::login(token, req, gateway.body_limits().1).await?;
+            let outcome = if right {
+                Outcome::Done
+            } else {
+                Outcome::Unauthorized
+            };
+            Ok((resp, outcome))
+        }
+        Admin::Logout => {
+            route.allows(req.method())?;
+            Ok((login::logout(), Outcome::Done))
+        }
+        // A browser without a session is sent to the form.
+        Admin::Status => {
+            if !bearer(token, req.headers()) && !login::has_session(token, req.headers()) {
+                return Ok((login::see_other("/admin/login"), Outcome::Unauthorized));
+            }
+            route.allows(req.method())?;
+            Ok((status::page(live, gateway), Outcome::Done))
+        }
+        Admin::Plugins | Admin::Reload | Admin::Config => {
+            if !bearer(token, req.headers()) {
+                return Err(Error::Unauthorized);
+            }
+            route.allows(req.method())?;
+            let resp = json(live, gateway, admin).await;
+            let outcome = if resp.status().is_success() {
+                Outcome::Done
+            } else {
+                // A reload that was refused (the old configuration keeps serving).
+                Outcome::Refused
+            };
+            Ok((resp, outcome))
+        }
+    }
+}
+
+/// How an admin call ended, as the audit line says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Refused,
+    Unauthorized,
 }
 
 /// One line per admin call: who may look for it in the log knows what was
 /// asked and what came of it.
-fn audit(admin: Admin, method: &Method, result: &Result<Response<Body>, Error>) {
+fn audit(admin: Admin, method: &Method, result: &Result<(Response<Body>, Outcome), Error>) {
     let (status, outcome) = match result {
-        Ok(r) if r.status().is_success() => (r.status(), "done"),
-        // A reload that was refused (the old configuration keeps serving).
-        Ok(r) => (r.status(), "refused"),
+        Ok((r, Outcome::Done)) => (r.status(), "done"),
+        Ok((r, Outcome::Refused)) => (r.status(), "refused"),
+        Ok((r, Outcome::Unauthorized)) => (r.status(), "unauthorized"),
         Err(Error::NoRoute) => (StatusCode::NOT_FOUND, "disabled"),
         Err(e @ Error::Unauthorized) => (e.status(), "unauthorized"),
         Err(e) => (e.status(), "rejected"),
     };
-    let route = match admin {
-        Admin::Plugins => "/admin/plugins",
-        Admin::Reload => "/admin/reload",
-        Admin::Config => "/admin/config",
-    };
     tracing::info!(
         target: "sluice::audit",
-        route,
+        event = "admin",
+        route = admin.path(),
         %method,
         status = status.as_u16(),
         outcome,
@@ -56,25 +115,19 @@ fn audit(admin: Admin, method: &Method, result: &Result<Response<Body>, Error>) 
     );
 }
 
-/// No token configured: the admin API does not exist (404); a wrong or
-/// missing token: 401. The comparison takes the same time whatever was sent.
-fn authorize(live: &Live, headers: &HeaderMap) -> Result<(), Error> {
-    let Some(token) = &live.admin_token else {
-        return Err(Error::NoRoute);
-    };
-    let given = headers
+/// Whether the request carries `Authorization: Bearer <token>`; the
+/// comparison takes the same time whatever was sent.
+fn bearer(token: &Secret, headers: &HeaderMap) -> bool {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if !given.is_some_and(|g| token.matches(g.as_bytes())) {
-        return Err(Error::Unauthorized);
-    }
-    Ok(())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|g| token.matches(g.as_bytes()))
 }
 
-async fn handle(live: &Arc<Live>, gateway: &Gateway, admin: Admin) -> Response<Body> {
+/// The JSON routes: `/admin/plugins`, `/admin/reload`, `/admin/config`.
+async fn json(live: &Arc<Live>, gateway: &Gateway, admin: Admin) -> Response<Body> {
     match admin {
-        Admin::Plugins => respond::json(StatusCode::OK, &plugins(live, gateway)),
         Admin::Reload => {
             let status = live.reload("admin").await;
             let code = if status.applied {
@@ -90,31 +143,58 @@ async fn handle(live: &Arc<Live>, gateway: &Gateway, admin: Admin) -> Response<B
             StatusCode::OK,
             &serde_json::to_value(gateway.config()).unwrap_or_default(),
         ),
+        // `/admin/plugins` (the page routes are served before this).
+        _ => respond::json(StatusCode::OK, &plugins(live, gateway)),
     }
 }
 
-fn plugins(live: &Live, gateway: &Gateway) -> serde_json::Value {
-    let list: Vec<_> = gateway
+/// One domain's plugin, as `/admin/plugins` and the status page show it.
+#[derive(Debug, serde::Serialize)]
+pub struct PluginRow {
+    pub domain: String,
+    pub plugin: String,
+    pub sha256: String,
+    /// Seconds since the Unix epoch.
+    pub loaded_at: u64,
+    pub calls: u64,
+    pub traps: u64,
+    pub timeouts: u64,
+    pub last_error: Option<String>,
+}
+
+/// Every domain's plugin and its counters, by domain name.
+pub fn plugin_rows(gateway: &Gateway) -> Vec<PluginRow> {
+    let mut rows: Vec<PluginRow> = gateway
         .domains()
         .map(|d| {
             let c = d.plugin.compiled();
             let s = &d.plugin.stats;
-            serde_json::json!({
-                "domain": d.name,
-                "plugin": &*c.name,
-                "sha256": c.sha256,
-                "loaded_at": c.loaded_at.duration_since(UNIX_EPOCH).map_or(0, |t| t.as_secs()),
-                "calls": s.calls.load(Ordering::Relaxed),
-                "traps": s.traps.load(Ordering::Relaxed),
-                "timeouts": s.timeouts.load(Ordering::Relaxed),
-                "last_error": *s.last_error.lock().unwrap_or_else(|p| p.into_inner()),
-            })
+            PluginRow {
+                domain: d.name.clone(),
+                plugin: c.name.to_string(),
+                sha256: c.sha256.clone(),
+                loaded_at: c
+                    .loaded_at
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |t| t.as_secs()),
+                calls: s.calls.load(Ordering::Relaxed),
+                traps: s.traps.load(Ordering::Relaxed),
+                timeouts: s.timeouts.load(Ordering::Relaxed),
+                last_error: s
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            }
         })
         .collect();
-    let reload = live
-        .status
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    serde_json::json!({ "plugins": list, "last_reload": reload })
+    rows.sort_by(|a, b| a.domain.cmp(&b.domain));
+    rows
+}
+
+fn plugins(live: &Live, gateway: &Gateway) -> serde_json::Value {
+    serde_json::json!({
+        "plugins": plugin_rows(gateway),
+        "last_reload": live.last_reload(),
+    })
 }

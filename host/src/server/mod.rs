@@ -4,18 +4,24 @@
 //! error rendered.
 //!
 //! [`route`] parses the path once; each route family has its own module;
-//! [`respond`] builds every response; [`codec`] negotiates and transcodes bodies.
+//! [`respond`] builds every response; [`codec`] negotiates and transcodes
+//! bodies; [`openapi`] serves the API's own description; the admin status
+//! page is [`status`] (its login [`login`], its layout [`html`]).
 
 mod admin;
 mod batch;
 mod cache;
 mod codec;
 mod events;
+mod html;
 mod idempotency;
+mod login;
+mod openapi;
 mod ops;
 mod ratelimit;
 mod respond;
 mod route;
+mod status;
 mod streams;
 
 pub use respond::Body;
@@ -53,6 +59,9 @@ pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<O
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     respond::bound_buffered(limits.max_buffered_bytes);
+    if live.admin_token.is_some() {
+        status::start(listener.local_addr().ok());
+    }
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -203,6 +212,7 @@ async fn dispatch<'g>(
         Route::Healthz => Ok(ops::healthz()),
         Route::Readyz => ops::readyz(gateway).await,
         Route::Metrics => Ok(ops::metrics(gateway)),
-        Route::Admin(admin) => admin::call(live, gateway, admin, req.method(), req.headers()).await,
+        Route::OpenApi => Ok(openapi::document()),
+        Route::Admin(admin) => admin::call(live, gateway, admin, req).await,
     }
 }

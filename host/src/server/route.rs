@@ -41,7 +41,9 @@ pub enum Route {
     Healthz,
     Readyz,
     Metrics,
-    /// `/admin/plugins`, `/admin/reload`, `/admin/config`
+    /// `/openapi.json`: docs/openapi.json, the API this router serves.
+    OpenApi,
+    /// `/admin/…`: the admin API and the status page.
     Admin(Admin),
 }
 
@@ -59,13 +61,48 @@ pub enum Admin {
     Plugins,
     Reload,
     Config,
+    /// `/admin/`: the status page (HTML) for a person with a browser.
+    Status,
+    /// `/admin/login`: the form that turns the token into a session cookie.
+    Login,
+    /// `/admin/logout`: ends the browser's session.
+    Logout,
 }
+
+/// Every path the router knows, as a template, and the methods it answers
+/// (as `Allow` spells them): the table docs/openapi.json is held against,
+/// and that the parser is tested against (each template, filled in, parses
+/// to a route of that template and those methods). Read by tests only.
+#[cfg_attr(not(test), allow(dead_code))]
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("/v1/cache/{domain}/{key}", "GET, HEAD, PUT, DELETE"),
+    ("/v1/mget/{domain}", "POST"),
+    ("/v1/mset/{domain}", "POST"),
+    ("/v1/events/{domain}", "POST"),
+    ("/v1/streams/{stream}/groups/{group}", "POST"),
+    ("/v1/streams/{stream}/groups/{group}/messages", "GET"),
+    ("/v1/streams/{stream}/groups/{group}/ack", "POST"),
+    ("/v1/streams/{stream}/groups/{group}/claim", "POST"),
+    ("/v1/ratelimit/{policy}/{subject}", "POST"),
+    ("/healthz", "GET, HEAD"),
+    ("/readyz", "GET, HEAD"),
+    ("/metrics", "GET, HEAD"),
+    ("/openapi.json", "GET, HEAD"),
+    ("/admin/plugins", "GET, HEAD"),
+    ("/admin/reload", "POST"),
+    ("/admin/config", "GET, HEAD"),
+    ("/admin/", "GET, HEAD"),
+    ("/admin/login", "GET, HEAD, POST"),
+    ("/admin/logout", "POST"),
+];
 
 const GET: &[Method] = &[Method::GET, Method::HEAD];
 /// A stream read moves entries to the consumer's pending list: never for a HEAD.
 const GET_ONLY: &[Method] = &[Method::GET];
 const POST: &[Method] = &[Method::POST];
 const CACHE: &[Method] = &[Method::GET, Method::HEAD, Method::PUT, Method::DELETE];
+/// The login form is shown (GET) and sent (POST) at one address.
+const FORM: &[Method] = &[Method::GET, Method::HEAD, Method::POST];
 
 impl Route {
     /// Parse a request path; segments are percent-decoded (and must be UTF-8).
@@ -78,11 +115,39 @@ impl Route {
             "/healthz" => Route::Healthz,
             "/readyz" => Route::Readyz,
             "/metrics" => Route::Metrics,
+            "/openapi.json" => Route::OpenApi,
             "/admin/plugins" => Route::Admin(Admin::Plugins),
             "/admin/reload" => Route::Admin(Admin::Reload),
             "/admin/config" => Route::Admin(Admin::Config),
+            "/admin/" => Route::Admin(Admin::Status),
+            "/admin/login" => Route::Admin(Admin::Login),
+            "/admin/logout" => Route::Admin(Admin::Logout),
             _ => return Err(Error::NoRoute),
         })
+    }
+
+    /// The route's path template, as [`TEMPLATES`] and docs/openapi.json
+    /// spell it (for the tests that hold the two together).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn template(&self) -> &'static str {
+        match self {
+            Route::Cache { .. } => "/v1/cache/{domain}/{key}",
+            Route::Mget { .. } => "/v1/mget/{domain}",
+            Route::Mset { .. } => "/v1/mset/{domain}",
+            Route::Events { .. } => "/v1/events/{domain}",
+            Route::Stream { action, .. } => match action {
+                GroupAction::Create => "/v1/streams/{stream}/groups/{group}",
+                GroupAction::Messages => "/v1/streams/{stream}/groups/{group}/messages",
+                GroupAction::Ack => "/v1/streams/{stream}/groups/{group}/ack",
+                GroupAction::Claim => "/v1/streams/{stream}/groups/{group}/claim",
+            },
+            Route::RateLimit { .. } => "/v1/ratelimit/{policy}/{subject}",
+            Route::Healthz => "/healthz",
+            Route::Readyz => "/readyz",
+            Route::Metrics => "/metrics",
+            Route::OpenApi => "/openapi.json",
+            Route::Admin(admin) => admin.path(),
+        }
     }
 
     /// The route's name in metrics (a fixed set).
@@ -97,6 +162,7 @@ impl Route {
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
+            Route::OpenApi => "openapi",
             Route::Admin(_) => "admin",
         }
     }
@@ -132,7 +198,9 @@ impl Route {
                 stream.split_once(':').map_or(stream.as_str(), |(d, _)| d),
             ),
             Route::RateLimit { policy, .. } => (Right::RateLimits, policy.as_str()),
-            Route::Healthz | Route::Readyz | Route::Metrics | Route::Admin(_) => return None,
+            Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi | Route::Admin(_) => {
+                return None;
+            }
         };
         Some(Need { right, subject })
     }
@@ -148,7 +216,9 @@ impl Route {
             Route::Healthz
             | Route::Readyz
             | Route::Metrics
-            | Route::Admin(Admin::Plugins | Admin::Config) => (GET, "GET, HEAD"),
+            | Route::OpenApi
+            | Route::Admin(Admin::Plugins | Admin::Config | Admin::Status) => (GET, "GET, HEAD"),
+            Route::Admin(Admin::Login) => (FORM, "GET, HEAD, POST"),
             _ => (POST, "POST"),
         }
     }
@@ -160,6 +230,20 @@ impl Route {
             Ok(())
         } else {
             Err(Error::MethodNotAllowed(allow))
+        }
+    }
+}
+
+impl Admin {
+    /// Its path, for the audit line and the route table.
+    pub fn path(self) -> &'static str {
+        match self {
+            Admin::Plugins => "/admin/plugins",
+            Admin::Reload => "/admin/reload",
+            Admin::Config => "/admin/config",
+            Admin::Status => "/admin/",
+            Admin::Login => "/admin/login",
+            Admin::Logout => "/admin/logout",
         }
     }
 }
@@ -358,6 +442,35 @@ mod tests {
         assert_eq!(parse("/admin/plugins").subject(), None);
     }
 
+    /// A path of `template` with sample segments (a stream of a domain).
+    pub(crate) fn sample(template: &str) -> String {
+        template
+            .replace("{domain}", "cache")
+            .replace("{key}", "a/b:c")
+            .replace("{stream}", "cache:ev")
+            .replace("{group}", "g")
+            .replace("{policy}", "global")
+            .replace("{subject}", "client-7")
+    }
+
+    #[test]
+    fn every_template_parses_to_its_route_with_its_methods() {
+        for (template, allow) in TEMPLATES {
+            let route = parse(&sample(template));
+            assert_eq!(route.template(), *template);
+            let (methods, spelled) = route.methods();
+            assert_eq!(spelled, *allow, "{template}");
+            let listed: Vec<&str> = allow.split(", ").collect();
+            assert_eq!(
+                methods.iter().map(Method::as_str).collect::<Vec<_>>(),
+                listed,
+                "{template}: Allow and the methods disagree"
+            );
+        }
+        let unique: std::collections::BTreeSet<_> = TEMPLATES.iter().map(|(t, _)| t).collect();
+        assert_eq!(unique.len(), TEMPLATES.len(), "a template listed twice");
+    }
+
     #[test]
     fn each_data_route_needs_one_right_on_its_domain_or_policy() {
         let need = |path: &str, method: Method| {
@@ -401,7 +514,14 @@ mod tests {
             need("/v1/ratelimit/global/user%201", Method::POST),
             on(Right::RateLimits, "global")
         );
-        for open in ["/healthz", "/readyz", "/metrics", "/admin/reload"] {
+        for open in [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/openapi.json",
+            "/admin/reload",
+            "/admin/",
+        ] {
             assert_eq!(need(open, Method::GET), None, "{open}");
         }
     }

@@ -152,9 +152,11 @@ async fn read(
     })
 }
 
-/// A stream entry id as Redis takes it: `ms` or `ms-seq`, both whole numbers.
+/// A stream entry id as Redis takes it: `ms` or `ms-seq`, both whole
+/// numbers that fit in 64 bits (a larger one Redis refuses: that is the
+/// client's mistake, a 400, not Redis's 502).
 fn entry_id(id: &str) -> bool {
-    let number = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    let number = |s: &str| s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u64>().is_ok();
     match id.split_once('-') {
         Some((ms, seq)) => number(ms) && number(seq),
         None => number(id),
@@ -192,7 +194,20 @@ mod tests {
         for ok in ["0", "1700000000000-0", "5-12"] {
             assert!(entry_id(ok), "{ok}");
         }
-        for bad in ["", "-1", "abc", "1-", "-", "1-2-3", "1.5", &"9".repeat(21)] {
+        assert!(entry_id("18446744073709551615-18446744073709551615"));
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "abc",
+            "1-",
+            "-",
+            "1-2-3",
+            "1.5",
+            &"9".repeat(21),
+            "242-71240285073631507245",
+            "18446744073709551616",
+        ] {
             assert!(!entry_id(bad), "{bad}");
         }
     }

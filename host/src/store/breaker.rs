@@ -29,6 +29,18 @@ use crate::telemetry::METRICS;
 /// How long into an outage probes keep the first interval before backing off.
 const FAST_PROBES_FOR: Duration = Duration::from_secs(10);
 
+/// Transitions kept for the status page: enough to see a flap.
+const HISTORY: usize = 10;
+
+/// A change of state, as the status page lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// Wall-clock time, for a person (the breaker itself runs on tokio's clock).
+    pub at: std::time::SystemTime,
+    pub from: State,
+    pub to: State,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum State {
@@ -72,6 +84,9 @@ pub struct Breaker {
     trial_failures: AtomicU32,
     wake: Notify,
     config: std::sync::RwLock<BreakerConfig>,
+    /// The last [`HISTORY`] transitions, oldest first; written only by the
+    /// task, on a transition: never on the request path.
+    history: std::sync::Mutex<std::collections::VecDeque<Transition>>,
 }
 
 /// Proof of admission, and the one way an outcome is counted. Dropped
@@ -154,11 +169,18 @@ impl Breaker {
             trial_failures: AtomicU32::new(0),
             wake: Notify::new(),
             config: std::sync::RwLock::new(config),
+            history: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(HISTORY)),
         })
     }
 
     pub fn state(&self) -> State {
         State::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// The last transitions, newest first.
+    pub fn transitions(&self) -> Vec<Transition> {
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        history.iter().rev().copied().collect()
     }
 
     /// May this call go to Redis? Fails fast while open, and in half-open
@@ -234,7 +256,22 @@ impl Breaker {
                 .breaker_transitions
                 .with_label_values(&[to.name()])
                 .inc();
-            tracing::warn!(from = from.name(), to = to.name(), "circuit breaker");
+            let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+            if history.len() == HISTORY {
+                history.pop_front();
+            }
+            history.push_back(Transition {
+                at: std::time::SystemTime::now(),
+                from,
+                to,
+            });
+            drop(history);
+            tracing::warn!(
+                event = "breaker",
+                from = from.name(),
+                to = to.name(),
+                "circuit breaker"
+            );
         }
     }
 

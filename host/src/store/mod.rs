@@ -150,6 +150,11 @@ impl Store {
         self.breaker.set_config(config);
     }
 
+    /// The breaker's state and its last transitions, newest first.
+    pub fn breaker_status(&self) -> (breaker::State, Vec<breaker::Transition>) {
+        (self.breaker.state(), self.breaker.transitions())
+    }
+
     /// Run a pipeline (one round trip; two when NOSCRIPT must be recovered)
     /// through the breaker and within the command timeout. Every command's
     /// reply comes back, error replies included, in order.
