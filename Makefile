@@ -94,8 +94,8 @@ chaos: plugins
 ## Measurements (not part of `make test`): the gateway beside webdis and raw
 ## Redis, the analysis's claims and the plugin decision (all written to
 ## docs/benchmarks.md and .svg), then the pool shape.
+bench bench-check: APT_NEEDS += webdis:webdis wrk:wrk
 bench: plugins build
-	@command -v webdis >/dev/null && command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y webdis wrk; }
 	cargo build --release -p sluice --example ceiling
 	python3 bench/harness.py
 	cargo bench -p sluice --bench pool
@@ -103,7 +103,6 @@ bench: plugins build
 ## A regression guard, not part of `make test`: a short harness run that fails
 ## when a row's gateway/webdis ratio is more than 25% below docs/benchmarks.md.
 bench-check: plugins build
-	@command -v webdis >/dev/null && command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y webdis wrk; }
 	cargo build --release -p sluice --example ceiling
 	python3 bench/harness.py --check
 

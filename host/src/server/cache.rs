@@ -53,17 +53,15 @@ pub async fn handle(
         }
     }
     if operation != Operation::Get {
-        let key = idempotency::key(req.headers())?;
+        let once = idempotency::Once::of(&req)?;
         let format = Format::for_response(req.headers()).unwrap_or(Format::Json);
-        let (parts, body) = req.into_parts();
         let mut bytes = bytes::Bytes::new();
         if operation == Operation::Put {
-            let req = Request::from_parts(parts.clone(), body);
             let (read, in_format) = codec::read_body(req, gateway.body_limits()).await?;
             call.value = Some(codec::to_msgpack(&read, in_format)?);
             bytes = read;
         }
-        let once = key.map(|k| (k, idempotency::fingerprint(&parts, &bytes)));
+        let once = once.map(|o| o.finish(&bytes));
         let reply = (idempotency::Reply::Written, format);
         return idempotency::serve(gateway, domain, call, once, reply).await;
     }

@@ -116,9 +116,18 @@ impl Format {
 /// to arrive.
 pub async fn read_body(
     req: hyper::Request<Incoming>,
-    (limit, timeout): (usize, std::time::Duration),
+    limits: (usize, std::time::Duration),
 ) -> Result<(Bytes, Format), Error> {
     let format = Format::of_request(req.headers())?;
+    Ok((read_bytes(req, limits).await?, format))
+}
+
+/// A request's body whatever its type: 413 past `limit` (declared or
+/// counted), 408 when not in full within `timeout`.
+pub async fn read_bytes(
+    req: hyper::Request<Incoming>,
+    (limit, timeout): (usize, std::time::Duration),
+) -> Result<Bytes, Error> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -129,7 +138,7 @@ pub async fn read_body(
     }
     let read = tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect());
     match read.await.map_err(|_| Error::BodyTimeout(timeout))? {
-        Ok(collected) => Ok((collected.to_bytes(), format)),
+        Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::BodyTooLarge(limit)),
         Err(e) => Err(Error::BadRequest(format!("cannot read the body: {e}"))),
     }

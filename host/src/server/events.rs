@@ -21,13 +21,11 @@ pub async fn publish(
     let domain = gateway.domain(domain)?;
     let _: codec::NoQuery = codec::query(req.uri().query())?;
     let out_format = Format::for_response(req.headers())?;
-    let key = idempotency::key(req.headers())?;
-    let (parts, body) = req.into_parts();
-    let req = Request::from_parts(parts.clone(), body);
+    let once = idempotency::Once::of(&req)?;
     let (bytes, in_format) = codec::read_body(req, gateway.body_limits()).await?;
     let mut call = Call::new(String::new(), Operation::Publish);
     call.value = Some(codec::to_msgpack(&bytes, in_format)?);
-    let once = key.map(|k| (k, idempotency::fingerprint(&parts, &bytes)));
+    let once = once.map(|o| o.finish(&bytes));
     let reply = (idempotency::Reply::Published, out_format);
     idempotency::serve(gateway, domain, call, once, reply).await
 }

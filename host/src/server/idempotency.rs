@@ -30,17 +30,55 @@ pub enum Reply {
     Published,
 }
 
-/// The request's `Idempotency-Key`, if it sent one: 1 to 128 visible ASCII
-/// characters (it becomes part of a Redis key).
+/// A request's `Idempotency-Key` and what the request was, so far: its
+/// method, path and API key, hashed before the body is read (nothing of the
+/// request is kept or copied); [`Once::finish`] adds the body.
+pub struct Once {
+    key: String,
+    hash: Sha256,
+}
+
+impl Once {
+    /// The request's key, if it sent one: 1 to 128 visible ASCII characters
+    /// (it becomes part of a Redis key), sent once.
+    pub fn of<B>(req: &hyper::Request<B>) -> Result<Option<Once>, Error> {
+        let Some(key) = key(req.headers())? else {
+            return Ok(None);
+        };
+        // A key sent again with another method, path, API key or body is
+        // another request: one client cannot read another's first response
+        // by guessing its key.
+        let path = req.uri().path_and_query().map_or("", |p| p.as_str());
+        let who = req.headers().get(hyper::header::AUTHORIZATION);
+        let who = who.map_or(&b""[..], |v| v.as_bytes());
+        let mut hash = Sha256::new();
+        for part in [req.method().as_str().as_bytes(), path.as_bytes(), who] {
+            add(&mut hash, part);
+        }
+        Ok(Some(Once { key, hash }))
+    }
+
+    /// The key and the request's fingerprint, its body included.
+    pub fn finish(mut self, body: &[u8]) -> (String, String) {
+        add(&mut self.hash, body);
+        let fingerprint = self.hash.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (self.key, fingerprint)
+    }
+}
+
+fn add(hash: &mut Sha256, part: &[u8]) {
+    hash.update((part.len() as u64).to_be_bytes());
+    hash.update(part);
+}
+
+/// The request's `Idempotency-Key`, if it sent one (see [`Once::of`]).
 pub fn key(headers: &HeaderMap) -> Result<Option<String>, Error> {
     let mut values = headers.get_all(KEY).iter();
     let Some(value) = values.next() else {
         return Ok(None);
-    };
-    let bad = || {
-        Error::BadRequest(format!(
-            "Idempotency-Key is 1 to {MAX_KEY_BYTES} visible ASCII characters, sent once"
-        ))
     };
     let bytes = value.as_bytes();
     if values.next().is_some()
@@ -48,27 +86,11 @@ pub fn key(headers: &HeaderMap) -> Result<Option<String>, Error> {
         || bytes.len() > MAX_KEY_BYTES
         || !bytes.iter().all(|b| b.is_ascii_graphic())
     {
-        return Err(bad());
+        return Err(Error::BadRequest(format!(
+            "Idempotency-Key is 1 to {MAX_KEY_BYTES} visible ASCII characters, sent once"
+        )));
     }
     Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
-}
-
-/// What the request was, and who sent it: a key sent again with another
-/// method, path, body or API key is another request (one client cannot
-/// read another's first response by guessing its key).
-pub fn fingerprint(req: &hyper::http::request::Parts, body: &[u8]) -> String {
-    let who = req.headers.get(hyper::header::AUTHORIZATION);
-    let mut h = Sha256::new();
-    let path = req.uri.path_and_query().map_or("", |p| p.as_str());
-    let who = who.map_or(&b""[..], |v| v.as_bytes());
-    for part in [req.method.as_str().as_bytes(), path.as_bytes(), who, body] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Serve `call` and answer as `reply` says; with a key (`once`: the client's
@@ -170,28 +192,29 @@ mod tests {
         }
     }
 
-    fn parts(method: Method, path: &str, key: Option<&str>) -> hyper::http::request::Parts {
-        let mut req = hyper::Request::builder().method(method).uri(path);
-        if let Some(k) = key {
+    fn fingerprint(method: Method, path: &str, api_key: Option<&str>, body: &[u8]) -> String {
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(KEY, "k");
+        if let Some(k) = api_key {
             req = req.header("authorization", format!("Bearer {k}"));
         }
-        req.body(()).unwrap().into_parts().0
+        let req = req.body(()).unwrap();
+        Once::of(&req).unwrap().unwrap().finish(body).1
     }
 
     #[test]
     fn the_fingerprint_tells_requests_and_clients_apart() {
-        let put = fingerprint(&parts(Method::PUT, "/v1/cache/c/k", None), b"1");
-        assert_eq!(
-            put,
-            fingerprint(&parts(Method::PUT, "/v1/cache/c/k", None), b"1")
-        );
+        let put = fingerprint(Method::PUT, "/v1/cache/c/k", None, b"1");
+        assert_eq!(put, fingerprint(Method::PUT, "/v1/cache/c/k", None, b"1"));
         assert_eq!(put.len(), 32);
         for other in [
-            fingerprint(&parts(Method::PUT, "/v1/cache/c/k", None), b"2"),
-            fingerprint(&parts(Method::DELETE, "/v1/cache/c/k", None), b"1"),
-            fingerprint(&parts(Method::PUT, "/v1/cache/c/k1", None), b""),
-            fingerprint(&parts(Method::PUT, "/v1/cache/c/k?ttl_s=5", None), b"1"),
-            fingerprint(&parts(Method::PUT, "/v1/cache/c/k", Some("a")), b"1"),
+            fingerprint(Method::PUT, "/v1/cache/c/k", None, b"2"),
+            fingerprint(Method::DELETE, "/v1/cache/c/k", None, b"1"),
+            fingerprint(Method::PUT, "/v1/cache/c/k1", None, b""),
+            fingerprint(Method::PUT, "/v1/cache/c/k?ttl_s=5", None, b"1"),
+            fingerprint(Method::PUT, "/v1/cache/c/k", Some("a"), b"1"),
         ] {
             assert_ne!(put, other);
         }

@@ -8,12 +8,10 @@
 //! scoped to `/admin/`; it opens the status page only, never the JSON admin
 //! API (which keeps its bearer token).
 
-use super::html;
 use super::respond::{self, Body};
+use super::{codec, html};
 use crate::error::Error;
 use crate::secret::Secret;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{COOKIE, HeaderMap, HeaderValue, LOCATION, SET_COOKIE};
 use hyper::{Method, Request, Response, StatusCode};
@@ -135,17 +133,7 @@ pub async fn login(
             "{content_type}: send the login form as application/x-www-form-urlencoded"
         )));
     }
-    let read = tokio::time::timeout(
-        body_timeout,
-        Limited::new(req.into_body(), MAX_FORM_BYTES).collect(),
-    );
-    let bytes: Bytes = match read.await.map_err(|_| Error::BodyTimeout(body_timeout))? {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(Error::BodyTooLarge(MAX_FORM_BYTES));
-        }
-        Err(e) => return Err(Error::BadRequest(format!("cannot read the body: {e}"))),
-    };
+    let bytes = codec::read_bytes(req, (MAX_FORM_BYTES, body_timeout)).await?;
     let given = serde_urlencoded::from_bytes::<Form>(&bytes)
         .map(|f| f.token)
         .unwrap_or_default();

@@ -8,7 +8,7 @@
 //! between them can let a retry apply it again. A record holds the
 //! request's fingerprint and, when known, the response to replay.
 
-use super::{Store, StoreError, pipeline, reply_error};
+use super::{Store, StoreError, one, pipeline, reply_error};
 use redis::Value;
 use std::time::Duration;
 
@@ -133,10 +133,7 @@ impl Store {
     pub async fn record(&self, record: redis::Cmd) -> Result<(), StoreError> {
         let mut pipe = pipeline();
         pipe.add_command(record);
-        match self.query(&pipe).await?.first().and_then(reply_error) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        one(self.query(&pipe).await?).map(drop)
     }
 
     /// Give a claim back: its request was refused before anything was sent
