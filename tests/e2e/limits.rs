@@ -262,20 +262,20 @@ async fn requests_past_the_in_flight_limit_are_shed_with_503() {
     let client = reqwest::Client::new();
     let group = gw.url("/v1/streams/cache:events/groups/g");
     assert_eq!(client.post(&group).send().await.unwrap().status(), 201);
-    let poll = format!("{group}/messages?consumer=c&block_ms=3000");
+    let poll = format!("{group}/messages?consumer=c&block_ms=5000");
     let polls: Vec<_> = (0..2)
         .map(|_| tokio::spawn(client.get(&poll).send()))
         .collect();
-    let mut shed = None;
-    for _ in 0..2_000 {
-        let resp = client.get(gw.url("/healthz")).send().await.unwrap();
-        if resp.status() == 503 {
-            assert_eq!(resp.headers()["retry-after"], "1");
-            shed = Some(assert_problem(resp, 503).await);
-            break;
-        }
-    }
-    let shed = shed.expect("two long-polls in flight never made a third request wait");
+    // Redis says when both long-polls hold their in-flight slots.
+    support::eventually(
+        "both long-polls blocked",
+        std::time::Duration::from_secs(4),
+        async || redis.info("blocked_clients") == "2",
+    )
+    .await;
+    let resp = client.get(gw.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let shed = assert_problem(resp, 503).await;
     assert_eq!(shed["type"], "urn:sluice:problem:overloaded");
     for p in polls {
         assert_eq!(p.await.unwrap().unwrap().status(), 200);
