@@ -35,6 +35,8 @@ pub struct Domain {
     pub track_access: bool,
     /// Key prefixes the plugin may touch: `{domain}:` and declared ones.
     pub namespaces: Vec<String>,
+    /// In near-cached domains: which Redis key a client key was read from.
+    pub routes: Option<near_cache::Routes>,
     /// The configuration it was built from (a reload keeps an unchanged domain).
     config: DomainConfig,
 }
@@ -436,6 +438,8 @@ impl Domain {
             },
             track_access: dc.track_access,
             namespaces: namespaces(name, dc),
+            routes: (dc.near_cache_ms > 0)
+                .then(|| near_cache::Routes::new(near_cache::ROUTES_MAX_BYTES)),
             config: dc.clone(),
         }
     }

@@ -187,7 +187,12 @@ impl NearCache {
         if kept.fresh_for.is_zero() {
             return None;
         }
-        let e = self.entry(&kept.key, fields)?;
+        self.fresh_at(&kept.key, fields)
+    }
+
+    /// A fresh copy of the Redis key `key` (a route's, see [`Routes`]).
+    pub fn fresh_at(&self, key: &str, fields: &[String]) -> Option<Arc<Entry>> {
+        let e = self.entry(key, fields)?;
         let current = e.epoch == self.epoch.load(Ordering::Acquire);
         (current && Instant::now() < e.fresh_until).then_some(e)
     }
@@ -212,6 +217,44 @@ impl NearCache {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for s in self.seqs.iter() {
             s.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Which Redis key a domain's policy read for a client's key, learned from
+/// its plans. A fresh copy under that key answers the next read of the same
+/// client key before the policy runs: a hot read costs no plugin call. The
+/// copy is as coherent as any (Redis's invalidations and this gateway's
+/// writes end it, and it is fresh for `near_cache_ms` at most), so a policy
+/// that would now read another key for that client key is asked again
+/// within `near_cache_ms`. One per near-cached domain and plugin: a reload
+/// that changes either starts empty. Bounded in bytes ([`ROUTES_MAX_BYTES`]).
+pub struct Routes(moka::sync::Cache<String, Arc<str>>);
+
+/// What one near-cached domain's routes may weigh.
+pub const ROUTES_MAX_BYTES: u64 = 4 << 20;
+
+impl Routes {
+    pub fn new(max_bytes: u64) -> Routes {
+        Routes(
+            moka::sync::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|k: &String, v: &Arc<str>| {
+                    (k.len() + v.len() + 64).try_into().unwrap_or(u32::MAX)
+                })
+                .build(),
+        )
+    }
+
+    /// The Redis key the policy last read for `key`.
+    pub fn get(&self, key: &str) -> Option<Arc<str>> {
+        self.0.get(key)
+    }
+
+    /// Remember that a read of `key` was planned as a kept read of `kept`.
+    pub fn learn(&self, key: &str, kept: &Kept) {
+        if self.0.get(key).as_deref() != Some(kept.key.as_str()) {
+            self.0.insert(key.to_owned(), Arc::from(kept.key.as_str()));
         }
     }
 }

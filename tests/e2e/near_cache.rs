@@ -113,6 +113,49 @@ async fn a_write_through_one_gateway_ends_the_other_gateways_copy_at_once() {
     .await;
 }
 
+/// A hot read is answered before the policy runs: no plugin call while the
+/// copy is fresh; once Redis ends the copy the policy is asked again, and
+/// the read after that is served from memory again.
+#[tokio::test]
+async fn a_fresh_copy_answers_without_asking_the_policy() {
+    let redis = Redis::start();
+    let gw = Gateway::start(&config(&redis, L1));
+    let client = reqwest::Client::new();
+    let plans = async || {
+        support::metric(
+            &gw,
+            r#"sluice_plugin_calls_total{plugin="fixed-ttl",result="ok"}"#,
+        )
+        .await
+    };
+    let url = gw.url("/v1/cache/l1/k");
+    let put = client.put(&url).json(&json!("v1")).send().await.unwrap();
+    assert_eq!(put.status(), 204);
+    assert_eq!(read(&client, &gw, "k").await.1, "sluice; hit");
+    let before = plans().await;
+    for _ in 0..20 {
+        assert_eq!(
+            read(&client, &gw, "k").await,
+            (200, "sluice; hit; detail=near".into(), json!("v1"))
+        );
+    }
+    assert_eq!(plans().await, before, "hot reads must not call the policy");
+    // Written behind the gateway's back: Redis ends the copy.
+    let _: () = redis
+        .conn()
+        .set("l1:k", rmp_serde::to_vec(&"v2").unwrap())
+        .unwrap();
+    eventually("the copy ended", Duration::from_secs(5), async || {
+        read(&client, &gw, "k").await == (200, "sluice; hit".into(), json!("v2"))
+    })
+    .await;
+    assert!(
+        plans().await > before,
+        "a read past the copy asks the policy"
+    );
+    assert_eq!(read(&client, &gw, "k").await.1, "sluice; hit; detail=near");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_on_one_key_cost_one_redis_read() {
     let redis = Redis::start();
