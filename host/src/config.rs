@@ -74,6 +74,9 @@ pub struct ServerConfig {
     /// After SIGTERM: how long requests in flight may take to finish before
     /// the process exits anyway (long-polls end at once).
     pub drain_ms: u64,
+    /// Threads serving HTTP, each its own event loop with its own listening
+    /// socket and its own Redis lanes (0: one per CPU). Restart to change.
+    pub threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +92,7 @@ impl Default for ServerConfig {
             max_connections: 4_096,
             idempotency_window_s: 86_400,
             drain_ms: 15_000,
+            threads: 0,
         }
     }
 }

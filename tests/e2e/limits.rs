@@ -293,11 +293,33 @@ async fn requests_past_the_in_flight_limit_are_shed_with_503() {
     assert!(metric(&gw, "sluice_shed_total{what=\"request\"}").await >= 1.0);
 }
 
+/// The limit holds over every HTTP thread: three threads, each with its
+/// own listener, share one count of open connections.
 #[tokio::test]
 async fn connections_past_the_limit_are_closed_at_once() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let redis = Redis::start();
-    let gw = gateway(&redis, "max_connections = 2\n");
+    let gw = gateway(&redis, "max_connections = 2\nthreads = 3\n");
+    let threads = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/task", gw.pid()))
+            .map(|dir| {
+                dir.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                    .map(|n| n.trim().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    support::eventually(
+        "two HTTP threads beside the main one",
+        std::time::Duration::from_secs(5),
+        async || {
+            let names = threads();
+            ["sluice-http-1", "sluice-http-2"]
+                .iter()
+                .all(|t| names.iter().any(|n| n == t))
+        },
+    )
+    .await;
     let addr = gw.base.trim_start_matches("http://").to_owned();
     let mut held = Vec::new();
     for _ in 0..2 {

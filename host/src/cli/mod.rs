@@ -129,7 +129,9 @@ pub fn main() -> ExitCode {
             }))
         }
         Command::Serve { config, listen, .. } => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
+            // This thread serves HTTP too (see `server::run`): one
+            // current-thread runtime per HTTP thread.
+            let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
@@ -276,6 +278,13 @@ async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Resu
     }
     let addr = config.server.listen;
     let watch = config.plugins.watch;
+    let threads = match config.server.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // This thread is the first HTTP thread: what it connects at start
+    // (lanes for the ACL check, the INFO poller) is its own.
+    crate::store::pool::pin_lanes(0, threads);
     let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("WebAssembly runtime: {e:#}"))?;
     let gateway = Gateway::new(config, &runtime)?;
     if gateway.clients().is_open() {
@@ -294,15 +303,17 @@ async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Resu
         live.spawn_watcher()
             .map_err(|e| anyhow::anyhow!("cannot watch the config and plugin folders: {e}"))?;
     }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let listeners = crate::server::bind(addr, threads)
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr()?;
-    tracing::info!(addr = %local, config = %config_path.display(), "listening");
+    let local = match listeners.first() {
+        Some(l) => l.local_addr()?,
+        None => anyhow::bail!("cannot listen on {addr}: no socket"),
+    };
+    tracing::info!(addr = %local, threads, config = %config_path.display(), "listening");
     // A stable line on stdout for scripts and tests that start on port 0.
     println!("sluice listening on http://{local}");
     let _ = std::io::stdout().flush();
-    crate::server::run(listener, live, shutdown_signal()).await;
+    crate::server::run(listeners, live, shutdown_signal()).await;
     Ok(())
 }
 

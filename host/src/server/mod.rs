@@ -41,28 +41,128 @@ use hyper_util::server::graceful::GracefulShutdown;
 use route::Route;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accept connections until `shutdown` resolves, then let open requests finish.
-/// At most `server.max_connections` connections are open at once (one more
-/// is closed as soon as it is accepted) and `server.max_in_flight` requests
-/// served (one more is shed with 503 + `Retry-After`); both are read at start.
-pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<Output = ()>) {
-    let graceful = GracefulShutdown::new();
+/// Listening sockets for `threads` HTTP threads on one address, each with
+/// `SO_REUSEPORT` so the kernel spreads new connections over them (port 0:
+/// the first socket's port for all). Call inside a runtime.
+pub fn bind(addr: SocketAddr, threads: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut at = addr;
+    let mut listeners = Vec::with_capacity(threads.max(1));
+    for _ in 0..threads.max(1) {
+        let socket = match at {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(at)?;
+        let listener = socket.listen(1024)?;
+        at = listener.local_addr()?;
+        listeners.push(listener.into_std()?);
+    }
+    Ok(listeners)
+}
+
+/// What every HTTP thread shares.
+struct Serving {
+    live: Arc<Live>,
+    connections: Arc<Semaphore>,
+    in_flight: Arc<Semaphore>,
+    max_connections: usize,
+    drain: Duration,
+}
+
+/// Serve HTTP on `listeners` (from [`bind`]), one thread each: this one
+/// (which must run a current-thread runtime) serves the first, a thread of
+/// its own with its own current-thread runtime each of the others. A
+/// connection stays on the thread that accepted it and its requests use
+/// that thread's Redis lanes, so a request wakes no other thread.
+///
+/// Until `shutdown` resolves; then every listener closes, long-polls end,
+/// and open requests get `server.drain_ms`. At most `server.max_connections`
+/// connections are open at once (one more is closed as soon as it is
+/// accepted) and `server.max_in_flight` requests served (one more is shed
+/// with 503 + `Retry-After`), over all threads; both are read at start.
+pub async fn run(
+    listeners: Vec<std::net::TcpListener>,
+    live: Arc<Live>,
+    shutdown: impl Future<Output = ()>,
+) {
     let limits = live.current().config().server.clone();
-    let connections = Arc::new(Semaphore::new(limits.max_connections));
-    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     respond::bound_buffered(limits.max_buffered_bytes);
     if live.admin_token.is_some() {
-        status::start(listener.local_addr().ok());
+        status::start(listeners.first().and_then(|l| l.local_addr().ok()));
     }
-    tokio::pin!(shutdown);
+    let serving = Arc::new(Serving {
+        live: live.clone(),
+        connections: Arc::new(Semaphore::new(limits.max_connections)),
+        in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+        max_connections: limits.max_connections,
+        drain: Duration::from_millis(limits.drain_ms),
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let threads = listeners.len();
+    let mut listeners = listeners.into_iter();
+    let first = listeners.next();
+    let mut others = Vec::new();
+    for (i, listener) in (1..).zip(listeners) {
+        let (serving, stopped) = (serving.clone(), stopped.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("sluice-http-{i}"))
+            .spawn(move || {
+                crate::store::pool::pin_lanes(i, threads);
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(accept(listener, serving, stopped)),
+                    Err(e) => {
+                        tracing::error!(thread = i, error = %e, "cannot start an HTTP thread")
+                    }
+                }
+            });
+        match thread {
+            Ok(t) => others.push(t),
+            Err(e) => tracing::error!(thread = i, error = %e, "cannot start an HTTP thread"),
+        }
+    }
+    crate::store::pool::pin_lanes(0, threads);
+    let here = first.map(|l| tokio::spawn(accept(l, serving.clone(), stopped)));
+    shutdown.await;
+    let _ = stop.send(true);
+    // Long-polls end now; other requests in flight get `server.drain_ms`.
+    live.current().close_blocking();
+    tracing::info!(drain = ?serving.drain, "shutting down: draining open connections");
+    if let Some(here) = here {
+        let _ = here.await;
+    }
+    let _ =
+        tokio::task::spawn_blocking(move || others.into_iter().for_each(|t| drop(t.join()))).await;
+}
+
+/// One HTTP thread: accept connections until told to stop, then close the
+/// listener and let this thread's open connections finish within the drain.
+async fn accept(
+    listener: std::net::TcpListener,
+    serving: Arc<Serving>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen on this thread");
+            return;
+        }
+    };
+    let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -74,16 +174,16 @@ pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<O
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            _ = stopped.changed() => break,
         };
-        let Ok(open) = connections.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, max = limits.max_connections, "connection shed: too many open");
+        let Ok(open) = serving.connections.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, max = serving.max_connections, "connection shed: too many open");
             METRICS.shed.with_label_values(&["connection"]).inc();
             drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (live, in_flight) = (live.clone(), in_flight.clone());
+        let (live, in_flight) = (serving.live.clone(), serving.in_flight.clone());
         let service = service_fn(move |req| serve(live.clone(), in_flight.clone(), req));
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -98,10 +198,8 @@ pub async fn run(listener: TcpListener, live: Arc<Live>, shutdown: impl Future<O
             drop(open);
         });
     }
-    // Long-polls end now; other requests in flight get `server.drain_ms`.
-    live.current().close_blocking();
-    let drain = Duration::from_millis(limits.drain_ms);
-    tracing::info!(?drain, "shutting down: draining open connections");
+    drop(listener);
+    let drain = serving.drain;
     if tokio::time::timeout(drain, graceful.shutdown())
         .await
         .is_err()

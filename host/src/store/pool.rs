@@ -143,6 +143,31 @@ fn invalidation(data: Vec<redis::Value>) -> Invalidation {
 
 type Pooled = bb8::PooledConnection<'static, Manager>;
 
+thread_local! {
+    /// This HTTP thread's share of the lanes: (its index, of how many).
+    static SHARE: std::cell::Cell<Option<(usize, usize)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Make this thread's requests use lanes of their own: thread `thread` of
+/// `threads` uses lanes `thread`, `thread + threads`, … A lane connects on
+/// the first request that needs it, so its connection's task runs on the
+/// thread that uses it and a reply wakes no other thread.
+pub fn pin_lanes(thread: usize, threads: usize) {
+    SHARE.set(Some((thread, threads.max(1))));
+}
+
+/// The lane for a thread's `turn`-th request. With fewer lanes than
+/// threads, threads share them (`thread % lanes`).
+fn lane_of(thread: usize, threads: usize, lanes: usize, turn: usize) -> usize {
+    let lanes = lanes.max(1);
+    if thread >= lanes {
+        return thread % lanes;
+    }
+    // Lanes thread, thread + threads, … below `lanes`.
+    let mine = (lanes - thread).div_ceil(threads);
+    thread + threads * (turn % mine)
+}
+
 /// One lane: a connection held out of the pool and shared by requests.
 #[derive(Default)]
 struct Lane {
@@ -210,9 +235,14 @@ impl Pool {
         })
     }
 
-    /// A shared connection for the request path (lanes round-robin).
+    /// A shared connection for the request path: round-robin over this
+    /// thread's lanes ([`pin_lanes`]), or over all of them.
     pub async fn shared(&self) -> Result<Shared, StoreError> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let i = match SHARE.get() {
+            Some((thread, threads)) => lane_of(thread, threads, self.lanes.len(), turn),
+            None => turn % self.lanes.len(),
+        };
         let lane = &self.lanes[i];
         if let Some(h) = lane.handle.load().as_ref()
             && !h.1.load(Ordering::Relaxed)
@@ -349,5 +379,39 @@ impl Exclusive {
 
     pub fn mark_broken(&self) {
         self.0.broken.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lane_of;
+
+    /// Every lane a thread uses over its turns.
+    fn lanes_used(thread: usize, threads: usize, lanes: usize) -> Vec<usize> {
+        let mut used: Vec<usize> = (0..12)
+            .map(|t| lane_of(thread, threads, lanes, t))
+            .collect();
+        used.sort();
+        used.dedup();
+        used
+    }
+
+    #[test]
+    fn each_thread_has_lanes_of_its_own_and_every_lane_is_used() {
+        assert_eq!(lanes_used(0, 2, 2), [0]);
+        assert_eq!(lanes_used(1, 2, 2), [1]);
+        assert_eq!(lanes_used(0, 2, 5), [0, 2, 4]);
+        assert_eq!(lanes_used(1, 2, 5), [1, 3]);
+        assert_eq!(lanes_used(2, 3, 4), [2]);
+        // One thread: every lane.
+        assert_eq!(lanes_used(0, 1, 3), [0, 1, 2]);
+    }
+
+    #[test]
+    fn more_threads_than_lanes_share_them() {
+        assert_eq!(lanes_used(0, 4, 2), [0]);
+        assert_eq!(lanes_used(3, 4, 2), [1]);
+        assert_eq!(lanes_used(2, 4, 1), [0]);
+        assert_eq!(lanes_used(0, 4, 0), [0]);
     }
 }
