@@ -64,8 +64,10 @@ run: plugins build
 ## A local Redis Cluster like the tests' (tests/support: Cluster): 3 primaries
 ## and 3 replicas on 127.0.0.1:7001-7006, data and nodes.conf in var/cluster/PORT/
 ## (kept: the cluster is created once, then its nodes rejoin). Ready once every
-## node says cluster_state:ok with all slots served and every replica's link is
-## up. Only a failed primary's slots fail (cluster-require-full-coverage no).
+## node says cluster_state:ok with all slots served, every replica's link is up
+## and every node lists all six in CLUSTER SLOTS, which a cluster client reads
+## (Redis leaves a replica out for a few seconds after its first sync). Only a
+## failed primary's slots fail (cluster-require-full-coverage no).
 ## Cluster mode is not built into the gateway yet, so this starts no gateway.
 run-cluster: deps
 	@for p in $(CLUSTER_PORTS); do mkdir -p var/cluster/$$p; \
@@ -84,7 +86,9 @@ run-cluster: deps
 	  redis-cli -p $$p cluster info | grep -q '^cluster_state:ok' && \
 	  redis-cli -p $$p cluster info | grep -q '^cluster_slots_ok:16384' && \
 	  { redis-cli -p $$p info replication | grep -q '^role:master' || \
-	    redis-cli -p $$p info replication | grep -q '^master_link_status:up'; } || ok=; done; \
+	    redis-cli -p $$p info replication | grep -q '^master_link_status:up'; } && \
+	  [ "$$(redis-cli -p $$p cluster slots | grep -cx 127.0.0.1)" = $(words $(CLUSTER_PORTS)) ] \
+	  || ok=; done; \
 	  [ -n "$$ok" ] && break; [ $$i = 600 ] && { echo "the cluster is not ok after 60 s:" >&2; \
 	  redis-cli -p $(firstword $(CLUSTER_PORTS)) cluster nodes >&2; exit 1; }; sleep 0.1; done
 	@redis-cli -p $(firstword $(CLUSTER_PORTS)) cluster nodes | sort -k2

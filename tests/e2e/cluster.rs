@@ -54,6 +54,16 @@ fn slots_spread_over_three_primaries_and_writes_reach_their_replica() {
         assert_eq!(Some(&r.slots), p.map(|p| &p.slots));
     }
 
+    // What a cluster client reads its topology from: every node lists all six.
+    for node in primaries.iter().chain(&replicas) {
+        let ranges: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query(&mut cluster.conn(&node.addr))
+            .expect("CLUSTER SLOTS");
+        let listed: usize = ranges.iter().map(|r| r.len() - 2).sum();
+        assert_eq!(listed, 6, "{}'s CLUSTER SLOTS: {ranges:?}", node.addr);
+    }
+
     let keys = one_key_per_primary(&cluster);
     for (key, addr) in &keys {
         let mut primary = cluster.conn(addr);

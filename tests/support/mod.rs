@@ -4,6 +4,7 @@
 //! `build/plugins/` (`make test` builds them). Both are killed on drop.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -615,8 +616,8 @@ impl ClusterProcess {
 /// redis-server on a free loopback port (`redis://127.0.0.1:PORT`, no
 /// password) in a temp dir of its own. [`Cluster::start`] returns once every
 /// node says `cluster_state:ok`, every slot is covered, every replica's link
-/// to its primary is up and every node sees the same topology. All killed
-/// on drop.
+/// to its primary is up and every node sees the same topology, also in
+/// `CLUSTER SLOTS` (what a cluster client reads). All killed on drop.
 ///
 /// `cluster-require-full-coverage no`: while a primary is down, only its
 /// slots fail (the gateway's failover tests rely on it); and
@@ -803,10 +804,11 @@ impl Cluster {
 
     /// Whether every live node says the cluster is ok with every slot
     /// served, every live replica's link is up, and every live node sees the
-    /// same topology of the live nodes.
+    /// same topology of the live nodes and lists them all in CLUSTER SLOTS.
     fn is_whole(&self) -> bool {
         let mut views = Vec::new();
         let killed = self.killed_ids();
+        let live: BTreeSet<String> = self.live().map(ClusterProcess::addr).collect();
         for node in self.live() {
             let addr = node.addr();
             let Some(info) = self.text(&addr, &["CLUSTER", "INFO"]) else {
@@ -836,9 +838,34 @@ impl Cluster {
             if view.len() != self.live().count() || view.iter().any(|l| l.failing) {
                 return false;
             }
+            // What a cluster client reads: Redis leaves a replica out of
+            // CLUSTER SLOTS for a few seconds after its first sync.
+            if self.cluster_slots_nodes(&addr) != Some(live.clone()) {
+                return false;
+            }
             views.push(view);
         }
         views.windows(2).all(|w| w[0] == w[1])
+    }
+
+    /// Every `ip:port` the node at `addr` lists in `CLUSTER SLOTS`.
+    fn cluster_slots_nodes(&self, addr: &str) -> Option<BTreeSet<String>> {
+        let mut c = self.try_conn(addr)?;
+        let ranges: Vec<Vec<redis::Value>> =
+            redis::cmd("CLUSTER").arg("SLOTS").query(&mut c).ok()?;
+        let mut nodes = BTreeSet::new();
+        for range in ranges {
+            // [start, end, [ip, port, id, ...] of the primary, then of each replica]
+            for node in range.into_iter().skip(2) {
+                let redis::Value::Array(fields) = node else {
+                    return None;
+                };
+                let ip: String = redis::from_redis_value_ref(fields.first()?).ok()?;
+                let port: u16 = redis::from_redis_value_ref(fields.get(1)?).ok()?;
+                nodes.insert(format!("{ip}:{port}"));
+            }
+        }
+        Some(nodes)
     }
 
     fn wait_whole(&self, what: &str) {
