@@ -4,13 +4,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := run
 
 REDIS_PORT ?= 6379
+# `make run-cluster`: 3 primaries and 3 replicas (cluster bus on PORT+10000).
+CLUSTER_PORTS ?= 7001 7002 7003 7004 7005 7006
 # Every crate under plugins/ is a policy; each builds to build/plugins/NAME.wasm.
 PLUGINS := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard plugins/*/Cargo.toml)))
 # Test fixtures (misbehaving policies) build to build/fixtures/NAME.wasm.
 FIXTURES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard tests/fixtures/*/Cargo.toml)))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test chaos bench bench-check deps plugins build lint ops-check schemathesis stop clean
+.PHONY: run run-cluster test chaos bench bench-check deps plugins build lint ops-check schemathesis stop clean
 
 # Debian packages a target needs, as COMMAND:PACKAGE (installed when COMMAND is
 # missing). `make test` and `make ops-check` add the operations tools, and
@@ -59,8 +61,43 @@ run: plugins build
 	@echo "  curl -i localhost:8080/v1/cache/cache/greeting"
 	./target/release/sluice serve --config config/sluice.toml
 
+## A local Redis Cluster like the tests' (tests/support: Cluster): 3 primaries
+## and 3 replicas on 127.0.0.1:7001-7006, data and nodes.conf in var/cluster/PORT/
+## (kept: the cluster is created once, then its nodes rejoin). Ready once every
+## node says cluster_state:ok with all slots served, every replica's link is up
+## and every node lists all six in CLUSTER SLOTS, which a cluster client reads
+## (Redis leaves a replica out for a few seconds after its first sync). Only a
+## failed primary's slots fail (cluster-require-full-coverage no).
+## Cluster mode is not built into the gateway yet, so this starts no gateway.
+run-cluster: deps
+	@for p in $(CLUSTER_PORTS); do mkdir -p var/cluster/$$p; \
+	  redis-cli -p $$p ping >/dev/null 2>&1 || redis-server $(CURDIR)/docker/redis/redis.conf \
+	    --port $$p --bind 127.0.0.1 --dir $(CURDIR)/var/cluster/$$p --daemonize yes \
+	    --pidfile $(CURDIR)/var/cluster/$$p/redis.pid --logfile $(CURDIR)/var/cluster/$$p/redis.log \
+	    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+	    --cluster-require-full-coverage no --cluster-replica-validity-factor 0 || exit 1; done
+	@for p in $(CLUSTER_PORTS); do for i in $$(seq 100); do redis-cli -p $$p ping >/dev/null 2>&1 && break; \
+	  [ $$i = 100 ] && { echo "Redis on port $$p did not start: see var/cluster/$$p/redis.log" >&2; exit 1; }; \
+	  sleep 0.1; done; done
+	@if redis-cli -p $(firstword $(CLUSTER_PORTS)) cluster info | grep -q '^cluster_slots_assigned:0'; then \
+	  redis-cli --cluster create $(foreach p,$(CLUSTER_PORTS),127.0.0.1:$(p)) --cluster-replicas 1 --cluster-yes \
+	  >var/cluster/create.log || { cat var/cluster/create.log >&2; exit 1; }; fi
+	@for i in $$(seq 600); do ok=1; for p in $(CLUSTER_PORTS); do \
+	  redis-cli -p $$p cluster info | grep -q '^cluster_state:ok' && \
+	  redis-cli -p $$p cluster info | grep -q '^cluster_slots_ok:16384' && \
+	  { redis-cli -p $$p info replication | grep -q '^role:master' || \
+	    redis-cli -p $$p info replication | grep -q '^master_link_status:up'; } && \
+	  [ "$$(redis-cli -p $$p cluster slots | grep -cx 127.0.0.1)" = $(words $(CLUSTER_PORTS)) ] \
+	  || ok=; done; \
+	  [ -n "$$ok" ] && break; [ $$i = 600 ] && { echo "the cluster is not ok after 60 s:" >&2; \
+	  redis-cli -p $(firstword $(CLUSTER_PORTS)) cluster nodes >&2; exit 1; }; sleep 0.1; done
+	@redis-cli -p $(firstword $(CLUSTER_PORTS)) cluster nodes | sort -k2
+	@echo "Redis Cluster on 127.0.0.1:$(firstword $(CLUSTER_PORTS))-$(lastword $(CLUSTER_PORTS)): cluster_state:ok (stop it with 'make stop'). Try:"
+	@echo "  redis-cli -c -p $(firstword $(CLUSTER_PORTS)) set greeting hello"
+
 stop:
 	-redis-cli -p $(REDIS_PORT) shutdown nosave
+	@for p in $(CLUSTER_PORTS); do redis-cli -p $$p ping >/dev/null 2>&1 && redis-cli -p $$p shutdown nosave; done; true
 
 ## The whole suite: formatting, lints, unit tests (SDK, plugins natively) and
 ## end-to-end tests against real redis-server processes and real plugins.
