@@ -5,6 +5,7 @@ use super::{Domain, Gateway};
 use crate::access::{AccessTracker, Event};
 use crate::error::{Conflict, Error};
 use crate::near_cache::{Entry, Kept};
+use crate::plugin::Planner;
 use crate::plugin::bindings::{Operation, Plan, Request};
 use crate::store::{Done, Job, Once, Seen, StoreError, plan};
 use crate::telemetry::METRICS;
@@ -102,7 +103,7 @@ impl Gateway {
                 Answer::Near(copy)
             });
         }
-        let step = self.step(domain, call, now_ms())?;
+        let step = self.step(domain, &mut domain.plugin.planner(), call, now_ms())?;
         // Held until this read's answer is kept (or it gave up waiting).
         let mut _turn = None;
         let step = match step {
@@ -178,10 +179,12 @@ impl Gateway {
     /// pipeline, and each call gets its own answer or error.
     pub async fn call_many(&self, domain: &Domain, calls: Vec<Call>) -> Vec<Result<Answer, Error>> {
         let now = now_ms();
+        let mut planner = domain.plugin.planner();
         let steps: Vec<Result<Step, Error>> = calls
             .into_iter()
-            .map(|call| self.step(domain, call, now))
+            .map(|call| self.step(domain, &mut planner, call, now))
             .collect();
+        drop(planner);
         self.finish(domain, steps).await
     }
 
@@ -220,8 +223,14 @@ impl Gateway {
     }
 
     /// Plan one call, and answer it from the near cache if a copy is fresh.
-    fn step(&self, domain: &Domain, mut call: Call, now_ms: u64) -> Result<Step, Error> {
-        let plan = self.plan(domain, &mut call, now_ms)?;
+    fn step(
+        &self,
+        domain: &Domain,
+        planner: &mut Planner,
+        mut call: Call,
+        now_ms: u64,
+    ) -> Result<Step, Error> {
+        let plan = self.plan(domain, planner, &mut call, now_ms)?;
         let kept = (call.operation == Operation::Get)
             .then(|| self.near.consider(domain.near, &plan))
             .flatten();
@@ -236,7 +245,13 @@ impl Gateway {
     }
 
     /// Ask the policy and check its plan.
-    fn plan(&self, domain: &Domain, call: &mut Call, now_ms: u64) -> Result<Plan, Error> {
+    fn plan(
+        &self,
+        domain: &Domain,
+        planner: &mut Planner,
+        call: &mut Call,
+        now_ms: u64,
+    ) -> Result<Plan, Error> {
         let keyless = call.operation == Operation::Publish;
         let max = self.max_key_bytes();
         if (call.key.is_empty() && !keyless) || call.key.len() > max {
@@ -267,7 +282,7 @@ impl Gateway {
             entropy: self.entropy(),
             stats,
         };
-        let plan = domain.plugin.plan(&req);
+        let plan = planner.plan(&req);
         // The key and fields go on with the call (near cache, statistics).
         (call.key, call.fields) = (req.key, req.fields);
         let plan = plan?;

@@ -197,6 +197,29 @@ pub struct PluginStats {
 }
 
 /// A domain's plugin: compiled component, limits, warm instances.
+/// A batch's plans on one instance ([`Plugin::planner`]).
+pub struct Planner<'p> {
+    plugin: &'p Plugin,
+    held: Option<Instance>,
+}
+
+impl Planner<'_> {
+    /// Ask the policy for a plan. A trap or timeout fails this call only.
+    pub fn plan(&mut self, req: &Request) -> Result<Plan, PluginError> {
+        self.plugin.call_with(&mut self.held, |inst| {
+            inst.policy.call_plan(&mut inst.store, req)
+        })
+    }
+}
+
+impl Drop for Planner<'_> {
+    fn drop(&mut self) {
+        if let Some(inst) = self.held.take() {
+            self.plugin.put_back(inst);
+        }
+    }
+}
+
 pub struct Plugin {
     compiled: Arc<Compiled>,
     limits: SandboxLimits,
@@ -254,15 +277,31 @@ impl Plugin {
 
     /// Ask the policy for a plan. A trap or timeout fails this call only.
     pub fn plan(&self, req: &Request) -> Result<Plan, PluginError> {
-        self.with_instance(|inst| inst.policy.call_plan(&mut inst.store, req))
+        self.planner().plan(req)
     }
 
-    fn with_instance<T>(
+    /// Plans for a batch on one instance, taken from the idle ones at the
+    /// first plan and put back when the planner is dropped: a 100-key mget
+    /// locks the idle list twice, not 200 times.
+    pub fn planner(&self) -> Planner<'_> {
+        Planner {
+            plugin: self,
+            held: None,
+        }
+    }
+
+    /// One call on the instance `held` (taken from the idle ones, or made,
+    /// when empty). It stays held after an answer; a trap drops it.
+    fn call_with<T>(
         &self,
+        held: &mut Option<Instance>,
         call: impl FnOnce(&mut Instance) -> wasmtime::Result<Result<T, PolicyError>>,
     ) -> Result<T, PluginError> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let taken = self.lock_idle().pop();
+        let taken = match held.take() {
+            Some(inst) => Some(inst),
+            None => self.lock_idle().pop(),
+        };
         let mut inst = match taken {
             Some(inst) => inst,
             None => self.instantiate()?,
@@ -272,7 +311,7 @@ impl Plugin {
         inst.calls += 1;
         let (result, outcome) = match call(&mut inst) {
             Ok(answer) => {
-                self.put_back(inst);
+                *held = Some(inst);
                 match answer {
                     Ok(v) => (Ok(v), 0),
                     Err(PolicyError::BadRequest(message)) => (

@@ -25,7 +25,7 @@ pub use ratelimit::Bucket;
 pub use streams::Group;
 
 use crate::config::{BreakerConfig, RedisConfig};
-use crate::plugin::bindings::Plan;
+use crate::plugin::bindings::{Action, Plan};
 use crate::telemetry::METRICS;
 use breaker::Breaker;
 use plan::TtlBounds;
@@ -403,12 +403,25 @@ const MERGED: usize = usize::MAX;
 /// (untracked, outside a transaction) only adds its key to `gets`: a batch
 /// of them becomes one `MGET` ([`merge_gets`]), far cheaper for Redis than
 /// a `GET` per key.
-fn place(
+fn place<'a>(
     pipe: &mut Pipeline,
-    job: &Job,
+    job: &Job<'a>,
     scripts: &Scripts,
-    gets: &mut Vec<Vec<u8>>,
+    gets: &mut Vec<&'a str>,
 ) -> Result<Placed, StoreError> {
+    // Known before any command is built: a batch of them costs no command each.
+    if let [Action::Get(get)] = &job.plan.actions[..]
+        && !job.plan.atomic
+        && !job.track
+        && job.record.is_none()
+    {
+        gets.push(&get.key);
+        return Ok(Placed {
+            at: vec![(MERGED, Some(gets.len() - 1))],
+            span: MERGED..MERGED,
+            pttl: None,
+        });
+    }
     let ctx = plan::Ctx {
         ttl: job.ttl,
         plan_ttl: job.plan.ttl_ms,
@@ -416,18 +429,6 @@ fn place(
         with: job.record,
     };
     let plan::Commands { atomic, list } = plan::commands(job.plan, &ctx)?;
-    if let [(Some(0), cmd)] = &list[..]
-        && !atomic
-        && !job.track
-        && let Some(key) = plain_get(cmd)
-    {
-        gets.push(key);
-        return Ok(Placed {
-            at: vec![(MERGED, Some(gets.len() - 1))],
-            span: MERGED..MERGED,
-            pttl: None,
-        });
-    }
     let tracked = (job.track && !atomic)
         .then(|| plan::cacheable_key(job.plan))
         .flatten();
@@ -461,21 +462,11 @@ fn place(
 }
 
 /// The key of a `GET key` command.
-fn plain_get(cmd: &redis::Cmd) -> Option<Vec<u8>> {
-    let mut args = cmd.args_iter();
-    match (args.next(), args.next(), args.next()) {
-        (Some(redis::Arg::Simple(b"GET")), Some(redis::Arg::Simple(key)), None) => {
-            Some(key.to_vec())
-        }
-        _ => None,
-    }
-}
-
 /// Send the batch's plain reads as one `MGET` at the end of the pipeline
 /// (one alone as its `GET`: the same reply, error replies included) and
 /// point each at its place in the reply. A key of another type reads as
 /// absent in an `MGET` where a `GET` answers WRONGTYPE.
-fn merge_gets(pipe: &mut Pipeline, gets: Vec<Vec<u8>>, placed: &mut [Result<Placed, StoreError>]) {
+fn merge_gets(pipe: &mut Pipeline, gets: Vec<&str>, placed: &mut [Result<Placed, StoreError>]) {
     let at = pipe.len();
     let inner = match &gets[..] {
         [] => return,
