@@ -115,6 +115,10 @@ pub struct RedisConfig {
     pub connect_timeout_ms: u64,
     /// How long any command or pipeline may take before the request gets 503.
     pub command_timeout_ms: u64,
+    /// Talk to a Redis Cluster: `url` names any node, `seeds` may name more.
+    pub cluster: bool,
+    /// More nodes of the cluster to learn its topology from, like `url`.
+    pub seeds: Vec<RedisUrl>,
 }
 
 impl Default for RedisConfig {
@@ -126,6 +130,8 @@ impl Default for RedisConfig {
             shared_connections: 2,
             connect_timeout_ms: 2_000,
             command_timeout_ms: 1_000,
+            cluster: false,
+            seeds: Vec::new(),
         }
     }
 }

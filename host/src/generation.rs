@@ -102,7 +102,10 @@ impl Gateway {
             store,
             near,
             access: Arc::new(AccessTracker::new(config.plugins.access_stats_keys)),
-            plan_limits: PlanLimits::default(),
+            plan_limits: PlanLimits {
+                one_slot: config.redis.cluster,
+                ..PlanLimits::default()
+            },
             entropy: Arc::new(AtomicU64::new(seed)),
             config,
         })
@@ -382,7 +385,12 @@ fn load_domains(
         tracing::info!(domain = %name, plugin = %dc.plugin, "domain ready");
         domains.insert(
             name.clone(),
-            Arc::new(Domain::new(name, Arc::new(plugin), dc)),
+            Arc::new(Domain::new(
+                name,
+                Arc::new(plugin),
+                dc,
+                config.redis.cluster,
+            )),
         );
     }
     Ok(domains)
@@ -427,18 +435,27 @@ pub fn namespaces(name: &str, dc: &DomainConfig) -> Vec<String> {
 }
 
 impl Domain {
-    fn new(name: &str, plugin: Arc<Plugin>, dc: &DomainConfig) -> Domain {
+    /// On a Redis Cluster (`cluster`) no copy is kept yet: keeping one
+    /// coherent needs client tracking on every node.
+    fn new(name: &str, plugin: Arc<Plugin>, dc: &DomainConfig, cluster: bool) -> Domain {
+        let near = match cluster {
+            true => near_cache::Use {
+                fresh_for: Duration::ZERO,
+                max_stale: Duration::ZERO,
+            },
+            false => near_cache::Use {
+                fresh_for: Duration::from_millis(dc.near_cache_ms),
+                max_stale: Duration::from_secs(dc.max_stale_s),
+            },
+        };
         Domain {
             name: name.to_owned(),
             plugin,
             ttl: ttl_bounds(dc),
-            near: near_cache::Use {
-                fresh_for: Duration::from_millis(dc.near_cache_ms),
-                max_stale: Duration::from_secs(dc.max_stale_s),
-            },
+            near,
             track_access: dc.track_access,
             namespaces: namespaces(name, dc),
-            routes: (dc.near_cache_ms > 0)
+            routes: (!near.fresh_for.is_zero())
                 .then(|| near_cache::Routes::new(near_cache::ROUTES_MAX_BYTES)),
             config: dc.clone(),
         }

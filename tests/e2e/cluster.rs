@@ -1,13 +1,16 @@
 //! Sluice in front of a Redis Cluster (3 primaries, 3 replicas of Debian's
-//! redis-server on loopback ports). For now these check the local cluster
-//! the gateway's cluster tests will run against: slots spread over the
-//! primaries, writes replicated, a killed primary's replica promoted.
+//! redis-server on loopback ports): the local cluster itself (slots spread
+//! over the primaries, writes replicated, a killed primary's replica
+//! promoted), then the gateway on it (`redis.cluster = true`).
 
 #[path = "../support/mod.rs"]
 mod support;
 
+use redis::Commands;
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use support::Cluster;
+use std::time::Duration;
+use support::{Cluster, Gateway, assert_problem, config_url, eventually};
 
 /// Keys `k0`, `k1`, … until one lands on each of the cluster's primaries.
 fn one_key_per_primary(cluster: &Cluster) -> Vec<(String, String)> {
@@ -168,4 +171,167 @@ fn a_killed_primarys_replica_is_promoted_with_its_data() {
         .arg("after")
         .query(&mut c)
         .expect("writes resume");
+}
+
+/// A gateway on the cluster: `url` one node, `seeds` the others.
+fn gateway_on(cluster: &Cluster, extra: &str) -> Gateway {
+    let seeds = cluster.seeds();
+    let others: Vec<String> = seeds[1..].iter().map(|s| format!("{s:?}")).collect();
+    let text = config_url(&seeds[0], extra).replacen(
+        "[redis]\n",
+        &format!("[redis]\ncluster = true\nseeds = [{}]\n", others.join(", ")),
+        1,
+    );
+    Gateway::start(&text)
+}
+
+/// Client keys whose Redis keys (`cache:KEY`) land on each primary.
+fn client_keys_per_primary(cluster: &Cluster) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    for i in 0..10_000 {
+        let key = format!("k{i}");
+        let node = cluster.node_for_key(&format!("cache:{key}"));
+        if !found.iter().any(|(_, n)| *n == node) {
+            found.push((key, node));
+        }
+        if found.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(found.len(), 3, "{found:?}");
+    found
+}
+
+const EVENTS: &str = r#"
+[domains.one]
+plugin = "stream-router"
+ttl_s = 600
+[domains.one.settings]
+per_asset = false
+
+[domains.two]
+plugin = "stream-router"
+ttl_s = 600
+
+[ratelimits.t]
+capacity = 2
+refill_per_s = 0.001
+"#;
+
+/// Cache calls, batches spanning every primary, rate limits and events go
+/// through the cluster client to the primary of each key's slot; a plan
+/// whose keys span slots is refused with a message naming hash tags; a
+/// killed primary fails only its own keys, and they take writes again once
+/// its replica is promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
+    let mut cluster = Cluster::start();
+    let gw = gateway_on(&cluster, EVENTS);
+    let http = reqwest::Client::new();
+    let keys = client_keys_per_primary(&cluster);
+    let url = |k: &str| gw.url(&format!("/v1/cache/cache/{k}"));
+    for (i, (key, node)) in keys.iter().enumerate() {
+        let put = http
+            .put(url(key))
+            .json(&json!({"n": i}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 204, "PUT {key}");
+        // On the primary that serves its slot, with the domain's TTL.
+        let ttl: i64 = cluster.conn(node).pttl(format!("cache:{key}")).unwrap();
+        assert!((1..=60_000).contains(&ttl), "{key} on {node}: PTTL {ttl}");
+        let get = http.get(url(key)).send().await.unwrap();
+        assert_eq!(get.status(), 200);
+        assert_eq!(get.json::<Value>().await.unwrap(), json!({"n": i}));
+    }
+    // Batches across every primary: each key from its own slot.
+    let items: serde_json::Map<String, Value> =
+        (0..30).map(|i| (format!("m{i}"), json!(i))).collect();
+    let mset = http
+        .post(gw.url("/v1/mset/cache"))
+        .json(&json!({ "items": items }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mset.status(), 200);
+    assert_eq!(mset.json::<Value>().await.unwrap(), json!({"stored": 30}));
+    let mut wanted: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
+    wanted.push("absent".into());
+    let mget = http
+        .post(gw.url("/v1/mget/cache"))
+        .json(&json!({ "keys": wanted }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mget.status(), 200);
+    let values = mget.json::<Value>().await.unwrap()["values"].clone();
+    for i in 0..30 {
+        assert_eq!(values[format!("m{i}")], json!(i), "m{i}");
+    }
+    assert_eq!(values["absent"], Value::Null);
+    let del = http.delete(url(&keys[0].0)).send().await.unwrap();
+    assert_eq!(del.status(), 204);
+    assert_eq!(
+        http.get(url(&keys[0].0)).send().await.unwrap().status(),
+        404
+    );
+    // The rate limit's script runs on the bucket's primary.
+    for expected in [200, 200, 429] {
+        let resp = http.post(gw.url("/v1/ratelimit/t/c")).send().await.unwrap();
+        assert_eq!(resp.status(), expected);
+    }
+    // One stream per event: published. Two (the type's and the asset's,
+    // in different slots): an invalid plan, naming hash tags.
+    let event = json!({"type": "opportunity", "asset": "BTC", "spread": 0.4});
+    let one = http
+        .post(gw.url("/v1/events/one"))
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 201);
+    let node = cluster.node_for_key("one:opportunity");
+    let len: usize = cluster.conn(&node).xlen("one:opportunity").unwrap();
+    assert_eq!(len, 1);
+    let two = http
+        .post(gw.url("/v1/events/two"))
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(two, 500).await;
+    assert_eq!(problem["type"], "urn:sluice:problem:plugin-failed");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("hash slot") && detail.contains("hash tag"),
+        "{problem}"
+    );
+    assert_eq!(
+        http.get(gw.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+
+    // A primary dies: keys on the others are served on; its own fail until
+    // its replica is promoted, then take writes again.
+    let (dead_key, dead_node) = keys[1].clone();
+    let (live_key, _) = keys[2].clone();
+    cluster.kill(&dead_node);
+    let live = http.get(url(&live_key)).send().await.unwrap();
+    assert_eq!(live.status(), 200, "a key on a live primary");
+    cluster.wait_promoted(&dead_node);
+    eventually(
+        "writes to the dead primary's slots succeed again",
+        Duration::from_secs(15),
+        async || {
+            http.put(url(&dead_key))
+                .json(&json!("after"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 204)
+        },
+    )
+    .await;
+    let after = http.get(url(&dead_key)).send().await.unwrap();
+    assert_eq!(after.json::<Value>().await.unwrap(), json!("after"));
 }

@@ -6,7 +6,9 @@
 //! certificate. `check-config` calls it too: a file it accepts builds.
 
 use crate::config::{RedisConfig, TlsConfig};
+use crate::secret::RedisUrl;
 use crate::secret::redact_urls;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::{Client, ClientTlsConfig, IntoConnectionInfo, TlsCertificates};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -59,8 +61,58 @@ impl ClientError {
 /// connection closes, and hears client-tracking invalidations), TLS when the
 /// URL is `rediss://`. Makes no connection.
 pub fn client(config: &RedisConfig) -> Result<Client, ClientError> {
-    let url = &config.url;
-    let bad_url = |e: redis::RedisError| ClientError::Url {
+    let (info, tls) = connection_info(&config.url)?;
+    match (&config.tls, tls) {
+        (None, _) => Client::open(info).map_err(|e| bad_url(&config.url, e)),
+        (Some(_), false) => Err(ClientError::TlsWithoutRediss {
+            scheme: config.url.scheme().to_owned(),
+        }),
+        (Some(files), true) => Client::build_with_tls(info, certificates(files)?)
+            .map_err(|e| ClientError::Tls(e.to_string())),
+    }
+}
+
+/// A Redis Cluster client for `config` (`redis.cluster`): it learns the
+/// topology from `url` and `seeds` (TCP only; every one with the same
+/// credentials and TLS), speaks RESP3, and gives up on a node within the
+/// command timeout, retrying a redirected or refused command twice at most
+/// (a request should fail fast, not wait out the client's default backoff).
+pub fn cluster_client(config: &RedisConfig) -> Result<ClusterClient, ClientError> {
+    let mut nodes = Vec::new();
+    let mut tls = false;
+    for url in std::iter::once(&config.url).chain(&config.seeds) {
+        let (info, secure) = connection_info(url)?;
+        if matches!(info.addr(), redis::ConnectionAddr::Unix(_)) {
+            return Err(ClientError::Url {
+                url: url.to_string(),
+                reason: "a cluster is reached over TCP: redis:// or rediss://".into(),
+            });
+        }
+        tls |= secure;
+        nodes.push(info);
+    }
+    let mut builder = ClusterClientBuilder::new(nodes)
+        .use_protocol(redis::ProtocolVersion::RESP3)
+        .connection_timeout(config.connect_timeout())
+        .response_timeout(config.command_timeout())
+        .retries(2)
+        .min_retry_wait(10)
+        .max_retry_wait(100);
+    match (&config.tls, tls) {
+        (None, _) => {}
+        (Some(_), false) => {
+            return Err(ClientError::TlsWithoutRediss {
+                scheme: config.url.scheme().to_owned(),
+            });
+        }
+        (Some(files), true) => builder = builder.certs(certificates(files)?),
+    }
+    builder.build().map_err(|e| bad_url(&config.url, e))
+}
+
+/// Why a URL is not a Redis URL, without its password.
+fn bad_url(url: &RedisUrl, e: redis::RedisError) -> ClientError {
+    ClientError::Url {
         url: url.to_string(),
         reason: match url.scheme() {
             "redis" | "rediss" | "redis+unix" | "unix" | "valkey" | "valkeys" | "valkey+unix" => {
@@ -68,8 +120,15 @@ pub fn client(config: &RedisConfig) -> Result<Client, ClientError> {
             }
             _ => "expected redis://, rediss:// (TLS) or redis+unix://".into(),
         },
-    };
-    let info = url.expose().into_connection_info().map_err(bad_url)?;
+    }
+}
+
+/// A URL's connection info with RESP3, and whether it asks for TLS.
+fn connection_info(url: &RedisUrl) -> Result<(redis::ConnectionInfo, bool), ClientError> {
+    let info = url
+        .expose()
+        .into_connection_info()
+        .map_err(|e| bad_url(url, e))?;
     let resp3 = info
         .redis_settings()
         .clone()
@@ -85,14 +144,7 @@ pub fn client(config: &RedisConfig) -> Result<Client, ClientError> {
         // only. Installing twice is refused harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
-    match (&config.tls, tls) {
-        (None, _) => Client::open(info).map_err(bad_url),
-        (Some(_), false) => Err(ClientError::TlsWithoutRediss {
-            scheme: url.scheme().to_owned(),
-        }),
-        (Some(files), true) => Client::build_with_tls(info, certificates(files)?)
-            .map_err(|e| ClientError::Tls(e.to_string())),
-    }
+    Ok((info, tls))
 }
 
 /// `[redis.tls]`'s files, read and checked: each must hold what its key says.

@@ -30,6 +30,7 @@ use crate::telemetry::METRICS;
 use breaker::Breaker;
 use plan::TtlBounds;
 use pool::Pool;
+use redis::cluster_routing::Slot;
 use redis::{Pipeline, Value};
 use scripts::Scripts;
 use std::sync::Arc;
@@ -110,6 +111,8 @@ pub struct Store {
     breaker: Arc<Breaker>,
     scripts: Arc<Scripts>,
     command_timeout: Duration,
+    /// A Redis Cluster (`redis.cluster`): pipelines go one per hash slot.
+    cluster: bool,
 }
 
 impl Store {
@@ -129,6 +132,7 @@ impl Store {
             breaker: Breaker::new(breaker),
             scripts,
             command_timeout: config.command_timeout(),
+            cluster: config.cluster,
         })
     }
 
@@ -318,6 +322,50 @@ impl Store {
     /// A `track`ed job's read is tracked by Redis (client tracking: this
     /// gateway hears when the key changes) and reports the key's remaining life.
     pub async fn run(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
+        if self.cluster {
+            return self.run_by_slot(jobs).await;
+        }
+        self.run_one(jobs).await
+    }
+
+    /// On a Redis Cluster a pipeline cannot span slots: the jobs go in one
+    /// pipeline per hash slot (a plan's keys share one, see
+    /// [`plan::PlanLimits::one_slot`]), all sent at once, each to its slot's
+    /// primary. Reads are not tracked (client tracking is per node).
+    async fn run_by_slot(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
+        let mut slots: Vec<(Option<Slot>, Vec<usize>)> = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let slot = plan::first_key(job.plan).map(Slot::for_key);
+            match slots.iter_mut().find(|(s, _)| *s == slot) {
+                Some((_, members)) => members.push(i),
+                None => slots.push((slot, vec![i])),
+            }
+        }
+        let rounds = slots.iter().map(|(_, members)| {
+            let group: Vec<Job> = members
+                .iter()
+                .map(|&i| Job {
+                    track: false,
+                    ..jobs[i]
+                })
+                .collect();
+            async move { self.run_one(&group).await }
+        });
+        let mut out: Vec<Option<Result<Done, StoreError>>> = jobs.iter().map(|_| None).collect();
+        for ((_, members), results) in slots
+            .iter()
+            .zip(futures_util::future::join_all(rounds).await)
+        {
+            for (&i, result) in members.iter().zip(results) {
+                out[i] = Some(result);
+            }
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or(Err(StoreError::Command("no reply".into()))))
+            .collect()
+    }
+
+    async fn run_one(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
         let mut pipe = pipeline();
         let mut gets = Vec::new();
         let mut placed: Vec<Result<Placed, StoreError>> = jobs
@@ -366,6 +414,7 @@ impl Gather {
 }
 
 /// One plan to run, with its domain's TTLs.
+#[derive(Clone, Copy)]
 pub struct Job<'a> {
     pub plan: &'a Plan,
     pub ttl: &'a TtlBounds,

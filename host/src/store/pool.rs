@@ -18,7 +18,9 @@
 use crate::config::RedisConfig;
 use arc_swap::ArcSwapOption;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 
 use super::connect::{self, ClientError};
 use std::sync::Arc;
@@ -180,8 +182,95 @@ struct Lane {
 
 /// A connection for one command or pipeline, with a way to report that it failed.
 pub struct Shared {
-    pub mux: MultiplexedConnection,
+    pub mux: Link,
     broken: Arc<AtomicBool>,
+}
+
+/// What the request path sends on: a lane's multiplexed connection to the
+/// one Redis, or the cluster client (`redis.cluster`), which routes each
+/// command or single-slot pipeline to the primary of its keys' slot,
+/// follows MOVED/ASK and reconnects nodes itself.
+#[derive(Clone)]
+pub enum Link {
+    Lane(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Link {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Link::Lane(c) => c.req_packed_command(cmd),
+            Link::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipe: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Link::Lane(c) => c.req_packed_commands(pipe, offset, count),
+            Link::Cluster(c) => c.req_packed_commands(pipe, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Link::Lane(c) => c.get_db(),
+            Link::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The cluster client's one connection (`redis.cluster`): made on first
+/// use, cloned by every request; it holds a multiplexed connection per node.
+struct ClusterLink {
+    client: ClusterClient,
+    conn: ArcSwapOption<ClusterConnection>,
+    connecting: tokio::sync::Mutex<()>,
+    scripts: Arc<Scripts>,
+    connect_timeout: std::time::Duration,
+}
+
+impl ClusterLink {
+    async fn shared(&self) -> Result<Shared, StoreError> {
+        let shared = |c: &ClusterConnection| Shared {
+            mux: Link::Cluster(c.clone()),
+            // The client replaces a failed node's connection itself.
+            broken: Arc::new(AtomicBool::new(false)),
+        };
+        if let Some(c) = self.conn.load().as_ref() {
+            return Ok(shared(c));
+        }
+        let _one = self.connecting.lock().await;
+        if let Some(c) = self.conn.load().as_ref() {
+            return Ok(shared(c));
+        }
+        let connect = self.client.get_async_connection();
+        let mut conn = tokio::time::timeout(self.connect_timeout, connect)
+            .await
+            .map_err(|_| StoreError::Unavailable("cannot connect to the cluster in time".into()))?
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to the cluster: {e}")))?;
+        // SCRIPT LOAD goes to every node; a primary promoted later that
+        // never saw it answers NOSCRIPT, recovered per call.
+        for script in self.scripts.all() {
+            redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(&script.source)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("cannot load scripts: {e}")))?;
+        }
+        METRICS
+            .script_loads
+            .inc_by(self.scripts.all().count() as u64);
+        tracing::info!("connected to the Redis Cluster");
+        let out = shared(&conn);
+        self.conn.store(Some(Arc::new(conn)));
+        Ok(out)
+    }
 }
 
 impl Shared {
@@ -200,6 +289,8 @@ pub struct Pool {
     exclusive_permits: Arc<tokio::sync::Semaphore>,
     lanes: Vec<Lane>,
     next: AtomicUsize,
+    /// In cluster mode, what the request path uses instead of lanes.
+    cluster: Option<ClusterLink>,
 }
 
 impl Pool {
@@ -226,18 +317,32 @@ impl Pool {
         if exclusive == 0 {
             permits.close();
         }
+        let cluster = match config.cluster {
+            true => Some(ClusterLink {
+                client: connect::cluster_client(config)?,
+                conn: ArcSwapOption::empty(),
+                connecting: tokio::sync::Mutex::new(()),
+                scripts: manager.scripts.clone(),
+                connect_timeout: config.connect_timeout(),
+            }),
+            false => None,
+        };
         Ok(Pool {
             pool,
             manager,
             exclusive_permits: permits,
             lanes: (0..lanes).map(|_| Lane::default()).collect(),
             next: AtomicUsize::new(0),
+            cluster,
         })
     }
 
     /// A shared connection for the request path: round-robin over this
     /// thread's lanes ([`pin_lanes`]), or over all of them.
     pub async fn shared(&self) -> Result<Shared, StoreError> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.shared().await;
+        }
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
         let i = match SHARE.get() {
             Some((thread, threads)) => lane_of(thread, threads, self.lanes.len(), turn),
@@ -248,7 +353,7 @@ impl Pool {
             && !h.1.load(Ordering::Relaxed)
         {
             return Ok(Shared {
-                mux: h.0.clone(),
+                mux: Link::Lane(h.0.clone()),
                 broken: h.1.clone(),
             });
         }
@@ -264,7 +369,7 @@ impl Pool {
             && !h.1.load(Ordering::Relaxed)
         {
             return Ok(Shared {
-                mux: h.0.clone(),
+                mux: Link::Lane(h.0.clone()),
                 broken: h.1.clone(),
             });
         }
@@ -276,7 +381,7 @@ impl Pool {
         METRICS.pool_wait.observe(started.elapsed().as_secs_f64());
         let handle = (conn.mux.clone(), conn.broken.clone());
         let shared = Shared {
-            mux: handle.0.clone(),
+            mux: Link::Lane(handle.0.clone()),
             broken: handle.1.clone(),
         };
         lane.handle.store(Some(Arc::new(handle)));
@@ -319,6 +424,12 @@ impl Pool {
     /// A connection of one's own, from the same budget (blocking commands,
     /// WATCH). Report failures with [`Exclusive::mark_broken`].
     pub async fn exclusive(&self) -> Result<Exclusive, StoreError> {
+        if self.cluster.is_some() {
+            return Err(StoreError::Busy(
+                "blocking stream reads are not served on a Redis Cluster yet (block_ms=0 reads are)"
+                    .into(),
+            ));
+        }
         let started = Instant::now();
         let permit = self
             .exclusive_permits

@@ -21,6 +21,7 @@ use super::StoreError;
 use super::reply;
 use super::scripts::Scripts;
 use crate::plugin::bindings::{Action, Plan};
+use redis::cluster_routing::Slot;
 use redis::{Cmd, Value};
 
 /// Bounds on what one plan may ask for.
@@ -34,6 +35,9 @@ pub struct PlanLimits {
     pub max_value_bytes: usize,
     /// Fields, members or arguments in one action.
     pub max_items: usize,
+    /// On a Redis Cluster: every key of one plan in one hash slot (a
+    /// pipeline or transaction cannot span nodes).
+    pub one_slot: bool,
 }
 
 impl Default for PlanLimits {
@@ -43,6 +47,7 @@ impl Default for PlanLimits {
             max_key_bytes: 1024,
             max_value_bytes: 4 << 20,
             max_items: 1024,
+            one_slot: false,
         }
     }
 }
@@ -142,6 +147,13 @@ pub(crate) fn kind(action: &Action) -> &dyn Kind {
 /// decide, not to be correct. Every key under one of `namespaces`
 /// (`{domain}:` and declared prefixes), scripts only by a registered name,
 /// sizes within `limits`. The error says what is wrong.
+/// The first key a plan touches (its slot is the plan's on a cluster).
+pub fn first_key(plan: &Plan) -> Option<&str> {
+    plan.actions
+        .iter()
+        .find_map(|a| kind(a).keys().first().copied())
+}
+
 pub fn validate(
     plan: &Plan,
     namespaces: &[String],
@@ -163,6 +175,10 @@ pub fn validate(
             plan.actions.len()
         ));
     }
+    let one_slot = limits
+        .one_slot
+        .then(|| first_key(plan).map(|k| (k, Slot::for_key(k))))
+        .flatten();
     for action in &plan.actions {
         if let Action::Script(s) = action {
             let Some(script) = scripts.get(&s.name) else {
@@ -180,6 +196,13 @@ pub fn validate(
         }
         let kind = kind(action);
         for k in kind.keys() {
+            if let Some((first, slot)) = one_slot
+                && slot != Slot::for_key(k)
+            {
+                return Err(format!(
+                    "keys {first:?} and {k:?} are in different hash slots: on a Redis Cluster one plan's keys must share a slot; give them a common hash tag, e.g. \"{{tag}}\" in both (see the plugin guide)"
+                ));
+            }
             let inside = namespaces
                 .iter()
                 .any(|ns| k.len() > ns.len() && k.starts_with(ns.as_str()));
@@ -431,6 +454,29 @@ mod tests {
             with: None,
         };
         describe(p, &ctx).unwrap()
+    }
+
+    #[test]
+    fn on_a_cluster_one_plans_keys_share_a_hash_slot() {
+        let ns = ["cache:".to_owned()];
+        let cluster = PlanLimits {
+            one_slot: true,
+            ..PlanLimits::default()
+        };
+        // "cache:a" and "cache:b" hash to different slots.
+        assert_ne!(Slot::for_key("cache:a"), Slot::for_key("cache:b"));
+        let apart = plan(vec![get("cache:a"), set("cache:b", vec![0xc0])]);
+        let e = validate(&apart, &ns, &scripts(), &cluster).unwrap_err();
+        assert!(
+            e.contains("\"cache:a\" and \"cache:b\" are in different hash slots"),
+            "{e}"
+        );
+        assert!(e.contains("hash tag"), "{e}");
+        // A single Redis takes it; a common hash tag makes it one slot.
+        assert_eq!(check(&apart), Ok(()));
+        let tagged = plan(vec![get("cache:{x}:a"), set("cache:{x}:b", vec![0xc0])]);
+        assert_eq!(validate(&tagged, &ns, &scripts(), &cluster), Ok(()));
+        assert_eq!(first_key(&tagged), Some("cache:{x}:a"));
     }
 
     #[test]
