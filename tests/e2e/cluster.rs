@@ -213,6 +213,13 @@ per_asset = false
 plugin = "stream-router"
 ttl_s = 600
 
+[domains.three]
+plugin = "stream-router"
+ttl_s = 600
+streams = true
+[domains.three.settings]
+same_slot = true
+
 [ratelimits.t]
 capacity = 2
 refill_per_s = 0.001
@@ -307,6 +314,37 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
         detail.contains("hash slot") && detail.contains("hash tag"),
         "{problem}"
     );
+    // With the type as hash tag both streams share a slot; a consumer
+    // group reads the asset's stream on its node.
+    let three = http
+        .post(gw.url("/v1/events/three"))
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(three.status(), 201);
+    let node = cluster.node_for_key("three:{opportunity}");
+    assert_eq!(node, cluster.node_for_key("three:{opportunity}:btc"));
+    let len: usize = cluster.conn(&node).xlen("three:{opportunity}:btc").unwrap();
+    assert_eq!(len, 1);
+    let stream = gw.url("/v1/streams/three:%7Bopportunity%7D:btc/groups/g");
+    let group = http.post(format!("{stream}?start=0")).send().await.unwrap();
+    assert_eq!(group.status(), 201);
+    let read = http
+        .get(format!("{stream}/messages?consumer=c"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let messages = read.json::<Value>().await.unwrap()["messages"].clone();
+    assert_eq!(messages[0]["fields"]["spread"], json!(0.4), "{messages}");
+    let ack = http
+        .post(format!("{stream}/ack"))
+        .json(&json!({"ids": [messages[0]["id"]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ack.json::<Value>().await.unwrap(), json!({"acked": 1}));
     assert_eq!(
         http.get(gw.url("/readyz")).send().await.unwrap().status(),
         200
@@ -319,7 +357,25 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
     cluster.kill(&dead_node);
     let live = http.get(url(&live_key)).send().await.unwrap();
     assert_eq!(live.status(), 200, "a key on a live primary");
+    let ready = async || {
+        http.get(gw.url("/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    };
+    eventually(
+        "not ready: a primary does not answer",
+        Duration::from_secs(10),
+        async || ready().await.is_ok_and(|s| s == 503),
+    )
+    .await;
     cluster.wait_promoted(&dead_node);
+    eventually(
+        "ready again after the promotion",
+        Duration::from_secs(15),
+        async || ready().await.is_ok_and(|s| s == 200),
+    )
+    .await;
     eventually(
         "writes to the dead primary's slots succeed again",
         Duration::from_secs(15),

@@ -19,6 +19,7 @@ mod ratelimit;
 pub mod reply;
 pub mod scripts;
 mod streams;
+mod topology;
 
 pub use idempotency::{Once, Seen};
 pub use ratelimit::Bucket;
@@ -30,7 +31,7 @@ use crate::telemetry::METRICS;
 use breaker::Breaker;
 use plan::TtlBounds;
 use pool::Pool;
-use redis::cluster_routing::Slot;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo, Slot};
 use redis::{Pipeline, Value};
 use scripts::Scripts;
 use std::sync::Arc;
@@ -307,8 +308,45 @@ impl Store {
 
     /// Ready when Redis runs a script (EVALSHA), not merely answers PING: a
     /// gateway whose scripts fail is not ready.
+    ///
+    /// On a Redis Cluster: every primary serving slots (`CLUSTER NODES`)
+    /// is not flagged failing and answers `PING` at its address.
     pub async fn ready(&self) -> Result<(), StoreError> {
-        self.eval(scripts::READY, &[], &[]).await.map(drop)
+        if !self.cluster {
+            return self.eval(scripts::READY, &[], &[]).await.map(drop);
+        }
+        let pool::Link::Cluster(mut conn) = self.pool.shared().await?.mux else {
+            return Err(StoreError::Unavailable("no cluster connection".into()));
+        };
+        let check = async {
+            let nodes: String = redis::cmd("CLUSTER")
+                .arg("NODES")
+                .query_async(&mut conn)
+                .await?;
+            let primaries = topology::primaries(&nodes);
+            if primaries.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "the cluster has no primary serving slots".into(),
+                ));
+            }
+            for p in &primaries {
+                if p.failing {
+                    return Err(StoreError::Unavailable(format!(
+                        "primary {} is failing in the cluster's eyes",
+                        p.addr
+                    )));
+                }
+                let Some((host, port)) = topology::host_port(&p.addr) else {
+                    continue;
+                };
+                let at = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+                conn.route_command(redis::cmd("PING"), at).await?;
+            }
+            Ok(())
+        };
+        tokio::time::timeout(self.command_timeout, check)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(self.command_timeout)))
     }
 
     /// Connections open, and of those idle (not held by a lane or a caller).

@@ -7,6 +7,11 @@
 //! one asset's. Each stream is capped at about `maxlen` entries (default
 //! 10000, the seed's). Each top-level field of the event becomes a field of
 //! the stream entry, as MessagePack (types kept).
+//!
+//! On a Redis Cluster an event's streams must share a hash slot: with
+//! `same_slot = true` the type is the streams' hash tag,
+//! `{domain}:{{type}}` and `{domain}:{{type}}:{asset}` (e.g.
+//! `arbitrage:{opportunity}:btc`), so both live on one node.
 
 use sluice_sdk::prelude::*;
 
@@ -18,6 +23,9 @@ pub struct Settings {
     pub maxlen: u64,
     /// Also add each event to its asset's stream.
     pub per_asset: bool,
+    /// Name the streams with the type as hash tag, so that one event's
+    /// streams share a Redis Cluster slot.
+    pub same_slot: bool,
 }
 
 impl Default for Settings {
@@ -25,6 +33,7 @@ impl Default for Settings {
         Settings {
             maxlen: 10_000,
             per_asset: true,
+            same_slot: false,
         }
     }
 }
@@ -71,7 +80,12 @@ impl Policy for StreamRouter {
         let fields = req.value()?.fields()?;
         let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
         let kind = field("type").ok_or_else(|| Error::bad_request("an event needs a `type`"))?;
-        let mut streams = vec![self.domain.key(&segment("type", kind)?)];
+        let kind = segment("type", kind)?;
+        let kind = match self.settings.same_slot {
+            true => format!("{{{kind}}}"),
+            false => kind,
+        };
+        let mut streams = vec![self.domain.key(&kind)];
         if let (true, Some(asset)) = (self.settings.per_asset, field("asset")) {
             streams.push(format!("{}:{}", streams[0], segment("asset", asset)?));
         }
@@ -117,10 +131,32 @@ mod tests {
             Settings {
                 maxlen: 50,
                 per_asset: false,
+                same_slot: false,
             },
         )
         .unwrap();
         assert!(matches!(one.actions(), [Action::StreamAdd(s)] if s.max_len == Some(50)));
+        // For a cluster: the type is both streams' hash tag.
+        let tagged = publish(
+            &event,
+            Settings {
+                same_slot: true,
+                ..Settings::default()
+            },
+        )
+        .unwrap();
+        let names: Vec<&str> = tagged
+            .actions()
+            .iter()
+            .filter_map(|a| match a {
+                Action::StreamAdd(s) => Some(s.stream.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            names,
+            ["arbitrage:{opportunity}", "arbitrage:{opportunity}:btc"]
+        );
     }
 
     #[test]
