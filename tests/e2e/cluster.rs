@@ -7,8 +7,11 @@
 mod support;
 
 use redis::Commands;
+use redis::cluster_routing::Slot;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{Cluster, Gateway, assert_problem, config_url, eventually};
 
@@ -283,6 +286,22 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
         http.get(url(&keys[0].0)).send().await.unwrap().status(),
         404
     );
+    // Not yet on a cluster: a clear 400, nothing written.
+    let once = http
+        .put(url("once"))
+        .header("idempotency-key", "k-1")
+        .json(&json!(1))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(once, 400).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Redis Cluster")
+    );
+    assert_eq!(http.get(url("once")).send().await.unwrap().status(), 404);
     // The rate limit's script runs on the bucket's primary.
     for expected in [200, 200, 429] {
         let resp = http.post(gw.url("/v1/ratelimit/t/c")).send().await.unwrap();
@@ -338,6 +357,15 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
     assert_eq!(read.status(), 200);
     let messages = read.json::<Value>().await.unwrap()["messages"].clone();
     assert_eq!(messages[0]["fields"]["spread"], json!(0.4), "{messages}");
+    // Unacked: another consumer claims it on the stream's node.
+    let claim = http
+        .post(format!("{stream}/claim?consumer=c2&min_idle_ms=0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(claim.status(), 200);
+    let claimed = claim.json::<Value>().await.unwrap();
+    assert_eq!(claimed["messages"][0]["id"], messages[0]["id"], "{claimed}");
     let ack = http
         .post(format!("{stream}/ack"))
         .json(&json!({"ids": [messages[0]["id"]]}))
@@ -390,4 +418,162 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
     .await;
     let after = http.get(url(&dead_key)).send().await.unwrap();
     assert_eq!(after.json::<Value>().await.unwrap(), json!("after"));
+}
+
+const SHARED_LIMIT: &str = r#"
+[ratelimits.g]
+capacity = 60
+refill_per_s = 0.001
+"#;
+
+/// Three gateways on one cluster. A global rate limit admits exactly its
+/// capacity over all of them. Then a primary is killed under a write load:
+/// until its replica is promoted only keys in its slots fail, each with
+/// 503 + Retry-After; writes to them succeed again soon after the
+/// promotion; no write acknowledged by another primary is lost. Prints
+/// the figures (errors by status, time to writes resumed, writes lost to
+/// the dead primary's asynchronous replication).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_gateways_share_exact_limits_and_lose_no_acknowledged_write_in_a_failover() {
+    let mut cluster = Cluster::start();
+    let gws: Vec<Gateway> = (0..3).map(|_| gateway_on(&cluster, SHARED_LIMIT)).collect();
+    let bases: Vec<String> = gws.iter().map(|g| g.url("")).collect();
+
+    // 3 gateways × 4 clients × 10 acquires of one bucket of 60.
+    let mut clients = Vec::new();
+    for base in &bases {
+        for _ in 0..4 {
+            let url = format!("{base}/v1/ratelimit/g/shared");
+            clients.push(tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut admitted = 0;
+                for _ in 0..10 {
+                    let resp = http.post(&url).send().await.unwrap();
+                    assert!(
+                        matches!(resp.status().as_u16(), 200 | 429),
+                        "{}",
+                        resp.status()
+                    );
+                    admitted += usize::from(resp.status() == 200);
+                }
+                admitted
+            }));
+        }
+    }
+    let mut admitted = 0;
+    for c in clients {
+        admitted += c.await.unwrap();
+    }
+    assert_eq!(admitted, 60, "exactly the capacity over 3 gateways");
+
+    // Writers: two per gateway, each its own keys, until told to stop;
+    // every answer logged (key, status, Retry-After, when sent).
+    let primaries = cluster.primaries();
+    let dead = primaries[1].clone();
+    let dead_slots: std::collections::HashSet<Slot> = (0..16384u16)
+        .filter(|s| dead.serves(*s))
+        .filter_map(Slot::new)
+        .collect();
+    let in_dead_slots = |key: &str| dead_slots.contains(&Slot::for_key(format!("cache:{key}")));
+    type Log = Vec<(String, u16, bool, Duration)>;
+    let log: Arc<Mutex<Log>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = std::time::Instant::now();
+    let mut writers = Vec::new();
+    for (g, base) in bases.iter().enumerate() {
+        for w in 0..2 {
+            let (base, stop, log) = (base.clone(), stop.clone(), log.clone());
+            writers.push(tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("w{g}-{w}-{n}");
+                    let sent = started.elapsed();
+                    let resp = http
+                        .put(format!("{base}/v1/cache/cache/{key}"))
+                        .json(&json!(n))
+                        .send()
+                        .await
+                        .unwrap();
+                    let retry_after = resp.headers().contains_key("retry-after");
+                    let entry = (key, resp.status().as_u16(), retry_after, sent);
+                    log.lock().unwrap().push(entry);
+                    n += 1;
+                }
+            }));
+        }
+    }
+    let acked_since = |since: Duration, dead_only: bool| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, status, _, sent)| {
+                *status == 204 && *sent >= since && (!dead_only || in_dead_slots(k))
+            })
+            .count()
+    };
+    eventually(
+        "300 writes acknowledged",
+        Duration::from_secs(20),
+        async || acked_since(Duration::ZERO, false) >= 300,
+    )
+    .await;
+    let killed_at = started.elapsed();
+    cluster.kill(&dead.addr);
+    let promoted = tokio::task::block_in_place(|| cluster.wait_promoted(&dead.addr));
+    let promoted_at = started.elapsed();
+    eventually(
+        "100 writes to the dead primary's slots acknowledged after the promotion",
+        Duration::from_secs(20),
+        async || acked_since(promoted_at, true) >= 100,
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let log = std::mem::take(&mut *log.lock().unwrap());
+
+    let mut by_status = std::collections::BTreeMap::new();
+    let mut resumed: Option<Duration> = None;
+    for (key, status, retry_after, sent) in &log {
+        *by_status.entry(*status).or_insert(0usize) += 1;
+        if *status == 204 {
+            if *sent > promoted_at && resumed.is_none() && in_dead_slots(key) {
+                resumed = Some(*sent - promoted_at);
+            }
+            continue;
+        }
+        assert!(*sent >= killed_at, "{key}: {status} before the kill");
+        assert!(
+            in_dead_slots(key),
+            "{key} on a live primary failed with {status}"
+        );
+        assert_eq!(*status, 503, "{key}");
+        assert!(retry_after, "{key}: 503 without Retry-After");
+    }
+    let resumed = resumed.expect("no write to the dead primary's slots succeeded after promotion");
+    // Every acknowledged write is there, except those the dead primary
+    // took but had not yet replicated.
+    let mut lost_dead = 0;
+    for (key, status, _, _) in log.iter().filter(|l| l.1 == 204) {
+        let node = cluster.node_for_key(&format!("cache:{key}"));
+        let there: bool = cluster.conn(&node).exists(format!("cache:{key}")).unwrap();
+        if !there {
+            assert!(
+                in_dead_slots(key),
+                "{key} acknowledged ({status}) on a live primary, lost"
+            );
+            lost_dead += 1;
+        }
+    }
+    println!(
+        "failover: {} writes, by status {by_status:?}; promoted {:?} after the kill ({promoted}); writes to its slots resumed {resumed:?} after; acknowledged writes lost: 0 on live primaries, {lost_dead} on the dead one",
+        log.len(),
+        promoted_at - killed_at,
+    );
+    assert!(
+        resumed <= Duration::from_secs(1),
+        "writes resumed {resumed:?} after the promotion"
+    );
 }

@@ -107,6 +107,14 @@ pub async fn serve(
         let (status, body) = reply.body(answer);
         return render(status, body, format);
     };
+    if gateway.config().redis.cluster {
+        // The record must be written in the write's transaction, so in its
+        // hash slot, which only the plan knows: not built yet.
+        return Err(Error::BadRequest(
+            "Idempotency-Key is not supported on a Redis Cluster yet; send the write without it"
+                .into(),
+        ));
+    }
     let once = gateway.once(domain, &key, fingerprint);
     let known = match reply {
         Reply::Written => Some((StatusCode::NO_CONTENT, &b""[..])),

@@ -98,9 +98,27 @@ impl From<bb8::RunError<redis::RedisError>> for StoreError {
     }
 }
 
-/// A failure of the connection itself, not an answer from Redis.
+/// A failure of the connection itself, not an answer from Redis; on a
+/// cluster also a node the client cannot reach or a slot without a
+/// reachable primary (the client's own retries exhausted).
 fn is_transport(e: &redis::RedisError) -> bool {
-    e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout()
+    use redis::{ErrorKind, ServerErrorKind as S};
+    e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || e.is_timeout()
+        || matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    S::TryAgain
+                        | S::ClusterDown
+                        | S::MasterDown
+                        | S::Moved
+                        | S::Ask
+                        | S::BusyLoading
+                )
+        )
 }
 
 /// The gateway's one way to Redis.
