@@ -67,9 +67,9 @@ run: plugins build
 ## node says cluster_state:ok with all slots served, every replica's link is up
 ## and every node lists all six in CLUSTER SLOTS, which a cluster client reads
 ## (Redis leaves a replica out for a few seconds after its first sync). Only a
-## failed primary's slots fail (cluster-require-full-coverage no).
-## Cluster mode is not built into the gateway yet, so this starts no gateway.
-run-cluster: deps
+## failed primary's slots fail (cluster-require-full-coverage no). Then the
+## gateway on it with config/sluice-cluster.toml.
+run-cluster: plugins build
 	@for p in $(CLUSTER_PORTS); do mkdir -p var/cluster/$$p; \
 	  redis-cli -p $$p ping >/dev/null 2>&1 || redis-server $(CURDIR)/docker/redis/redis.conf \
 	    --port $$p --bind 127.0.0.1 --dir $(CURDIR)/var/cluster/$$p --daemonize yes \
@@ -92,8 +92,11 @@ run-cluster: deps
 	  [ -n "$$ok" ] && break; [ $$i = 600 ] && { echo "the cluster is not ok after 60 s:" >&2; \
 	  redis-cli -p $(firstword $(CLUSTER_PORTS)) cluster nodes >&2; exit 1; }; sleep 0.1; done
 	@redis-cli -p $(firstword $(CLUSTER_PORTS)) cluster nodes | sort -k2
-	@echo "Redis Cluster on 127.0.0.1:$(firstword $(CLUSTER_PORTS))-$(lastword $(CLUSTER_PORTS)): cluster_state:ok (stop it with 'make stop'). Try:"
-	@echo "  redis-cli -c -p $(firstword $(CLUSTER_PORTS)) set greeting hello"
+	@echo "Redis Cluster on 127.0.0.1:$(firstword $(CLUSTER_PORTS))-$(lastword $(CLUSTER_PORTS)): cluster_state:ok (stop it with 'make stop'). Try, from another terminal:"
+	@echo "  curl -i -X PUT localhost:8080/v1/cache/cache/greeting -H 'content-type: application/json' -d '{\"hello\":\"world\"}'"
+	@echo "  curl -i localhost:8080/v1/cache/cache/greeting"
+	@echo "  redis-cli -c -p $(firstword $(CLUSTER_PORTS)) pttl cache:greeting"
+	./target/release/sluice serve --config config/sluice-cluster.toml
 
 stop:
 	-redis-cli -p $(REDIS_PORT) shutdown nosave
