@@ -31,7 +31,9 @@
 //!   user, TLS), the pool, the breaker, scripts, plans (`store::plan`, one
 //!   file per action kind), batches (plain reads merged into one `MGET`),
 //!   stream groups, rate limits, idempotency records, readiness, INFO
-//!   metrics, the start-up check of the Redis user's rights (`acl`).
+//!   metrics, the start-up check of the Redis user's rights (`acl`); on a
+//!   Redis Cluster the cluster client, batches per hash slot and the
+//!   primaries' health (`topology`).
 //! - [`near_cache`]: in-process copies of reads, single flight, and which
 //!   reads are tracked (the store sends the tracking commands).
 //! - [`access`]: per-key access statistics for adaptive policies.

@@ -5,8 +5,9 @@
 //!
 //! Routes and the request flow never see a connection or a command: they
 //! call [`Store`]'s methods, which own admission (breaker), timeouts,
-//! NOSCRIPT recovery, error classification and round-trip metrics. A cluster
-//! client can later stand in behind `Store` without touching either.
+//! NOSCRIPT recovery, error classification and round-trip metrics. With
+//! `redis.cluster` the cluster client stands in for the lanes behind the
+//! same methods (`pool::Link`), and batches go one pipeline per hash slot.
 
 pub mod acl;
 pub mod breaker;
