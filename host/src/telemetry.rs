@@ -76,6 +76,13 @@ pub struct Metrics {
     pub redis_keyspace_misses: IntCounter,
     pub redis_evicted_keys: IntCounter,
     pub redis_info_errors: IntCounter,
+    /// On a Redis Cluster, per primary (`node` = its address: bounded by
+    /// the cluster's size; a node gone is dropped at the next poll).
+    pub redis_node_memory_used: IntGaugeVec,
+    pub redis_node_connected_clients: IntGaugeVec,
+    pub redis_node_keyspace_hits: IntCounterVec,
+    pub redis_node_keyspace_misses: IntCounterVec,
+    pub redis_node_evicted_keys: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -100,6 +107,9 @@ impl Metrics {
             |name: &str, help: &str| IntGauge::new(name, help).unwrap_or_else(|e| panic!("{e}"));
         let cv = |name: &str, help: &str, labels: &[&str]| {
             IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let gv = |name: &str, help: &str| {
+            IntGaugeVec::new(Opts::new(name, help), &["node"]).unwrap_or_else(|e| panic!("{e}"))
         };
         Metrics {
             requests: reg(
@@ -287,6 +297,44 @@ impl Metrics {
             ),
             redis_evicted_keys: reg(&r, c("redis_evicted_keys_total", "Total evicted keys")),
             redis_info_errors: reg(&r, c("sluice_redis_info_errors_total", "Failed INFO polls")),
+            redis_node_memory_used: reg(
+                &r,
+                gv(
+                    "redis_node_memory_used_bytes",
+                    "Redis Cluster: memory used in bytes, by primary",
+                ),
+            ),
+            redis_node_connected_clients: reg(
+                &r,
+                gv(
+                    "redis_node_connected_clients",
+                    "Redis Cluster: connected clients, by primary",
+                ),
+            ),
+            redis_node_keyspace_hits: reg(
+                &r,
+                cv(
+                    "redis_node_keyspace_hits_total",
+                    "Redis Cluster: keyspace hits, by primary",
+                    &["node"],
+                ),
+            ),
+            redis_node_keyspace_misses: reg(
+                &r,
+                cv(
+                    "redis_node_keyspace_misses_total",
+                    "Redis Cluster: keyspace misses, by primary",
+                    &["node"],
+                ),
+            ),
+            redis_node_evicted_keys: reg(
+                &r,
+                cv(
+                    "redis_node_evicted_keys_total",
+                    "Redis Cluster: evicted keys, by primary",
+                    &["node"],
+                ),
+            ),
             registry: r,
         }
     }

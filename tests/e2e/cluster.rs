@@ -226,6 +226,9 @@ same_slot = true
 [ratelimits.t]
 capacity = 2
 refill_per_s = 0.001
+
+[metrics]
+info_interval_ms = 100
 "#;
 
 /// Cache calls, batches spanning every primary, rate limits and events go
@@ -377,6 +380,33 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
         http.get(gw.url("/readyz")).send().await.unwrap().status(),
         200
     );
+
+    // INFO from every primary, by address, and their total.
+    let used = |node: String| {
+        let gw = &gw;
+        async move {
+            let sample = format!("redis_node_memory_used_bytes{{node=\"{node}\"}}");
+            support::metric(gw, &sample).await
+        }
+    };
+    eventually(
+        "INFO from every primary",
+        Duration::from_secs(10),
+        async || {
+            let mut sum = 0.0;
+            for p in cluster.primaries() {
+                let bytes = used(p.addr.clone()).await;
+                if bytes <= 0.0 {
+                    return false;
+                }
+                sum += bytes;
+            }
+            // Polls a moment apart: the total is each poll's sum, within 10 %.
+            let total = support::metric(&gw, "redis_memory_used_bytes").await;
+            (total - sum).abs() < total * 0.1
+        },
+    )
+    .await;
 
     // A primary dies: keys on the others are served on; its own fail until
     // its replica is promoted, then take writes again.

@@ -32,7 +32,7 @@ use crate::telemetry::METRICS;
 use breaker::Breaker;
 use plan::TtlBounds;
 use pool::Pool;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo, Slot};
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo, Slot};
 use redis::{Pipeline, Value};
 use scripts::Scripts;
 use std::sync::Arc;
@@ -366,6 +366,40 @@ impl Store {
         tokio::time::timeout(self.command_timeout, check)
             .await
             .unwrap_or(Err(StoreError::Timeout(self.command_timeout)))
+    }
+
+    /// `INFO memory stats clients` of the one Redis (node `""`), or of every
+    /// primary of a cluster (by address).
+    pub async fn info(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("memory").arg("stats").arg("clients");
+        if !self.cluster {
+            let mut pipe = pipeline();
+            pipe.add_command(cmd);
+            return match self.query(&pipe).await?.pop() {
+                Some(v) => Ok(vec![(String::new(), reply::text(v)?)]),
+                None => Err(StoreError::Command("no reply to INFO".into())),
+            };
+        }
+        let pool::Link::Cluster(mut conn) = self.pool.shared().await?.mux else {
+            return Err(StoreError::Unavailable("no cluster connection".into()));
+        };
+        let every_primary = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        let replies =
+            tokio::time::timeout(self.command_timeout, conn.route_command(cmd, every_primary))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(redis::RedisError::from(std::io::Error::from(
+                        std::io::ErrorKind::TimedOut,
+                    )))
+                })?;
+        match replies {
+            Value::Map(pairs) => pairs
+                .into_iter()
+                .map(|(node, v)| Ok((reply::text(node)?, reply::text(v)?)))
+                .collect(),
+            other => Ok(vec![(String::new(), reply::text(other)?)]),
+        }
     }
 
     /// Connections open, and of those idle (not held by a lane or a caller).

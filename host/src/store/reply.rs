@@ -197,3 +197,14 @@ pub fn read_group_entries(reply: Value) -> Vec<Value> {
         })
         .collect()
 }
+
+/// A text reply (INFO's, a node's address): bulk, verbatim or simple string.
+pub fn text(v: Value) -> Result<String, super::StoreError> {
+    match v {
+        Value::BulkString(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        Value::VerbatimString { text, .. } | Value::SimpleString(text) => Ok(text),
+        other => Err(super::StoreError::Command(format!(
+            "expected text, got {other:?}"
+        ))),
+    }
+}
