@@ -376,6 +376,44 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
         .await
         .unwrap();
     assert_eq!(ack.json::<Value>().await.unwrap(), json!({"acked": 1}));
+    // A long-poll waits on a connection of its own to the stream's node;
+    // the next event ends it.
+    let poll = tokio::spawn(
+        http.get(format!("{stream}/messages?consumer=c&block_ms=10000"))
+            .send(),
+    );
+    eventually(
+        "the long-poll blocked on the stream's node",
+        Duration::from_secs(5),
+        async || {
+            let info: String = redis::cmd("INFO")
+                .arg("clients")
+                .query(&mut cluster.conn(&node))
+                .unwrap();
+            info.contains("blocked_clients:1")
+        },
+    )
+    .await;
+    let sent = std::time::Instant::now();
+    let again = http
+        .post(gw.url("/v1/events/three"))
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 201);
+    let polled = poll.await.unwrap().unwrap();
+    assert_eq!(polled.status(), 200);
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "the long-poll ended with the event"
+    );
+    let polled = polled.json::<Value>().await.unwrap();
+    assert_eq!(
+        polled["messages"].as_array().map(Vec::len),
+        Some(1),
+        "{polled}"
+    );
     assert_eq!(
         http.get(gw.url("/readyz")).send().await.unwrap().status(),
         200

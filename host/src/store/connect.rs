@@ -110,6 +110,28 @@ pub fn cluster_client(config: &RedisConfig) -> Result<ClusterClient, ClientError
     builder.build().map_err(|e| bad_url(&config.url, e))
 }
 
+/// A client for one node of the cluster (`host:port`), with `url`'s user,
+/// password, TLS and `[redis.tls]`: for the commands that need a
+/// connection of their own on the node that serves a key.
+pub fn node_client(config: &RedisConfig, host: &str, port: u16) -> Result<Client, ClientError> {
+    let (info, tls) = connection_info(&config.url)?;
+    let addr = match tls {
+        true => redis::ConnectionAddr::TcpTls {
+            host: host.to_owned(),
+            port,
+            insecure: false,
+            tls_params: None,
+        },
+        false => redis::ConnectionAddr::Tcp(host.to_owned(), port),
+    };
+    let info = info.set_addr(addr);
+    match &config.tls {
+        Some(files) if tls => Client::build_with_tls(info, certificates(files)?)
+            .map_err(|e| ClientError::Tls(e.to_string())),
+        _ => Client::open(info).map_err(|e| bad_url(&config.url, e)),
+    }
+}
+
 /// Why a URL is not a Redis URL, without its password.
 fn bad_url(url: &RedisUrl, e: redis::RedisError) -> ClientError {
     ClientError::Url {

@@ -200,6 +200,7 @@ impl Store {
     async fn query_exclusive(
         &self,
         pipe: &Pipeline,
+        key: &str,
         holds_for: Duration,
     ) -> Result<Vec<Value>, StoreError> {
         let mut closing = self.closing.subscribe();
@@ -211,7 +212,7 @@ impl Store {
             .admit_blocking()
             .inspect_err(|_| METRICS.breaker_rejected.inc())?;
         tokio::select! {
-            result = self.exclusive_round_trip(pipe, holds_for) => {
+            result = self.exclusive_round_trip(pipe, key, holds_for) => {
                 settle(ticket, &result);
                 result
             }
@@ -230,11 +231,28 @@ impl Store {
     async fn exclusive_round_trip(
         &self,
         pipe: &Pipeline,
+        key: &str,
         holds_for: Duration,
     ) -> Result<Vec<Value>, StoreError> {
-        let mut conn = tokio::time::timeout(self.command_timeout, self.pool.exclusive())
-            .await
-            .unwrap_or(Err(StoreError::Timeout(self.command_timeout)))?;
+        let result = self.exclusive_once(pipe, key, holds_for).await;
+        if let Err(e) = &result
+            && e.is_unavailable()
+        {
+            self.pool.topology_changed();
+        }
+        result
+    }
+
+    async fn exclusive_once(
+        &self,
+        pipe: &Pipeline,
+        key: &str,
+        holds_for: Duration,
+    ) -> Result<Vec<Value>, StoreError> {
+        let mut conn =
+            tokio::time::timeout(self.command_timeout, self.pool.exclusive(key.as_bytes()))
+                .await
+                .unwrap_or(Err(StoreError::Timeout(self.command_timeout)))?;
         METRICS.round_trips.inc();
         METRICS.pipeline_commands.observe(pipe.len() as f64);
         let limit = self.command_timeout + holds_for;

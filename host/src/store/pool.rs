@@ -232,9 +232,55 @@ struct ClusterLink {
     connecting: tokio::sync::Mutex<()>,
     scripts: Arc<Scripts>,
     connect_timeout: std::time::Duration,
+    /// For connections of one's own to a node (blocking reads).
+    config: RedisConfig,
+    /// Which primary serves which slots (`CLUSTER SLOTS`), read when a
+    /// blocking read needs it and forgotten when one fails.
+    slots: ArcSwapOption<Vec<(u16, u16, String)>>,
 }
 
 impl ClusterLink {
+    /// A connection of its own to the primary serving `key`'s slot: a
+    /// blocking command would hold up every request on the shared one.
+    async fn exclusive(&self, key: &[u8]) -> Result<Conn, StoreError> {
+        let slot = super::topology::slot(key);
+        let ranges = match self.slots.load_full() {
+            Some(r) => r,
+            None => {
+                let Link::Cluster(mut conn) = self.shared().await?.mux else {
+                    return Err(StoreError::Unavailable("no cluster connection".into()));
+                };
+                let reply: Value = redis::cmd("CLUSTER")
+                    .arg("SLOTS")
+                    .query_async(&mut conn)
+                    .await?;
+                let ranges = Arc::new(super::topology::slot_ranges(reply));
+                self.slots.store(Some(ranges.clone()));
+                ranges
+            }
+        };
+        let addr = ranges
+            .iter()
+            .find(|(start, end, _)| (*start..=*end).contains(&slot))
+            .map(|(_, _, addr)| addr.clone())
+            .ok_or_else(|| StoreError::Unavailable(format!("no primary serves slot {slot}")))?;
+        let (host, port) = super::topology::host_port(&addr)
+            .ok_or_else(|| StoreError::Unavailable(format!("a node at {addr:?}")))?;
+        let client = connect::node_client(&self.config, &host, port)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(None);
+        let mux = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {addr}: {e}")))?;
+        Ok(Conn {
+            mux,
+            broken: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
     async fn shared(&self) -> Result<Shared, StoreError> {
         let shared = |c: &ClusterConnection| Shared {
             mux: Link::Cluster(c.clone()),
@@ -324,6 +370,8 @@ impl Pool {
                 connecting: tokio::sync::Mutex::new(()),
                 scripts: manager.scripts.clone(),
                 connect_timeout: config.connect_timeout(),
+                config: config.clone(),
+                slots: ArcSwapOption::empty(),
             }),
             false => None,
         };
@@ -422,14 +470,10 @@ impl Pool {
     }
 
     /// A connection of one's own, from the same budget (blocking commands,
-    /// WATCH). Report failures with [`Exclusive::mark_broken`].
-    pub async fn exclusive(&self) -> Result<Exclusive, StoreError> {
-        if self.cluster.is_some() {
-            return Err(StoreError::Busy(
-                "blocking stream reads are not served on a Redis Cluster yet (block_ms=0 reads are)"
-                    .into(),
-            ));
-        }
+    /// WATCH), to the node that serves `key` on a cluster. Report failures
+    /// with [`Exclusive::mark_broken`] (on a cluster, [`Pool::topology_changed`]
+    /// too).
+    pub async fn exclusive(&self, key: &[u8]) -> Result<Exclusive, StoreError> {
         let started = Instant::now();
         let permit = self
             .exclusive_permits
@@ -440,9 +484,20 @@ impl Pool {
                     "every connection for blocking reads is in use (raise redis.pool_size)".into(),
                 )
             })?;
-        let conn = self.pool.get_owned().await?;
+        let held = match &self.cluster {
+            Some(cluster) => Held::Own(cluster.exclusive(key).await?),
+            None => Held::Pooled(self.pool.get_owned().await?),
+        };
         METRICS.pool_wait.observe(started.elapsed().as_secs_f64());
-        Ok(Exclusive(conn, permit))
+        Ok(Exclusive(held, permit))
+    }
+
+    /// A blocking read failed on a cluster: read which node serves which
+    /// slots again before the next one.
+    pub fn topology_changed(&self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.slots.store(None);
+        }
     }
 
     /// Connections open and idle (not held by a lane or a caller).
@@ -453,10 +508,23 @@ impl Pool {
 }
 
 /// A connection checked out for one caller alone (and its share of the budget).
-pub struct Exclusive(
-    Pooled,
-    #[allow(dead_code)] tokio::sync::OwnedSemaphorePermit,
-);
+pub struct Exclusive(Held, #[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+/// From the pool (one Redis), or made for this caller on a cluster's node
+/// (closed when dropped).
+enum Held {
+    Pooled(Pooled),
+    Own(Conn),
+}
+
+impl Held {
+    fn get(&mut self) -> &mut Conn {
+        match self {
+            Held::Pooled(p) => p,
+            Held::Own(c) => c,
+        }
+    }
+}
 
 /// Marks a connection broken when dropped armed: a command whose future is
 /// dropped half-way (its client went away, a shutdown) may still be running
@@ -480,16 +548,16 @@ impl Drop for Unfinished {
 
 impl Exclusive {
     pub fn conn(&mut self) -> &mut MultiplexedConnection {
-        &mut self.0.mux
+        &mut self.0.get().mux
     }
 
     /// A guard for a command about to run on this connection.
-    pub fn unfinished(&self) -> Unfinished {
-        Unfinished(self.0.broken.clone(), true)
+    pub fn unfinished(&mut self) -> Unfinished {
+        Unfinished(self.0.get().broken.clone(), true)
     }
 
-    pub fn mark_broken(&self) {
-        self.0.broken.store(true, Ordering::Relaxed);
+    pub fn mark_broken(&mut self) {
+        self.0.get().broken.store(true, Ordering::Relaxed);
     }
 }
 

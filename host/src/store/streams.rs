@@ -77,7 +77,9 @@ impl Group<'_> {
             let replies = if block.is_zero() {
                 self.store.query(&pipe).await?
             } else {
-                self.store.query_exclusive(&pipe, block).await?
+                self.store
+                    .query_exclusive(&pipe, self.stream, block)
+                    .await?
             };
             block = Duration::ZERO;
             let got = reply::read_group_entries(checked(replies)?);

@@ -30,6 +30,55 @@ pub fn primaries(nodes: &str) -> Vec<Primary> {
         .collect()
 }
 
+/// The hash slot of a key: CRC16 (XMODEM) of its hash tag — what lies
+/// between the first `{` and the next `}`, when not empty — or of the whole
+/// key, modulo 16384.
+pub fn slot(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        let close = rest.iter().position(|&b| b == b'}')?;
+        (close > 0).then(|| &rest[..close])
+    });
+    crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(key)) % 16384
+}
+
+/// Which primary serves each slot range, from `CLUSTER SLOTS`
+/// (`[[start, end, [host, port, id], replica…], …]`).
+pub fn slot_ranges(reply: redis::Value) -> Vec<(u16, u16, String)> {
+    use redis::Value;
+    let Value::Array(ranges) = reply else {
+        return Vec::new();
+    };
+    ranges
+        .into_iter()
+        .filter_map(|range| {
+            let Value::Array(parts) = range else {
+                return None;
+            };
+            let mut parts = parts.into_iter();
+            let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(primary))) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return None;
+            };
+            let mut primary = primary.into_iter();
+            let host = match primary.next()? {
+                Value::BulkString(b) => String::from_utf8(b).ok()?,
+                Value::SimpleString(s) => s,
+                _ => return None,
+            };
+            let Some(Value::Int(port)) = primary.next() else {
+                return None;
+            };
+            Some((
+                u16::try_from(start).ok()?,
+                u16::try_from(end).ok()?,
+                format!("{host}:{port}"),
+            ))
+        })
+        .collect()
+}
+
 /// `host:port` split for routing by address (IPv6 hosts keep their colons).
 pub fn host_port(addr: &str) -> Option<(String, u16)> {
     let (host, port) = addr.rsplit_once(':')?;
@@ -69,6 +118,48 @@ e7d1eecc 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460
         );
         assert!(primaries("").is_empty());
         assert!(primaries("garbage\n").is_empty());
+    }
+
+    #[test]
+    fn slots_follow_redis_including_hash_tags() {
+        // The values Redis's cluster specification gives.
+        assert_eq!(slot(b"123456789"), 0x31C3 % 16384);
+        assert_eq!(slot(b"foo"), 12182);
+        assert_eq!(slot(b"{user1000}.following"), slot(b"{user1000}.followers"));
+        assert_eq!(slot(b"{user1000}.following"), slot(b"user1000"));
+        // An empty tag hashes the whole key; only the first tag counts.
+        assert_ne!(slot(b"foo{}{bar}"), slot(b"bar"));
+        assert_eq!(slot(b"foo{{bar}}zap"), slot(b"{bar"));
+        assert_eq!(slot(b"foo{bar}{zap}"), slot(b"bar"));
+    }
+
+    #[test]
+    fn slot_ranges_name_each_ranges_primary() {
+        use redis::Value::{Array, BulkString, Int};
+        let node = |host: &str, port| {
+            Array(vec![
+                BulkString(host.into()),
+                Int(port),
+                BulkString(b"id".to_vec()),
+            ])
+        };
+        let reply = Array(vec![
+            Array(vec![
+                Int(0),
+                Int(5460),
+                node("127.0.0.1", 7001),
+                node("127.0.0.1", 7004),
+            ]),
+            Array(vec![Int(5461), Int(16383), node("10.0.0.2", 7002)]),
+            Int(3),
+        ]);
+        assert_eq!(
+            slot_ranges(reply),
+            [
+                (0, 5460, "127.0.0.1:7001".to_owned()),
+                (5461, 16383, "10.0.0.2:7002".to_owned())
+            ]
+        );
     }
 
     #[test]
