@@ -283,6 +283,15 @@ fn default_access_stats_keys() -> u64 {
     100_000
 }
 
+/// Which nodes of a Redis Cluster serve a domain's reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFrom {
+    #[default]
+    Primary,
+    Replica,
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DomainConfig {
@@ -324,6 +333,11 @@ pub struct DomainConfig {
     /// Key prefixes besides `{domain}:` the plugin may touch (each ends in `:`).
     #[serde(default)]
     pub prefixes: Vec<String>,
+    /// On a Redis Cluster: where reads go. `replica` spreads them over the
+    /// replicas (they may lag the primary by the replication delay);
+    /// writes always go to primaries.
+    #[serde(default)]
+    pub read_from: ReadFrom,
     /// Settings only the plugin reads, handed to its `configure` whole (as
     /// MessagePack: arrays and nested tables intact).
     #[serde(default)]
@@ -441,6 +455,22 @@ impl Config {
                 _ => line_of(text, redis_line, e.field()),
             };
             return Err(invalid(line, format!("redis.{}", e.field()), e.to_string()));
+        }
+        if self.redis.cluster
+            && let Err(e) = crate::store::connect::cluster_client(&self.redis, ReadFrom::Primary)
+        {
+            let line = line_of(text, redis_line, e.field());
+            return Err(invalid(line, format!("redis.{}", e.field()), e.to_string()));
+        }
+        for (name, domain) in &self.domains {
+            if domain.read_from == ReadFrom::Replica && !self.redis.cluster {
+                let table = table_line(text, &format!("domains.{name}"));
+                return Err(invalid(
+                    line_of(text, table, "read_from"),
+                    format!("domains.{name}.read_from"),
+                    "reads from replicas need a Redis Cluster (redis.cluster = true)".into(),
+                ));
+            }
         }
         if self.redis.pool_size == 0 {
             return Err(invalid(
@@ -860,6 +890,25 @@ mod tests {
         let shown = format!("{e} {e:?}");
         assert!(shown.contains("redis://app:***@db:6379"), "{shown}");
         assert!(!shown.contains("planted-pw"), "{shown}");
+    }
+
+    #[test]
+    fn replica_reads_and_a_cluster_over_a_unix_socket_are_refused() {
+        let domain =
+            "[plugins]\ndir = \"p\"\n[domains.d]\nplugin = \"x\"\nread_from = \"replica\"\n";
+        let single = format!("[redis]\nurl = \"redis://127.0.0.1\"\n{domain}");
+        assert_eq!(
+            refusal(&single),
+            "conf/sluice.toml:7: domains.d.read_from: reads from replicas need a Redis Cluster (redis.cluster = true)"
+        );
+        let cluster = format!("[redis]\nurl = \"redis://127.0.0.1\"\ncluster = true\n{domain}");
+        // On a cluster the line passes (what stops this file is its missing plugin).
+        let on_cluster = refusal(&cluster);
+        assert!(!on_cluster.contains("read_from"), "{on_cluster}");
+        let unix =
+            "[redis]\nurl = \"redis+unix:///tmp/r.sock\"\ncluster = true\n[plugins]\ndir = \"p\"\n";
+        let e = refusal(unix);
+        assert!(e.contains("redis.url") && e.contains("over TCP"), "{e}");
     }
 
     #[test]

@@ -202,6 +202,7 @@ impl Gateway {
                     ttl: &domain.ttl,
                     track: kept.is_some(),
                     record: call.record.as_ref(),
+                    replica: domain.replica_reads,
                 }),
                 _ => None,
             })

@@ -35,6 +35,8 @@ pub struct Domain {
     pub track_access: bool,
     /// Key prefixes the plugin may touch: `{domain}:` and declared ones.
     pub namespaces: Vec<String>,
+    /// On a cluster, reads go to replicas (`read_from = "replica"`).
+    pub replica_reads: bool,
     /// In near-cached domains: which Redis key a client key was read from.
     pub routes: Option<near_cache::Routes>,
     /// The configuration it was built from (a reload keeps an unchanged domain).
@@ -455,6 +457,7 @@ impl Domain {
             near,
             track_access: dc.track_access,
             namespaces: namespaces(name, dc),
+            replica_reads: cluster && dc.read_from == crate::config::ReadFrom::Replica,
             routes: (!near.fresh_for.is_zero())
                 .then(|| near_cache::Routes::new(near_cache::ROUTES_MAX_BYTES)),
             config: dc.clone(),

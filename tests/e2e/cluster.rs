@@ -216,6 +216,11 @@ per_asset = false
 plugin = "stream-router"
 ttl_s = 600
 
+[domains.replicated]
+plugin = "fixed-ttl"
+ttl_s = 600
+read_from = "replica"
+
 [domains.three]
 plugin = "stream-router"
 ttl_s = 600
@@ -418,6 +423,49 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
         http.get(gw.url("/readyz")).send().await.unwrap().status(),
         200
     );
+
+    // A domain that reads from replicas: its GETs run on the key's replica.
+    let gets = |addr: &str| -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut cluster.conn(addr))
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+            .and_then(|v| v.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    let replicated = gw.url("/v1/cache/replicated/r");
+    let put = http
+        .put(&replicated)
+        .json(&json!("copy"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 204);
+    let primary = cluster.node_for_key("replicated:r");
+    let replica = cluster
+        .replicas()
+        .into_iter()
+        .find(|r| r.primary.as_deref() == Some(primary.as_str()))
+        .expect("a replica of the key's primary")
+        .addr;
+    eventually(
+        "the replica has the write",
+        Duration::from_secs(5),
+        async || http.get(&replicated).send().await.unwrap().status() == 200,
+    )
+    .await;
+    let (on_replica, on_primary) = (gets(&replica), gets(&primary));
+    for _ in 0..20 {
+        let resp = http.get(&replicated).send().await.unwrap();
+        assert_eq!(resp.json::<Value>().await.unwrap(), json!("copy"));
+    }
+    assert!(
+        gets(&replica) >= on_replica + 20,
+        "reads went to the replica"
+    );
+    assert_eq!(gets(&primary), on_primary, "no read reached the primary");
 
     // INFO from every primary, by address, and their total.
     let used = |node: String| {

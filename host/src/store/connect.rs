@@ -5,10 +5,11 @@
 //! TLS with `[redis.tls]`'s CA and, when Redis asks for one, client
 //! certificate. `check-config` calls it too: a file it accepts builds.
 
-use crate::config::{RedisConfig, TlsConfig};
+use crate::config::{ReadFrom, RedisConfig, TlsConfig};
 use crate::secret::RedisUrl;
 use crate::secret::redact_urls;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_read_routing::RoundRobinReplicaStrategy;
 use redis::{Client, ClientTlsConfig, IntoConnectionInfo, TlsCertificates};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -77,7 +78,10 @@ pub fn client(config: &RedisConfig) -> Result<Client, ClientError> {
 /// credentials and TLS), speaks RESP3, and gives up on a node within the
 /// command timeout, retrying a redirected or refused command twice at most
 /// (a request should fail fast, not wait out the client's default backoff).
-pub fn cluster_client(config: &RedisConfig) -> Result<ClusterClient, ClientError> {
+///
+/// With `reads` [`ReadFrom::Replica`] the client sends read-only commands
+/// and pipelines to replicas (round robin), everything else to primaries.
+pub fn cluster_client(config: &RedisConfig, reads: ReadFrom) -> Result<ClusterClient, ClientError> {
     let mut nodes = Vec::new();
     let mut tls = false;
     for url in std::iter::once(&config.url).chain(&config.seeds) {
@@ -98,6 +102,9 @@ pub fn cluster_client(config: &RedisConfig) -> Result<ClusterClient, ClientError
         .retries(2)
         .min_retry_wait(10)
         .max_retry_wait(100);
+    if reads == ReadFrom::Replica {
+        builder = builder.read_routing_strategy(RoundRobinReplicaStrategy::new());
+    }
     match (&config.tls, tls) {
         (None, _) => {}
         (Some(_), false) => {

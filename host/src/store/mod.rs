@@ -183,11 +183,16 @@ impl Store {
     /// through the breaker and within the command timeout. Every command's
     /// reply comes back, error replies included, in order.
     async fn query(&self, pipe: &Pipeline) -> Result<Vec<Value>, StoreError> {
+        self.query_on(pipe, false).await
+    }
+
+    /// [`Store::query`], its reads on replicas when `replicas` (on a cluster).
+    async fn query_on(&self, pipe: &Pipeline, replicas: bool) -> Result<Vec<Value>, StoreError> {
         let ticket = self
             .breaker
             .admit()
             .inspect_err(|_| METRICS.breaker_rejected.inc())?;
-        let result = tokio::time::timeout(self.command_timeout, self.round_trip(pipe))
+        let result = tokio::time::timeout(self.command_timeout, self.round_trip(pipe, replicas))
             .await
             .unwrap_or(Err(StoreError::Timeout(self.command_timeout)));
         settle(ticket, &result);
@@ -275,8 +280,8 @@ impl Store {
         }
     }
 
-    async fn round_trip(&self, pipe: &Pipeline) -> Result<Vec<Value>, StoreError> {
-        let mut replies = self.send(pipe).await?;
+    async fn round_trip(&self, pipe: &Pipeline, replicas: bool) -> Result<Vec<Value>, StoreError> {
+        let mut replies = self.send(pipe, replicas).await?;
         // NOSCRIPT: the scripts vanished (SCRIPT FLUSH, restart, failover).
         // Load them and re-run just the calls that failed, once.
         let failed: Vec<usize> = replies
@@ -298,7 +303,7 @@ impl Store {
                 retry.add_command((*cmd).clone());
             }
         }
-        let again = self.send(&retry).await?;
+        let again = self.send(&retry, replicas).await?;
         METRICS.noscript_recoveries.inc_by(failed.len() as u64);
         for (i, v) in failed.into_iter().zip(again) {
             replies[i] = v;
@@ -306,8 +311,11 @@ impl Store {
         Ok(replies)
     }
 
-    async fn send(&self, pipe: &Pipeline) -> Result<Vec<Value>, StoreError> {
-        let shared = self.pool.shared().await?;
+    async fn send(&self, pipe: &Pipeline, replicas: bool) -> Result<Vec<Value>, StoreError> {
+        let shared = match replicas {
+            true => self.pool.shared_replicas().await?,
+            false => self.pool.shared().await?,
+        };
         METRICS.round_trips.inc();
         METRICS.pipeline_commands.observe(pipe.len() as f64);
         let mut conn = shared.mux.clone();
@@ -434,7 +442,7 @@ impl Store {
         if self.cluster {
             return self.run_by_slot(jobs).await;
         }
-        self.run_one(jobs).await
+        self.run_one(jobs, false).await
     }
 
     /// On a Redis Cluster a pipeline cannot span slots: the jobs go in one
@@ -442,15 +450,15 @@ impl Store {
     /// [`plan::PlanLimits::one_slot`]), all sent at once, each to its slot's
     /// primary. Reads are not tracked (client tracking is per node).
     async fn run_by_slot(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
-        let mut slots: Vec<(Option<Slot>, Vec<usize>)> = Vec::new();
+        let mut slots: Vec<((Option<Slot>, bool), Vec<usize>)> = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
-            let slot = plan::first_key(job.plan).map(Slot::for_key);
+            let slot = (plan::first_key(job.plan).map(Slot::for_key), job.replica);
             match slots.iter_mut().find(|(s, _)| *s == slot) {
                 Some((_, members)) => members.push(i),
                 None => slots.push((slot, vec![i])),
             }
         }
-        let rounds = slots.iter().map(|(_, members)| {
+        let rounds = slots.iter().map(|((_, replicas), members)| {
             let group: Vec<Job> = members
                 .iter()
                 .map(|&i| Job {
@@ -458,7 +466,7 @@ impl Store {
                     ..jobs[i]
                 })
                 .collect();
-            async move { self.run_one(&group).await }
+            async move { self.run_one(&group, *replicas).await }
         });
         let mut out: Vec<Option<Result<Done, StoreError>>> = jobs.iter().map(|_| None).collect();
         for ((_, members), results) in slots
@@ -474,7 +482,7 @@ impl Store {
             .collect()
     }
 
-    async fn run_one(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
+    async fn run_one(&self, jobs: &[Job<'_>], replicas: bool) -> Vec<Result<Done, StoreError>> {
         let mut pipe = pipeline();
         let mut gets = Vec::new();
         let mut placed: Vec<Result<Placed, StoreError>> = jobs
@@ -485,7 +493,7 @@ impl Store {
         let mut replies = if pipe.is_empty() {
             Ok(Vec::new())
         } else {
-            self.query(&pipe).await
+            self.query_on(&pipe, replicas).await
         };
         placed
             .into_iter()
@@ -532,6 +540,8 @@ pub struct Job<'a> {
     pub track: bool,
     /// An idempotency record written in the same transaction as the plan.
     pub record: Option<&'a redis::Cmd>,
+    /// On a cluster: its reads may go to replicas (`read_from = "replica"`).
+    pub replica: bool,
 }
 
 /// What a plan came to.
@@ -799,12 +809,14 @@ mod tests {
                 ttl: &TTL,
                 track: true,
                 record: None,
+                replica: false,
             },
             Job {
                 plan: &b,
                 ttl: &TTL,
                 track: false,
                 record: None,
+                replica: false,
             },
         ];
         let placed: Vec<Placed> = jobs
@@ -847,6 +859,7 @@ mod tests {
             ttl: &TTL,
             track: false,
             record: None,
+            replica: false,
         }
     }
 

@@ -15,7 +15,7 @@
 //! next request makes a new one: the gateway serves again as soon as Redis
 //! accepts connections.
 
-use crate::config::RedisConfig;
+use crate::config::{ReadFrom, RedisConfig};
 use arc_swap::ArcSwapOption;
 use redis::aio::MultiplexedConnection;
 use redis::cluster::ClusterClient;
@@ -337,6 +337,9 @@ pub struct Pool {
     next: AtomicUsize,
     /// In cluster mode, what the request path uses instead of lanes.
     cluster: Option<ClusterLink>,
+    /// In cluster mode, for domains that read from replicas (connects on
+    /// first use).
+    replicas: Option<ClusterLink>,
 }
 
 impl Pool {
@@ -363,18 +366,21 @@ impl Pool {
         if exclusive == 0 {
             permits.close();
         }
-        let cluster = match config.cluster {
-            true => Some(ClusterLink {
-                client: connect::cluster_client(config)?,
+        let link = |reads| -> Result<Option<ClusterLink>, ClientError> {
+            if !config.cluster {
+                return Ok(None);
+            }
+            Ok(Some(ClusterLink {
+                client: connect::cluster_client(config, reads)?,
                 conn: ArcSwapOption::empty(),
                 connecting: tokio::sync::Mutex::new(()),
                 scripts: manager.scripts.clone(),
                 connect_timeout: config.connect_timeout(),
                 config: config.clone(),
                 slots: ArcSwapOption::empty(),
-            }),
-            false => None,
+            }))
         };
+        let (cluster, replicas) = (link(ReadFrom::Primary)?, link(ReadFrom::Replica)?);
         Ok(Pool {
             pool,
             manager,
@@ -382,6 +388,7 @@ impl Pool {
             lanes: (0..lanes).map(|_| Lane::default()).collect(),
             next: AtomicUsize::new(0),
             cluster,
+            replicas,
         })
     }
 
@@ -391,6 +398,19 @@ impl Pool {
         if let Some(cluster) = &self.cluster {
             return cluster.shared().await;
         }
+        self.lane().await
+    }
+
+    /// A shared connection whose reads go to replicas (on a cluster; on a
+    /// single Redis the same as [`Pool::shared`]).
+    pub async fn shared_replicas(&self) -> Result<Shared, StoreError> {
+        match &self.replicas {
+            Some(replicas) => replicas.shared().await,
+            None => self.shared().await,
+        }
+    }
+
+    async fn lane(&self) -> Result<Shared, StoreError> {
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
         let i = match SHARE.get() {
             Some((thread, threads)) => lane_of(thread, threads, self.lanes.len(), turn),
