@@ -450,7 +450,9 @@ impl Store {
     /// [`plan::PlanLimits::one_slot`]), all sent at once, each to its slot's
     /// primary. Reads are not tracked (client tracking is per node).
     async fn run_by_slot(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
-        let mut slots: Vec<((Option<Slot>, bool), Vec<usize>)> = Vec::new();
+        // (slot, reads on replicas) → the jobs' indexes.
+        type Group = ((Option<Slot>, bool), Vec<usize>);
+        let mut slots: Vec<Group> = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             let slot = (plan::first_key(job.plan).map(Slot::for_key), job.replica);
             match slots.iter_mut().find(|(s, _)| *s == slot) {
