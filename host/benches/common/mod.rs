@@ -39,6 +39,7 @@ pub async fn store_get(store: &sluice::store::Store, key: &str) {
         ttl: &ttl,
         track: false,
         record: None,
+        replica: false,
     };
     let _ = std::hint::black_box(store.run(&[job]).await);
 }
