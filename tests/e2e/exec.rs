@@ -63,6 +63,7 @@ async fn run(store: &Store, plan: &Plan) -> Result<Vec<redis::Value>, StoreError
         ttl: &TTL,
         track: false,
         record: None,
+        replica: false,
     };
     store
         .run(&[job])
