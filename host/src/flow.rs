@@ -167,6 +167,21 @@ impl Gateway {
         result.map(Outcome::Fresh)
     }
 
+    /// The first key the policy would touch for `call`: a dry plan, nothing
+    /// sent (on a cluster an idempotency record must share its slot).
+    pub fn first_key(&self, domain: &Domain, call: &Call) -> Result<Option<String>, Error> {
+        let mut dry = Call {
+            key: call.key.clone(),
+            operation: call.operation,
+            value: call.value.clone(),
+            fields: call.fields.clone(),
+            ttl_s: call.ttl_s,
+            record: None,
+        };
+        let plan = self.plan(domain, &mut domain.plugin.planner(), &mut dry, now_ms())?;
+        Ok(plan::first_key(&plan).map(str::to_owned))
+    }
+
     /// Record a claimed request's response once it is built.
     pub async fn record_response(&self, record: redis::Cmd) {
         if let Err(e) = self.store.record(record).await {

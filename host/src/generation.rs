@@ -217,13 +217,34 @@ impl Gateway {
     /// `domain`, for a request with `fingerprint`. A claim outlives any
     /// request (ten command timeouts, at least 10 s) and then expires, so a
     /// gateway that died mid-request does not block retries for long.
-    pub fn once(&self, domain: &Domain, key: &str, fingerprint: String) -> Once {
-        Once {
-            key: format!("idempotency:{}:{key}", domain.name),
+    ///
+    /// On a cluster the record goes in the write's hash slot: `slot_of` is
+    /// the first key its plan touches, whose hash tag the record's key takes
+    /// (`idempotency:{TAG}:{domain}:{key}`).
+    pub fn once(
+        &self,
+        domain: &Domain,
+        key: &str,
+        fingerprint: String,
+        slot_of: Option<&str>,
+    ) -> Result<Once, Error> {
+        let key = match slot_of {
+            None => format!("idempotency:{}:{key}", domain.name),
+            Some(write) => {
+                let tag = crate::store::topology::tag_of(write).ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "on a Redis Cluster an Idempotency-Key needs the write's key to take a hash tag; {write:?} holds a '}}' outside one"
+                    ))
+                })?;
+                format!("idempotency:{tag}:{}:{key}", domain.name)
+            }
+        };
+        Ok(Once {
+            key,
             fingerprint,
             window: Duration::from_secs(self.config.server.idempotency_window_s),
             claim_for: (self.config.redis.command_timeout() * 10).max(Duration::from_secs(10)),
-        }
+        })
     }
 
     /// Keys (and stream names, rate-limit subjects) longer than this get 400.

@@ -45,6 +45,9 @@
 //!   metrics.
 //! - [`cli`]: `serve`, `check-config`, `hash-key`, `plugin check`, `plugin new`;
 //!   `main.rs` only calls it.
+// The request future nests deeply (hyper → routes → flow → store → the
+// cluster client's connect); the compiler's default depth falls short.
+#![recursion_limit = "256"]
 
 pub mod access;
 pub mod auth;

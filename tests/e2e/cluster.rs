@@ -294,22 +294,25 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
         http.get(url(&keys[0].0)).send().await.unwrap().status(),
         404
     );
-    // Not yet on a cluster: a clear 400, nothing written.
-    let once = http
-        .put(url("once"))
-        .header("idempotency-key", "k-1")
-        .json(&json!(1))
-        .send()
-        .await
-        .unwrap();
-    let problem = assert_problem(once, 400).await;
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("Redis Cluster")
-    );
-    assert_eq!(http.get(url("once")).send().await.unwrap().status(), 404);
+    // Idempotent writes: the record lives in the write's slot (it is
+    // written in the write's transaction); a retry is replayed.
+    let put_once = |body: Value| {
+        http.put(url("once"))
+            .header("idempotency-key", "k-1")
+            .json(&body)
+            .send()
+    };
+    assert_eq!(put_once(json!(0)).await.unwrap().status(), 204);
+    let retry = put_once(json!(0)).await.unwrap();
+    assert_eq!(retry.status(), 204);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    // Same key, another body: another request, refused.
+    assert_eq!(put_once(json!(1)).await.unwrap().status(), 422);
+    let node = cluster.node_for_key("cache:once");
+    let record = "idempotency:{cache:once}:cache:k-1";
+    assert_eq!(cluster.node_for_key(record), node);
+    let kept: bool = cluster.conn(&node).exists(record).unwrap();
+    assert!(kept, "the record beside the write");
     // The rate limit's script runs on the bucket's primary.
     for expected in [200, 200, 429] {
         let resp = http.post(gw.url("/v1/ratelimit/t/c")).send().await.unwrap();
@@ -354,6 +357,18 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
     assert_eq!(node, cluster.node_for_key("three:{opportunity}:btc"));
     let len: usize = cluster.conn(&node).xlen("three:{opportunity}:btc").unwrap();
     assert_eq!(len, 1);
+    // An idempotent publish: a retry is answered with the first ids.
+    let publish_once = || {
+        http.post(gw.url("/v1/events/three"))
+            .header("idempotency-key", "e-1")
+            .json(&event)
+            .send()
+    };
+    let first = publish_once().await.unwrap().json::<Value>().await.unwrap();
+    let again = publish_once().await.unwrap().json::<Value>().await.unwrap();
+    assert_eq!(first, again);
+    let len: usize = cluster.conn(&node).xlen("three:{opportunity}:btc").unwrap();
+    assert_eq!(len, 2, "published once more, not twice");
     let stream = gw.url("/v1/streams/three:%7Bopportunity%7D:btc/groups/g");
     let group = http.post(format!("{stream}?start=0")).send().await.unwrap();
     assert_eq!(group.status(), 201);

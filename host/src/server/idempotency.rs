@@ -107,15 +107,14 @@ pub async fn serve(
         let (status, body) = reply.body(answer);
         return render(status, body, format);
     };
-    if gateway.config().redis.cluster {
-        // The record must be written in the write's transaction, so in its
-        // hash slot, which only the plan knows: not built yet.
-        return Err(Error::BadRequest(
-            "Idempotency-Key is not supported on a Redis Cluster yet; send the write without it"
-                .into(),
-        ));
-    }
-    let once = gateway.once(domain, &key, fingerprint);
+    // On a cluster the record is written in the write's transaction, so in
+    // its hash slot: the policy's first key says which (a policy must plan a
+    // retry as it planned the first request, as it does for a replay).
+    let slot_of = match gateway.config().redis.cluster {
+        true => gateway.first_key(domain, &call)?,
+        false => None,
+    };
+    let once = gateway.once(domain, &key, fingerprint, slot_of.as_deref())?;
     let known = match reply {
         Reply::Written => Some((StatusCode::NO_CONTENT, &b""[..])),
         Reply::Published => None,

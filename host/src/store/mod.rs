@@ -20,7 +20,7 @@ mod ratelimit;
 pub mod reply;
 pub mod scripts;
 mod streams;
-mod topology;
+pub mod topology;
 
 pub use idempotency::{Once, Seen};
 pub use ratelimit::Bucket;

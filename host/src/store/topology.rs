@@ -34,12 +34,24 @@ pub fn primaries(nodes: &str) -> Vec<Primary> {
 /// between the first `{` and the next `}`, when not empty — or of the whole
 /// key, modulo 16384.
 pub fn slot(key: &[u8]) -> u16 {
+    crc16::State::<crc16::XMODEM>::calculate(hashed(key)) % 16384
+}
+
+/// The part of a key Redis hashes: its hash tag, or all of it.
+pub fn hashed(key: &[u8]) -> &[u8] {
     let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
         let rest = &key[open + 1..];
         let close = rest.iter().position(|&b| b == b'}')?;
         (close > 0).then(|| &rest[..close])
     });
-    crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(key)) % 16384
+    tagged.unwrap_or(key)
+}
+
+/// A hash tag that puts another key in `key`'s slot (`{…}`), if one can:
+/// a key hashed whole that holds a `}` has none.
+pub fn tag_of(key: &str) -> Option<String> {
+    let hashed = std::str::from_utf8(hashed(key.as_bytes())).ok()?;
+    (!hashed.contains('}')).then(|| format!("{{{hashed}}}"))
 }
 
 /// Which primary serves each slot range, from `CLUSTER SLOTS`
@@ -131,6 +143,21 @@ e7d1eecc 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460
         assert_ne!(slot(b"foo{}{bar}"), slot(b"bar"));
         assert_eq!(slot(b"foo{{bar}}zap"), slot(b"{bar"));
         assert_eq!(slot(b"foo{bar}{zap}"), slot(b"bar"));
+    }
+
+    #[test]
+    fn a_tag_puts_another_key_in_the_same_slot() {
+        for key in ["cache:k", "arbitrage:{opportunity}:btc", "cache:a{b"] {
+            let tag = tag_of(key).unwrap();
+            let other = format!("idempotency:{tag}:cache:k1");
+            assert_eq!(
+                slot(other.as_bytes()),
+                slot(key.as_bytes()),
+                "{key} {other}"
+            );
+        }
+        assert_eq!(tag_of("cache:a}b"), None);
+        assert_eq!(tag_of("x{}y"), None);
     }
 
     #[test]
