@@ -129,18 +129,24 @@ def start_cluster(work, procs):
     else:
         sys.exit("the benchmark's cluster did not become ok within 60 s")
     seeds = ", ".join(f'"redis://127.0.0.1:{p}"' for p in CLUSTER_PORTS[1:3])
-    config = (ROOT / "bench" / "sluice-bench.toml").read_text()
-    config = config.replace("@REDIS@", f"redis://127.0.0.1:{CLUSTER_PORTS[0]}").replace(
-        "@PLUGINS@", str(ROOT / "build" / "plugins"))
-    config = config.replace("[redis]\n", f"[redis]\ncluster = true\nseeds = [{seeds}]\n", 1)
-    (work / "sluice-cluster.toml").write_text(config)
-    gateway = subprocess.Popen(
-        [str(ROOT / "target" / "release" / "sluice"), "serve", "--config", str(work / "sluice-cluster.toml"),
-         "--listen", f"127.0.0.1:{CLUSTER_GATEWAY_PORT}"],
-        stdout=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
+    gateway = start_gateway(work, "sluice-cluster.toml", CLUSTER_PORTS[0], CLUSTER_GATEWAY_PORT,
+                            f"cluster = true\nseeds = [{seeds}]\n")
     procs.append(gateway)
     wait_http(f"http://127.0.0.1:{CLUSTER_GATEWAY_PORT}/readyz")
     return gateway
+
+
+def start_gateway(work, name, redis_port, port, redis_extra=""):
+    """The release gateway with bench/sluice-bench.toml on the Redis at `redis_port`."""
+    config = (ROOT / "bench" / "sluice-bench.toml").read_text()
+    config = config.replace("@REDIS@", f"redis://127.0.0.1:{redis_port}").replace(
+        "@PLUGINS@", str(ROOT / "build" / "plugins"))
+    config = config.replace("[redis]\n", f"[redis]\n{redis_extra}", 1)
+    (work / name).write_text(config)
+    return subprocess.Popen(
+        [str(ROOT / "target" / "release" / "sluice"), "serve", "--config", str(work / name),
+         "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
 
 
 def fill(gw, value):
@@ -178,13 +184,7 @@ def main():
             "database": 0, "verbosity": 0, "logfile": str(work / "webdis.log")}))
         procs.append(subprocess.Popen(["webdis", str(work / "webdis.json")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        config = (ROOT / "bench" / "sluice-bench.toml").read_text()
-        config = config.replace("@REDIS@", f"redis://127.0.0.1:{REDIS_PORT}").replace("@PLUGINS@", str(ROOT / "build" / "plugins"))
-        (work / "sluice.toml").write_text(config)
-        gateway = subprocess.Popen(
-            [str(ROOT / "target" / "release" / "sluice"), "serve", "--config", str(work / "sluice.toml"),
-             "--listen", f"127.0.0.1:{GATEWAY_PORT}"],
-            stdout=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
+        gateway = start_gateway(work, "sluice.toml", REDIS_PORT, GATEWAY_PORT)
         procs.append(gateway)
         ceiling = subprocess.Popen(
             [str(ROOT / "target" / "release" / "examples" / "ceiling"), f"127.0.0.1:{CEILING_PORT}"],
