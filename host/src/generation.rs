@@ -54,6 +54,9 @@ pub struct Gateway {
     near: Arc<NearCache>,
     access: Arc<AccessTracker>,
     plan_limits: PlanLimits,
+    /// On a Redis Cluster: the prefixes whose changes are heard (from the
+    /// first generation's config), carried across generations.
+    tracked: Option<Arc<[String]>>,
     /// Random bits for policies (TTL jitter), carried across generations.
     entropy: Arc<AtomicU64>,
     /// The configuration this generation was built from.
@@ -94,11 +97,15 @@ impl Gateway {
             Arc::new(scripts),
             Arc::new(move |what| sink.invalidate(what)),
         )?;
+        let tracked: Option<Arc<[String]>> = config
+            .redis
+            .cluster
+            .then(|| tracked_prefixes(&config).into());
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         Ok(Gateway {
-            domains: load_domains(&config, runtime, &HashMap::new())?,
+            domains: load_domains(&config, runtime, &HashMap::new(), tracked.as_deref())?,
             ratelimits: ratelimits(&config),
             clients: Clients::from_config(&config),
             store,
@@ -108,6 +115,7 @@ impl Gateway {
                 one_slot: config.redis.cluster,
                 ..PlanLimits::default()
             },
+            tracked,
             entropy: Arc::new(AtomicU64::new(seed)),
             config,
         })
@@ -118,7 +126,7 @@ impl Gateway {
     /// cache and access statistics carry over; an unchanged domain keeps its
     /// plugin's warm instances. Any failure leaves this generation as it is.
     pub fn next(&self, config: Config, runtime: &Runtime) -> Result<Gateway, StartError> {
-        let domains = load_domains(&config, runtime, &self.domains)?;
+        let domains = load_domains(&config, runtime, &self.domains, self.tracked.as_deref())?;
         self.store.set_breaker_config(config.breaker.clone());
         let clients = Clients::from_config(&config);
         if clients.is_open() && !self.clients.is_open() {
@@ -134,6 +142,7 @@ impl Gateway {
             near: self.near.clone(),
             access: self.access.clone(),
             plan_limits: self.plan_limits,
+            tracked: self.tracked.clone(),
             entropy: self.entropy.clone(),
             config,
         })
@@ -145,6 +154,9 @@ impl Gateway {
     /// (and goes on in the background when it is not).
     pub async fn start_background(&self) {
         self.store.spawn_breaker();
+        if let Some(tracked) = &self.tracked {
+            self.store.follow_changes(tracked.to_vec());
+        }
         let every = Duration::from_millis(self.config.metrics.info_interval_ms.max(100));
         tokio::spawn(crate::store::info::poll(self.store.clone(), every));
         let mut check = tokio::spawn(crate::store::acl::report(self.store.clone()));
@@ -358,17 +370,34 @@ fn ratelimits(config: &Config) -> HashMap<String, RateLimitConfig> {
 pub fn check(config: &Config) -> Result<(), StartError> {
     Scripts::load(config.scripts_dir().as_deref()).map_err(StartError::Scripts)?;
     let runtime = Runtime::new().map_err(StartError::Runtime)?;
-    load_domains(config, &runtime, &HashMap::new()).map(drop)
+    let tracked = config.redis.cluster.then(|| tracked_prefixes(config));
+    load_domains(config, &runtime, &HashMap::new(), tracked.as_deref()).map(drop)
 }
 
 /// Load every domain's plugin (each file once) and configure an instance of
 /// it with the domain's settings. A domain whose plugin file (by SHA-256) and
 /// configuration are those of a `previous` domain is that domain, warm
 /// instances and statistics included.
+/// The key prefixes a gateway on a Redis Cluster hears changes to: those
+/// of the domains that keep near-cache copies in `config` (read at start).
+pub fn tracked_prefixes(config: &Config) -> Vec<String> {
+    let mut prefixes: Vec<String> = config
+        .domains
+        .iter()
+        .filter(|(_, dc)| dc.near_cache_ms > 0 || dc.max_stale_s > 0)
+        .flat_map(|(name, dc)| namespaces(name.get_ref(), dc))
+        .collect();
+    prefixes.sort();
+    prefixes.dedup();
+    prefixes
+}
+
+/// `tracked`: on a Redis Cluster, the prefixes whose changes are heard.
 fn load_domains(
     config: &Config,
     runtime: &Runtime,
     previous: &HashMap<String, Arc<Domain>>,
+    tracked: Option<&[String]>,
 ) -> Result<HashMap<String, Arc<Domain>>, StartError> {
     let mut compiled: HashMap<&str, Arc<Compiled>> = HashMap::new();
     let mut domains = HashMap::new();
@@ -408,12 +437,7 @@ fn load_domains(
         tracing::info!(domain = %name, plugin = %dc.plugin, "domain ready");
         domains.insert(
             name.clone(),
-            Arc::new(Domain::new(
-                name,
-                Arc::new(plugin),
-                dc,
-                config.redis.cluster,
-            )),
+            Arc::new(Domain::new(name, Arc::new(plugin), dc, tracked)),
         );
     }
     Ok(domains)
@@ -458,15 +482,29 @@ pub fn namespaces(name: &str, dc: &DomainConfig) -> Vec<String> {
 }
 
 impl Domain {
-    /// On a Redis Cluster (`cluster`) no copy is kept yet: keeping one
-    /// coherent needs client tracking on every node.
-    fn new(name: &str, plugin: Arc<Plugin>, dc: &DomainConfig, cluster: bool) -> Domain {
-        let near = match cluster {
-            true => near_cache::Use {
+    /// On a Redis Cluster `tracked` names the prefixes whose changes the
+    /// gateway hears (fixed at start, see [`tracked_prefixes`]): a domain
+    /// added or given a near cache by a reload keeps no copy until a
+    /// restart, as no one would tell it when one goes stale.
+    fn new(
+        name: &str,
+        plugin: Arc<Plugin>,
+        dc: &DomainConfig,
+        tracked: Option<&[String]>,
+    ) -> Domain {
+        let heard = tracked.is_none_or(|t| namespaces(name, dc).iter().all(|ns| t.contains(ns)));
+        if !heard && (dc.near_cache_ms > 0 || dc.max_stale_s > 0) {
+            tracing::warn!(
+                domain = name,
+                "a near cache added by a reload on a Redis Cluster takes effect at the next restart"
+            );
+        }
+        let near = match heard {
+            false => near_cache::Use {
                 fresh_for: Duration::ZERO,
                 max_stale: Duration::ZERO,
             },
-            false => near_cache::Use {
+            true => near_cache::Use {
                 fresh_for: Duration::from_millis(dc.near_cache_ms),
                 max_stale: Duration::from_secs(dc.max_stale_s),
             },
@@ -478,7 +516,7 @@ impl Domain {
             near,
             track_access: dc.track_access,
             namespaces: namespaces(name, dc),
-            replica_reads: cluster && dc.read_from == crate::config::ReadFrom::Replica,
+            replica_reads: tracked.is_some() && dc.read_from == crate::config::ReadFrom::Replica,
             routes: (!near.fresh_for.is_zero())
                 .then(|| near_cache::Routes::new(near_cache::ROUTES_MAX_BYTES)),
             config: dc.clone(),

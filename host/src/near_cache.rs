@@ -23,7 +23,7 @@ use crate::store::pool::Invalidation;
 use bytes::Bytes;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Invalidation counters (and single-flight turns), by key hash.
@@ -75,6 +75,9 @@ pub struct NearCache {
     cache: moka::sync::Cache<String, Arc<Entry>>,
     seqs: Box<[AtomicU64]>,
     epoch: AtomicU64,
+    /// Every change is heard (on a cluster: every primary has a tracking
+    /// connection). While not, no copy is fresh and none is kept.
+    heard: AtomicBool,
     turns: Box<[tokio::sync::Mutex<()>]>,
     hasher: std::hash::RandomState,
 }
@@ -93,6 +96,7 @@ impl NearCache {
             cache,
             seqs: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             epoch: AtomicU64::new(0),
+            heard: AtomicBool::new(true),
             turns: (0..SLOTS).map(|_| tokio::sync::Mutex::new(())).collect(),
             hasher: std::hash::RandomState::new(),
         }
@@ -155,6 +159,9 @@ impl NearCache {
         body: Option<Bytes>,
         expires_in: Option<Duration>,
     ) {
+        if !self.heard.load(Ordering::Acquire) {
+            return;
+        }
         let now = Instant::now();
         let epoch = self.epoch.load(Ordering::Acquire);
         let entry = Arc::new(Entry {
@@ -192,6 +199,9 @@ impl NearCache {
 
     /// A fresh copy of the Redis key `key` (a route's, see [`Routes`]).
     pub fn fresh_at(&self, key: &str, fields: &[String]) -> Option<Arc<Entry>> {
+        if !self.heard.load(Ordering::Acquire) {
+            return None;
+        }
         let e = self.entry(key, fields)?;
         let current = e.epoch == self.epoch.load(Ordering::Acquire);
         (current && Instant::now() < e.fresh_until).then_some(e)
@@ -290,6 +300,12 @@ impl NearCache {
                 self.cache.invalidate_all();
             }
             Invalidation::Lost => self.lost_track(),
+            // Either way copies read before are not fresh: changes went
+            // unheard, or may have until now.
+            Invalidation::Tracking(heard) => {
+                self.heard.store(heard, Ordering::Release);
+                self.lost_track();
+            }
             Invalidation::Keys(keys) => {
                 for k in keys {
                     if let Ok(k) = std::str::from_utf8(&k) {
@@ -417,6 +433,42 @@ mod tests {
         let mut write = read("d:k");
         write.respond = None;
         assert!(near.consider(USE, &write).is_none());
+    }
+
+    #[test]
+    fn while_some_changes_go_unheard_no_copy_is_fresh_or_kept() {
+        let near = NearCache::new(1 << 20);
+        near.keep(
+            kept(&near, "d:k"),
+            &[],
+            Some(Bytes::from_static(b"v")),
+            None,
+        );
+        assert!(near.fresh(&kept(&near, "d:k"), &[]).is_some());
+        near.invalidate(Invalidation::Tracking(false));
+        assert!(near.fresh(&kept(&near, "d:k"), &[]).is_none());
+        near.keep(
+            kept(&near, "d:x"),
+            &[],
+            Some(Bytes::from_static(b"v")),
+            None,
+        );
+        near.invalidate(Invalidation::Tracking(true));
+        assert!(
+            near.fresh(&kept(&near, "d:x"), &[]).is_none(),
+            "kept while unheard"
+        );
+        assert!(
+            near.fresh(&kept(&near, "d:k"), &[]).is_none(),
+            "read before the gap"
+        );
+        near.keep(
+            kept(&near, "d:k"),
+            &[],
+            Some(Bytes::from_static(b"v2")),
+            None,
+        );
+        assert!(near.fresh(&kept(&near, "d:k"), &[]).is_some());
     }
 
     #[test]

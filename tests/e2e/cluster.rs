@@ -708,3 +708,110 @@ async fn three_gateways_share_exact_limits_and_lose_no_acknowledged_write_in_a_f
         "writes resumed {resumed:?} after the promotion"
     );
 }
+
+const NEAR: &str = r#"
+[domains.l1]
+plugin = "fixed-ttl"
+ttl_s = 600
+near_cache_ms = 10000
+"#;
+
+/// The near cache on a cluster: each gateway hears every primary's changes
+/// to its near-cached domains (`CLIENT TRACKING … BCAST` per primary), so
+/// a write through one gateway ends the other's copy long before its
+/// `near_cache_ms`, whichever node holds the key; while a copy is fresh,
+/// reads do not reach Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_through_one_gateway_ends_the_others_copy_on_any_node() {
+    let mut cluster = Cluster::start();
+    let (a, b) = (gateway_on(&cluster, NEAR), gateway_on(&cluster, NEAR));
+    let http = reqwest::Client::new();
+    let gets = |addr: &str| -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut cluster.conn(addr))
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+            .and_then(|v| v.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    let read = async |gw: &Gateway, key: &str| {
+        let resp = http
+            .get(gw.url(&format!("/v1/cache/l1/{key}")))
+            .send()
+            .await
+            .unwrap();
+        let near = resp
+            .headers()
+            .get("cache-status")
+            .is_some_and(|v| v.to_str().unwrap_or("").contains("detail=near"));
+        (resp.json::<Value>().await.unwrap_or(Value::Null), near)
+    };
+    // One key on each primary.
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for i in 0..10_000 {
+        let key = format!("n{i}");
+        let node = cluster.node_for_key(&format!("l1:{key}"));
+        if !keys.iter().any(|(_, n)| *n == node) {
+            keys.push((key, node));
+        }
+        if keys.len() == 3 {
+            break;
+        }
+    }
+    for (key, node) in &keys {
+        let put = |v: Value| {
+            http.put(a.url(&format!("/v1/cache/l1/{key}")))
+                .json(&v)
+                .send()
+        };
+        assert_eq!(put(json!("v1")).await.unwrap().status(), 204);
+        // B keeps a copy once every primary is heard (a moment after start).
+        eventually(
+            "B answers from its copy",
+            Duration::from_secs(10),
+            async || read(&b, key).await == (json!("v1"), true),
+        )
+        .await;
+        let before = gets(node);
+        for _ in 0..10 {
+            assert_eq!(read(&b, key).await, (json!("v1"), true));
+        }
+        assert_eq!(gets(node), before, "copies answered without Redis");
+        // A writes: B's copy ends when the key's primary says so.
+        assert_eq!(put(json!("v2")).await.unwrap().status(), 204);
+        let written = std::time::Instant::now();
+        eventually("B sees the write", Duration::from_secs(2), async || {
+            read(&b, key).await.0 == json!("v2")
+        })
+        .await;
+        println!(
+            "near cache on a cluster: {key} on {node}, B saw the write {:?} after it was acknowledged",
+            written.elapsed()
+        );
+        assert!(
+            written.elapsed() < Duration::from_secs(1),
+            "not before the copy's 10 s ran out"
+        );
+    }
+    // A primary dies: its tracking connection with it, so no copy is fresh
+    // (changes may go unheard); once its replica is promoted and tracked,
+    // copies are kept again.
+    let (live_key, _) = keys[1].clone();
+    assert_eq!(read(&b, &live_key).await, (json!("v2"), true));
+    cluster.kill(&keys[0].1);
+    eventually(
+        "copies not fresh while a primary is unheard",
+        Duration::from_secs(5),
+        async || read(&b, &live_key).await == (json!("v2"), false),
+    )
+    .await;
+    cluster.wait_promoted(&keys[0].1);
+    eventually(
+        "copies again once every primary is heard",
+        Duration::from_secs(15),
+        async || read(&b, &live_key).await == (json!("v2"), true),
+    )
+    .await;
+}

@@ -156,6 +156,12 @@ impl Store {
         })
     }
 
+    /// On a cluster, hear every primary's changes to keys under `prefixes`
+    /// (for the near cache) from a background task.
+    pub fn follow_changes(&self, prefixes: Vec<String>) {
+        tokio::spawn(self.pool.clone().follow_changes(prefixes));
+    }
+
     /// Start the breaker's task (it probes Redis while open).
     pub fn spawn_breaker(&self) {
         let pool = self.pool.clone();
@@ -448,7 +454,7 @@ impl Store {
     /// On a Redis Cluster a pipeline cannot span slots: the jobs go in one
     /// pipeline per hash slot (a plan's keys share one, see
     /// [`plan::PlanLimits::one_slot`]), all sent at once, each to its slot's
-    /// primary. Reads are not tracked (client tracking is per node).
+    /// primary.
     async fn run_by_slot(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
         // (slot, reads on replicas) → the jobs' indexes.
         type Group = ((Option<Slot>, bool), Vec<usize>);
@@ -461,13 +467,7 @@ impl Store {
             }
         }
         let rounds = slots.iter().map(|((_, replicas), members)| {
-            let group: Vec<Job> = members
-                .iter()
-                .map(|&i| Job {
-                    track: false,
-                    ..jobs[i]
-                })
-                .collect();
+            let group: Vec<Job> = members.iter().map(|&i| jobs[i]).collect();
             async move { self.run_one(&group, *replicas).await }
         });
         let mut out: Vec<Option<Result<Done, StoreError>>> = jobs.iter().map(|_| None).collect();
@@ -489,7 +489,7 @@ impl Store {
         let mut gets = Vec::new();
         let mut placed: Vec<Result<Placed, StoreError>> = jobs
             .iter()
-            .map(|job| place(&mut pipe, job, &self.scripts, &mut gets))
+            .map(|job| place(&mut pipe, job, &self.scripts, &mut gets, !self.cluster))
             .collect();
         merge_gets(&mut pipe, gets, &mut placed);
         let mut replies = if pipe.is_empty() {
@@ -573,11 +573,15 @@ const MERGED: usize = usize::MAX;
 /// (untracked, outside a transaction) only adds its key to `gets`: a batch
 /// of them becomes one `MGET` ([`merge_gets`]), far cheaper for Redis than
 /// a `GET` per key.
+/// `optin`: a tracked read opts in with `CLIENT CACHING YES` (one Redis);
+/// on a cluster every change is heard anyway (`CLIENT TRACKING … BCAST`
+/// per primary) and only its `PTTL` is sent.
 fn place<'a>(
     pipe: &mut Pipeline,
     job: &Job<'a>,
     scripts: &Scripts,
     gets: &mut Vec<&'a str>,
+    optin: bool,
 ) -> Result<Placed, StoreError> {
     // Known before any command is built: a batch of them costs no command each.
     if let [Action::Get(get)] = &job.plan.actions[..]
@@ -602,7 +606,7 @@ fn place<'a>(
     let tracked = (job.track && !atomic)
         .then(|| plan::cacheable_key(job.plan))
         .flatten();
-    if tracked.is_some() {
+    if tracked.is_some() && optin {
         // Opt-in tracking: Redis remembers the key the next command reads.
         pipe.cmd("CLIENT").arg("CACHING").arg("YES");
     }
@@ -823,7 +827,7 @@ mod tests {
         ];
         let placed: Vec<Placed> = jobs
             .iter()
-            .map(|j| place(&mut pipe, j, &scripts, &mut Vec::new()).unwrap())
+            .map(|j| place(&mut pipe, j, &scripts, &mut Vec::new(), true).unwrap())
             .collect();
         // CLIENT CACHING YES, GET, PTTL; MULTI, SET, GET, EXEC.
         let names: Vec<String> = pipe
@@ -872,7 +876,7 @@ mod tests {
         let (mut pipe, mut gets) = (pipeline(), Vec::new());
         let mut placed: Vec<_> = plans
             .iter()
-            .map(|p| place(&mut pipe, &untracked(p), &scripts, &mut gets))
+            .map(|p| place(&mut pipe, &untracked(p), &scripts, &mut gets, true))
             .collect();
         merge_gets(&mut pipe, gets, &mut placed);
         let lines: Vec<String> = pipe.cmd_iter().map(plan::render).collect();
@@ -888,7 +892,13 @@ mod tests {
         assert_eq!(b.replies, [Value::Nil]);
         // One alone stays a GET.
         let (mut pipe, mut gets) = (pipeline(), Vec::new());
-        let mut one = vec![place(&mut pipe, &untracked(&plans[0]), &scripts, &mut gets)];
+        let mut one = vec![place(
+            &mut pipe,
+            &untracked(&plans[0]),
+            &scripts,
+            &mut gets,
+            true,
+        )];
         merge_gets(&mut pipe, gets, &mut one);
         let lines: Vec<String> = pipe.cmd_iter().map(plan::render).collect();
         assert_eq!(lines, ["GET d:a"]);
@@ -901,8 +911,8 @@ mod tests {
         let a = plan(vec![get("d:a"), get("d:a2")], false);
         let b = plan(vec![get("d:b"), get("d:b2")], false);
         let (mut pipe, mut gets) = (pipeline(), Vec::new());
-        let pa = place(&mut pipe, &untracked(&a), &scripts, &mut gets).unwrap();
-        let pb = place(&mut pipe, &untracked(&b), &scripts, &mut gets).unwrap();
+        let pa = place(&mut pipe, &untracked(&a), &scripts, &mut gets, true).unwrap();
+        let pb = place(&mut pipe, &untracked(&b), &scripts, &mut gets, true).unwrap();
         assert!(gets.is_empty());
         let mut replies = vec![error("WRONGTYPE"), Value::Nil, Value::Nil, Value::Nil];
         assert!(matches!(pa.take(&mut replies), Err(StoreError::Command(_))));
@@ -911,7 +921,7 @@ mod tests {
             [Value::Nil, Value::Nil]
         );
         // A missing reply is an error, not a panic.
-        let pc = place(&mut pipe, &untracked(&a), &scripts, &mut gets).unwrap();
+        let pc = place(&mut pipe, &untracked(&a), &scripts, &mut gets, true).unwrap();
         assert!(pc.take(&mut replies).is_err());
     }
 

@@ -63,6 +63,10 @@ pub enum Invalidation {
     All,
     /// A tracking connection closed: changes may go unheard until it is back.
     Lost,
+    /// On a cluster: every primary's changes are heard (`true`), or some
+    /// primary has no tracking connection (`false`: no copy is fresh or
+    /// kept until it has).
+    Tracking(bool),
 }
 
 /// Where invalidations go.
@@ -129,7 +133,7 @@ impl bb8::ManageConnection for Manager {
 }
 
 /// An `invalidate` push: the keys, or nil for "everything".
-fn invalidation(data: Vec<redis::Value>) -> Invalidation {
+pub(super) fn invalidation(data: Vec<redis::Value>) -> Invalidation {
     match data.into_iter().next() {
         Some(redis::Value::Array(keys)) => Invalidation::Keys(
             keys.into_iter()
@@ -224,6 +228,49 @@ impl redis::aio::ConnectionLike for Link {
     }
 }
 
+/// One primary's tracking connection and what its push reader knows.
+struct Tracker {
+    /// Held so the connection stays open; dropped, it closes.
+    _conn: MultiplexedConnection,
+    alive: Arc<AtomicBool>,
+    /// Closed on purpose (no longer a primary): its end is not a loss.
+    retired: Arc<AtomicBool>,
+}
+
+impl Tracker {
+    /// Forward a tracking connection's invalidations until it closes; a
+    /// close not on purpose makes every copy unheard at once (before the
+    /// tracker counts as dead, so the follower never re-hears too early).
+    fn follow(
+        conn: MultiplexedConnection,
+        mut pushes: tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
+        invalidate: Invalidator,
+    ) -> Tracker {
+        let alive = Arc::new(AtomicBool::new(true));
+        let retired = Arc::new(AtomicBool::new(false));
+        let (flag, gone) = (alive.clone(), retired.clone());
+        tokio::spawn(async move {
+            while let Some(push) = pushes.recv().await {
+                match push.kind {
+                    redis::PushKind::Invalidate => invalidate(invalidation(push.data)),
+                    redis::PushKind::Disconnection => break,
+                    _ => {}
+                }
+            }
+            if !gone.load(Ordering::Acquire) {
+                tracing::warn!("a tracking connection to a primary closed");
+                invalidate(Invalidation::Tracking(false));
+            }
+            flag.store(false, Ordering::Release);
+        });
+        Tracker {
+            _conn: conn,
+            alive,
+            retired,
+        }
+    }
+}
+
 /// The cluster client's one connection (`redis.cluster`): made on first
 /// use, cloned by every request; it holds a multiplexed connection per node.
 struct ClusterLink {
@@ -279,6 +326,59 @@ impl ClusterLink {
             mux,
             broken: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The primaries serving slots now (`CLUSTER SLOTS`), by address; the
+    /// slot map for blocking reads is refreshed with it.
+    async fn primaries(&self) -> Result<Vec<String>, StoreError> {
+        let Link::Cluster(mut conn) = self.shared().await?.mux else {
+            return Err(StoreError::Unavailable("no cluster connection".into()));
+        };
+        let reply: Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await?;
+        let ranges = super::topology::slot_ranges(reply);
+        let mut primaries: Vec<String> = ranges.iter().map(|(_, _, a)| a.clone()).collect();
+        primaries.sort();
+        primaries.dedup();
+        self.slots.store(Some(Arc::new(ranges)));
+        Ok(primaries)
+    }
+
+    /// A connection to one node that hears, as RESP3 pushes, every change
+    /// to keys under `prefixes` (`CLIENT TRACKING ON BCAST`): reads need
+    /// not opt in, so the cluster connection's reads stay as they are.
+    async fn tracker(
+        &self,
+        addr: &str,
+        prefixes: &[String],
+    ) -> Result<
+        (
+            MultiplexedConnection,
+            tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
+        ),
+        StoreError,
+    > {
+        let (host, port) = super::topology::host_port(addr)
+            .ok_or_else(|| StoreError::Unavailable(format!("a node at {addr:?}")))?;
+        let client = connect::node_client(&self.config, &host, port)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_push_sender(tx);
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {addr}: {e}")))?;
+        let mut on = redis::cmd("CLIENT");
+        on.arg("TRACKING").arg("ON").arg("BCAST");
+        for p in prefixes {
+            on.arg("PREFIX").arg(p);
+        }
+        on.query_async::<()>(&mut conn).await?;
+        Ok((conn, rx))
     }
 
     async fn shared(&self) -> Result<Shared, StoreError> {
@@ -510,6 +610,71 @@ impl Pool {
         };
         METRICS.pool_wait.observe(started.elapsed().as_secs_f64());
         Ok(Exclusive(held, permit))
+    }
+
+    /// On a cluster: hear every change to keys under `prefixes` on every
+    /// primary, for the near cache, until the process ends. Every second
+    /// the primaries are read again: one without a live tracking
+    /// connection gets one, one no longer primary loses its. Until every
+    /// primary is heard (at start, after a connection dropped, while a
+    /// promoted replica has none yet) no copy is fresh or kept.
+    pub async fn follow_changes(self: Arc<Self>, prefixes: Vec<String>) {
+        let Some(cluster) = &self.cluster else { return };
+        if prefixes.is_empty() {
+            return;
+        }
+        let invalidate = self.manager.on_invalidate.clone();
+        invalidate(Invalidation::Tracking(false));
+        let mut heard = false;
+        let mut trackers: std::collections::HashMap<String, Tracker> =
+            std::collections::HashMap::new();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let primaries = match cluster.primaries().await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot read the cluster's primaries");
+                    continue;
+                }
+            };
+            // A dropped connection already made copies unheard (its reader
+            // said so before it marked itself dead).
+            if trackers.values().any(|t| !t.alive.load(Ordering::Acquire)) {
+                heard = false;
+            }
+            trackers.retain(|addr, t| {
+                let keep = primaries.contains(addr) && t.alive.load(Ordering::Acquire);
+                // No longer a primary: closed on purpose, not a loss.
+                t.retired.store(!keep, Ordering::Release);
+                keep
+            });
+            for addr in &primaries {
+                if trackers.contains_key(addr) {
+                    continue;
+                }
+                match cluster.tracker(addr, &prefixes).await {
+                    Ok((conn, pushes)) => {
+                        let tracker = Tracker::follow(conn, pushes, invalidate.clone());
+                        trackers.insert(addr.clone(), tracker);
+                    }
+                    Err(e) => {
+                        tracing::warn!(node = %addr, error = %e, "no tracking connection to a primary; near-cache copies are not used until there is")
+                    }
+                }
+            }
+            let all = primaries.iter().all(|a| trackers.contains_key(a));
+            if all != heard {
+                heard = all;
+                invalidate(Invalidation::Tracking(all));
+                tracing::info!(
+                    primaries = primaries.len(),
+                    heard,
+                    "near-cache tracking on the cluster"
+                );
+            }
+        }
     }
 
     /// A blocking read failed on a cluster: read which node serves which
