@@ -241,10 +241,14 @@ async fn touched_gateway() -> String {
             .get(format!("{group}/messages?consumer=c&block_ms=20000"))
             .send(),
     );
-    eventually("a request shed", STARTUP, async || {
-        client.get(url("/healthz")).send().await.unwrap().status() == 503
+    // Redis says when the long-poll holds its slot (a request sent before
+    // that could take the slot first and have the long-poll shed instead).
+    eventually("the long-poll blocked", STARTUP, async || {
+        redis.info("blocked_clients") == "1"
     })
     .await;
+    let shed = client.get(url("/healthz")).send().await.unwrap();
+    assert_eq!(shed.status(), 503, "a request past max_in_flight is shed");
     let _: String = redis::cmd("XADD")
         .arg("cache:ev")
         .arg("*")
