@@ -16,6 +16,10 @@ use std::time::Duration;
 const MAX_BLOCK_MS: u64 = 30_000;
 /// Messages in one read, claim or acknowledgement.
 const MAX_COUNT: u64 = 1_000;
+/// The longest idle time a claim may ask for (30 days): Redis refuses more
+/// than an i64 of ms, and no entry of a stream that expires with its
+/// domain's TTL sits pending that long.
+const MAX_IDLE_MS: u64 = 30 * 24 * 3_600_000;
 /// Group and consumer names.
 const MAX_NAME_BYTES: usize = 128;
 
@@ -137,6 +141,11 @@ async fn read(
         }
         (Action::Claim, None, min_idle_ms) => {
             let min_idle_ms = min_idle_ms.unwrap_or(60_000);
+            if min_idle_ms > MAX_IDLE_MS {
+                return Err(Error::BadRequest(format!(
+                    "min_idle_ms is at most {MAX_IDLE_MS} (30 days)"
+                )));
+            }
             group
                 .claim(&q.consumer, min_idle_ms, q.count, gather)
                 .await?
