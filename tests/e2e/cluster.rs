@@ -176,6 +176,18 @@ fn a_killed_primarys_replica_is_promoted_with_its_data() {
         .expect("writes resume");
 }
 
+/// `GET` calls a node has run (`INFO commandstats`).
+fn gets_on(cluster: &Cluster, addr: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut cluster.conn(addr))
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+        .and_then(|v| v.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
 /// A gateway on the cluster: `url` one node, `seeds` the others.
 fn gateway_on(cluster: &Cluster, extra: &str) -> Gateway {
     let seeds = cluster.seeds();
@@ -440,16 +452,7 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
     );
 
     // A domain that reads from replicas: its GETs run on the key's replica.
-    let gets = |addr: &str| -> u64 {
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query(&mut cluster.conn(addr))
-            .unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
-            .and_then(|v| v.split(',').next())
-            .map_or(0, |n| n.parse().unwrap())
-    };
+    let gets = |addr: &str| gets_on(&cluster, addr);
     let replicated = gw.url("/v1/cache/replicated/r");
     let put = http
         .put(&replicated)
@@ -726,16 +729,7 @@ async fn a_write_through_one_gateway_ends_the_others_copy_on_any_node() {
     let mut cluster = Cluster::start();
     let (a, b) = (gateway_on(&cluster, NEAR), gateway_on(&cluster, NEAR));
     let http = reqwest::Client::new();
-    let gets = |addr: &str| -> u64 {
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query(&mut cluster.conn(addr))
-            .unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
-            .and_then(|v| v.split(',').next())
-            .map_or(0, |n| n.parse().unwrap())
-    };
+    let gets = |addr: &str| gets_on(&cluster, addr);
     let read = async |gw: &Gateway, key: &str| {
         let resp = http
             .get(gw.url(&format!("/v1/cache/l1/{key}")))

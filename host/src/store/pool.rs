@@ -291,21 +291,10 @@ impl ClusterLink {
     /// blocking command would hold up every request on the shared one.
     async fn exclusive(&self, key: &[u8]) -> Result<Conn, StoreError> {
         let slot = super::topology::slot(key);
-        let ranges = match self.slots.load_full() {
-            Some(r) => r,
-            None => {
-                let Link::Cluster(mut conn) = self.shared().await?.mux else {
-                    return Err(StoreError::Unavailable("no cluster connection".into()));
-                };
-                let reply: Value = redis::cmd("CLUSTER")
-                    .arg("SLOTS")
-                    .query_async(&mut conn)
-                    .await?;
-                let ranges = Arc::new(super::topology::slot_ranges(reply));
-                self.slots.store(Some(ranges.clone()));
-                ranges
-            }
-        };
+        if self.slots.load().is_none() {
+            self.primaries().await?;
+        }
+        let ranges = self.slots.load_full().unwrap_or_default();
         let addr = ranges
             .iter()
             .find(|(start, end, _)| (*start..=*end).contains(&slot))
