@@ -157,7 +157,7 @@ impl Gateway {
             // The transaction ran, one of its commands refused: that is
             // what a retry is answered, not a second attempt.
             Err(e @ Error::Store(StoreError::Command(_))) => {
-                self.record_response(once.done(e.status().as_u16(), b""))
+                self.record_response(once, once.done(e.status().as_u16(), b""))
                     .await;
             }
             // A timeout or a lost connection may have landed: the claim
@@ -183,8 +183,8 @@ impl Gateway {
     }
 
     /// Record a claimed request's response once it is built.
-    pub async fn record_response(&self, record: redis::Cmd) {
-        if let Err(e) = self.store.record(record).await {
+    pub async fn record_response(&self, once: &Once, record: redis::Cmd) {
+        if let Err(e) = self.store.record(once, record).await {
             tracing::warn!(error = %e, "an idempotent request's response was not recorded; a retry gets 409");
         }
     }

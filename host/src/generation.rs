@@ -341,13 +341,9 @@ impl Gateway {
         self.store.pool_state()
     }
 
-    /// The circuit breaker's state and its last transitions, newest first.
-    pub fn breaker(
-        &self,
-    ) -> (
-        crate::store::breaker::State,
-        Vec<crate::store::breaker::Transition>,
-    ) {
+    /// The circuit breaker's state, its last transitions (newest first) and,
+    /// on a cluster, each primary's.
+    pub fn breaker(&self) -> crate::store::breaker::Status {
         self.store.breaker_status()
     }
 

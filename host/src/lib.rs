@@ -32,8 +32,9 @@
 //!   file per action kind), batches (plain reads merged into one `MGET`),
 //!   stream groups, rate limits, idempotency records, readiness, INFO
 //!   metrics, the start-up check of the Redis user's rights (`acl`); on a
-//!   Redis Cluster the cluster client, batches per hash slot and the
-//!   primaries' health (`topology`).
+//!   Redis Cluster the cluster client, batches per hash slot, the
+//!   primaries' health (`topology`) and a breaker per primary (`nodes`,
+//!   which also keeps the slot map).
 //! - [`near_cache`]: in-process copies of reads, single flight, and which
 //!   reads are tracked (the store sends the tracking commands).
 //! - [`access`]: per-key access statistics for adaptive policies.

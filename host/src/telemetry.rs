@@ -56,6 +56,7 @@ pub struct Metrics {
     pub round_trips: IntCounter,
     pub pipeline_commands: Histogram,
     pub breaker_state: IntGauge,
+    pub breaker_node_state: IntGaugeVec,
     pub breaker_transitions: IntCounterVec,
     pub breaker_probes: IntCounter,
     pub breaker_rejected: IntCounter,
@@ -175,7 +176,14 @@ impl Metrics {
                 &r,
                 g(
                     "sluice_breaker_state",
-                    "Circuit breaker: 0 closed, 1 open, 2 half-open",
+                    "Circuit breaker: 0 closed, 1 open, 2 half-open (on a cluster: open when every primary's is, half-open when some are not closed)",
+                ),
+            ),
+            breaker_node_state: reg(
+                &r,
+                gv(
+                    "sluice_breaker_node_state",
+                    "Redis Cluster: each primary's breaker, 0 closed, 1 open, 2 half-open",
                 ),
             ),
             breaker_transitions: reg(

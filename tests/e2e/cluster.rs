@@ -190,14 +190,124 @@ fn gets_on(cluster: &Cluster, addr: &str) -> u64 {
 
 /// A gateway on the cluster: `url` one node, `seeds` the others.
 fn gateway_on(cluster: &Cluster, extra: &str) -> Gateway {
+    Gateway::start(&config_on(cluster, extra))
+}
+
+fn config_on(cluster: &Cluster, extra: &str) -> String {
     let seeds = cluster.seeds();
     let others: Vec<String> = seeds[1..].iter().map(|s| format!("{s:?}")).collect();
-    let text = config_url(&seeds[0], extra).replacen(
+    config_url(&seeds[0], extra).replacen(
         "[redis]\n",
         &format!("[redis]\ncluster = true\nseeds = [{}]\n", others.join(", ")),
         1,
+    )
+}
+
+/// The routes that do not touch keys work on a cluster too: health, the
+/// OpenAPI document, metrics (a breaker per primary), the admin API and a
+/// reload, and the status page behind its login, with each primary's
+/// breaker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_and_admin_routes_work_on_a_cluster() {
+    const TOKEN: &str = "cluster-admin-token-0123456789";
+    let cluster = Cluster::start();
+    let gw = Gateway::start_with_env(&config_on(&cluster, ""), &[("SLUICE_ADMIN_TOKEN", TOKEN)]);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = async |path: &str| {
+        let resp = http
+            .get(gw.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    };
+    assert_eq!(get("/healthz").await.0, 200);
+    assert_eq!(get("/readyz").await.0, 200);
+    let (status, openapi) = get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(openapi.contains("/v1/mget/{domain}"));
+    let primaries = cluster.primaries();
+    let (_, metrics) = get("/metrics").await;
+    for p in &primaries {
+        let sample = format!("sluice_breaker_node_state{{node=\"{}\"}} 0", p.addr);
+        assert!(metrics.contains(&sample), "{sample} in {metrics}");
+    }
+    assert!(metrics.contains("sluice_breaker_state 0"));
+    let (status, plugins) = get("/admin/plugins").await;
+    assert_eq!(status, 200);
+    assert!(plugins.contains("fixed-ttl"), "{plugins}");
+    let (status, config) = get("/admin/config").await;
+    assert_eq!(status, 200);
+    assert!(config.contains("cluster"), "{config}");
+
+    // A reload keeps the cluster store; keys on every primary still served.
+    let reload = http
+        .post(gw.url("/admin/reload"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status(), 200);
+    for (key, _) in client_keys_per_primary(&cluster) {
+        let url = gw.url(&format!("/v1/cache/cache/{key}"));
+        assert_eq!(
+            http.put(&url)
+                .json(&json!(1))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            204
+        );
+        assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    }
+
+    // The status page: through the login form, each primary's breaker.
+    assert_eq!(
+        http.get(gw.url("/admin/login"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
     );
-    Gateway::start(&text)
+    let login = http
+        .post(gw.url("/admin/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let session = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(gw.url("/admin/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    for p in &primaries {
+        let row = format!("<tr><td>{}</td><td class=\"ok\">closed</td></tr>", p.addr);
+        assert!(html.contains(&row), "{row} in {html}");
+    }
+    let out = http
+        .post(gw.url("/admin/logout"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
 }
 
 /// Client keys whose Redis keys (`cache:KEY`) land on each primary.
@@ -512,11 +622,53 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
     )
     .await;
 
-    // A primary dies: keys on the others are served on; its own fail until
-    // its replica is promoted, then take writes again.
+    // A primary dies, its replica held back from taking over: keys on the
+    // others are served on; its own fail, soon fast — its breaker opens,
+    // the others' stay closed, the gateway-wide state is half-open.
     let (dead_key, dead_node) = keys[1].clone();
-    let (live_key, _) = keys[2].clone();
+    let (live_key, live_node) = keys[2].clone();
+    let breaker_of = |node: &str| format!("sluice_breaker_node_state{{node=\"{node}\"}}");
+    cluster.hold_failover(&dead_node, true);
     cluster.kill(&dead_node);
+    eventually(
+        "the dead primary's breaker opens",
+        Duration::from_secs(10),
+        async || {
+            let _ = http.put(url(&dead_key)).json(&json!("lost")).send().await;
+            support::metric(&gw, &breaker_of(&dead_node)).await == 1.0
+        },
+    )
+    .await;
+    let rejected = support::metric(&gw, "sluice_breaker_rejected_total").await;
+    let fast = http
+        .put(url(&dead_key))
+        .json(&json!("lost"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fast.status(), 503);
+    assert!(fast.headers().contains_key("retry-after"));
+    assert_eq!(
+        support::metric(&gw, "sluice_breaker_rejected_total").await,
+        rejected + 1.0,
+        "failed fast, without touching Redis"
+    );
+    for _ in 0..10 {
+        let live = http
+            .put(url(&live_key))
+            .json(&json!("on"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(live.status(), 204, "a key on a live primary");
+    }
+    assert_eq!(support::metric(&gw, &breaker_of(&live_node)).await, 0.0);
+    eventually(
+        "the gateway-wide state is half-open",
+        Duration::from_secs(5),
+        async || support::metric(&gw, "sluice_breaker_state").await == 2.0,
+    )
+    .await;
     let live = http.get(url(&live_key)).send().await.unwrap();
     assert_eq!(live.status(), 200, "a key on a live primary");
     let ready = async || {
@@ -531,6 +683,7 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
         async || ready().await.is_ok_and(|s| s == 503),
     )
     .await;
+    cluster.hold_failover(&dead_node, false);
     cluster.wait_promoted(&dead_node);
     eventually(
         "ready again after the promotion",
@@ -552,6 +705,22 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
     .await;
     let after = http.get(url(&dead_key)).send().await.unwrap();
     assert_eq!(after.json::<Value>().await.unwrap(), json!("after"));
+    // The promoted replica has a closed breaker; the dead node none.
+    eventually(
+        "the gateway-wide breaker closed again",
+        Duration::from_secs(5),
+        async || support::metric(&gw, "sluice_breaker_state").await == 0.0,
+    )
+    .await;
+    let metrics = reqwest::get(gw.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains(&breaker_of(&dead_node)), "{metrics}");
+    let promoted = cluster.node_for_key(&format!("cache:{dead_key}"));
+    assert!(metrics.contains(&format!("{} 0", breaker_of(&promoted))));
 }
 
 const SHARED_LIMIT: &str = r#"
@@ -609,7 +778,8 @@ async fn three_gateways_share_exact_limits_and_lose_no_acknowledged_write_in_a_f
         .filter_map(Slot::new)
         .collect();
     let in_dead_slots = |key: &str| dead_slots.contains(&Slot::for_key(format!("cache:{key}")));
-    type Log = Vec<(String, u16, bool, Duration)>;
+    /// Key, status, Retry-After given, when sent, when answered.
+    type Log = Vec<(String, u16, bool, Duration, Duration)>;
     let log: Arc<Mutex<Log>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let started = std::time::Instant::now();
@@ -630,7 +800,13 @@ async fn three_gateways_share_exact_limits_and_lose_no_acknowledged_write_in_a_f
                         .await
                         .unwrap();
                     let retry_after = resp.headers().contains_key("retry-after");
-                    let entry = (key, resp.status().as_u16(), retry_after, sent);
+                    let entry = (
+                        key,
+                        resp.status().as_u16(),
+                        retry_after,
+                        sent,
+                        started.elapsed(),
+                    );
                     log.lock().unwrap().push(entry);
                     n += 1;
                 }
@@ -641,7 +817,7 @@ async fn three_gateways_share_exact_limits_and_lose_no_acknowledged_write_in_a_f
         log.lock()
             .unwrap()
             .iter()
-            .filter(|(k, status, _, sent)| {
+            .filter(|(k, status, _, sent, _)| {
                 *status == 204 && *sent >= since && (!dead_only || in_dead_slots(k))
             })
             .count()
@@ -652,6 +828,11 @@ async fn three_gateways_share_exact_limits_and_lose_no_acknowledged_write_in_a_f
         async || acked_since(Duration::ZERO, false) >= 300,
     )
     .await;
+    const OPENED: &str = "sluice_breaker_transitions_total{to=\"open\"}";
+    let mut opened = Vec::new();
+    for gw in &gws {
+        opened.push(support::metric(gw, OPENED).await);
+    }
     let killed_at = started.elapsed();
     cluster.kill(&dead.addr);
     let promoted = tokio::task::block_in_place(|| cluster.wait_promoted(&dead.addr));
@@ -670,7 +851,7 @@ async fn three_gateways_share_exact_limits_and_lose_no_acknowledged_write_in_a_f
 
     let mut by_status = std::collections::BTreeMap::new();
     let mut resumed: Option<Duration> = None;
-    for (key, status, retry_after, sent) in &log {
+    for (key, status, retry_after, sent, answered) in &log {
         *by_status.entry(*status).or_insert(0usize) += 1;
         if *status == 204 {
             if *sent > promoted_at && resumed.is_none() && in_dead_slots(key) {
@@ -678,7 +859,8 @@ async fn three_gateways_share_exact_limits_and_lose_no_acknowledged_write_in_a_f
             }
             continue;
         }
-        assert!(*sent >= killed_at, "{key}: {status} before the kill");
+        // A write sent just before the kill may meet it on the way.
+        assert!(*answered >= killed_at, "{key}: {status} before the kill");
         assert!(
             in_dead_slots(key),
             "{key} on a live primary failed with {status}"
@@ -687,10 +869,20 @@ async fn three_gateways_share_exact_limits_and_lose_no_acknowledged_write_in_a_f
         assert!(retry_after, "{key}: 503 without Retry-After");
     }
     let resumed = resumed.expect("no write to the dead primary's slots succeeded after promotion");
+    // One primary's outage never opened the gateway-wide breaker.
+    let mut rejected = 0.0;
+    for (gw, before) in gws.iter().zip(opened) {
+        assert_eq!(
+            support::metric(gw, OPENED).await,
+            before,
+            "gateway-wide open"
+        );
+        rejected += support::metric(gw, "sluice_breaker_rejected_total").await;
+    }
     // Every acknowledged write is there, except those the dead primary
     // took but had not yet replicated.
     let mut lost_dead = 0;
-    for (key, status, _, _) in log.iter().filter(|l| l.1 == 204) {
+    for (key, status, ..) in log.iter().filter(|l| l.1 == 204) {
         let node = cluster.node_for_key(&format!("cache:{key}"));
         let there: bool = cluster.conn(&node).exists(format!("cache:{key}")).unwrap();
         if !there {
@@ -702,7 +894,7 @@ async fn three_gateways_share_exact_limits_and_lose_no_acknowledged_write_in_a_f
         }
     }
     println!(
-        "failover: {} writes, by status {by_status:?}; promoted {:?} after the kill ({promoted}); writes to its slots resumed {resumed:?} after; acknowledged writes lost: 0 on live primaries, {lost_dead} on the dead one",
+        "failover: {} writes, by status {by_status:?} ({rejected} failed fast by the dead primary's breaker); promoted {:?} after the kill ({promoted}); writes to its slots resumed {resumed:?} after; acknowledged writes lost: 0 on live primaries, {lost_dead} on the dead one",
         log.len(),
         promoted_at - killed_at,
     );

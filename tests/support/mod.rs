@@ -996,6 +996,32 @@ impl Cluster {
             .unwrap_or_else(|| panic!("connect to cluster node {addr}"))
     }
 
+    /// Hold the replicas of the primary at `addr` back from taking its
+    /// place (`cluster-replica-no-failover`), or let them again: a test
+    /// can then look at the outage for as long as it needs.
+    pub fn hold_failover(&self, addr: &str, hold: bool) {
+        let value = if hold { "yes" } else { "no" };
+        for r in self
+            .replicas_of_killed
+            .iter()
+            .filter(|(a, _)| a == addr)
+            .flat_map(|(_, r)| r.clone())
+            .chain(
+                self.replicas()
+                    .into_iter()
+                    .filter(|r| r.primary.as_deref() == Some(addr))
+                    .map(|r| r.addr),
+            )
+        {
+            let _: () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("cluster-replica-no-failover")
+                .arg(value)
+                .query(&mut self.conn(&r))
+                .unwrap_or_else(|e| panic!("hold the failover on {r}: {e}"));
+        }
+    }
+
     /// SIGKILL the node at `addr` (no goodbye to clients or to the cluster)
     /// and wait for the process to go.
     pub fn kill(&mut self, addr: &str) {

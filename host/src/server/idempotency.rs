@@ -124,7 +124,7 @@ pub async fn serve(
             let (status, body) = reply.body(answer);
             if known.is_none() {
                 gateway
-                    .record_response(once.done(status.as_u16(), &body))
+                    .record_response(&once, once.done(status.as_u16(), &body))
                     .await;
             }
             render(status, body, format)

@@ -11,7 +11,7 @@ use super::html::{self, escape};
 use super::respond::Body;
 use crate::generation::Gateway;
 use crate::reload::{Live, ReloadStatus};
-use crate::store::breaker::{State, Transition};
+use crate::store::breaker::{State, Status};
 use crate::telemetry::METRICS;
 use hyper::{Response, StatusCode};
 use prometheus::core::Collector;
@@ -135,18 +135,34 @@ fn domains(out: &mut String, rows: &[PluginRow], now: SystemTime) {
     out.push_str("</table>");
 }
 
-fn breaker(out: &mut String, (state, transitions): (State, Vec<Transition>), now: SystemTime) {
-    let class = match state {
+fn breaker(out: &mut String, status: Status, now: SystemTime) {
+    let class = |state: State| match state {
         State::Closed => "ok",
         State::HalfOpen => "warn",
         State::Open => "bad",
     };
     let _ = write!(
         out,
-        "<section><h2>Circuit breaker</h2><p>state: <strong class=\"{class}\">{}</strong></p>\
-         <table><tr><th>when</th><th>transition</th></tr>",
-        state.name()
+        "<section><h2>Circuit breaker</h2><p>state: <strong class=\"{}\">{}</strong></p>",
+        class(status.state),
+        status.state.name()
     );
+    // On a cluster, a breaker per primary.
+    if !status.nodes.is_empty() {
+        out.push_str("<table><tr><th>primary</th><th>state</th></tr>");
+        for (addr, state) in &status.nodes {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td class=\"{}\">{}</td></tr>",
+                escape(addr),
+                class(*state),
+                state.name()
+            );
+        }
+        out.push_str("</table>");
+    }
+    out.push_str("<table><tr><th>when</th><th>transition</th></tr>");
+    let transitions = status.transitions;
     for t in &transitions {
         let _ = write!(
             out,

@@ -43,7 +43,7 @@ impl Store {
     pub async fn acl_rights(&self) -> Result<Rights, StoreError> {
         let mut pipe = pipeline();
         pipe.cmd("ACL").arg("WHOAMI");
-        let user = match one(self.query(&pipe).await?) {
+        let user = match one(self.query(&pipe, None).await?) {
             Ok(Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
             Ok(Value::SimpleString(s)) => s,
             Ok(other) => {
@@ -61,7 +61,7 @@ impl Store {
         };
         let mut pipe = pipeline();
         pipe.cmd("ACL").arg("GETUSER").arg(&user);
-        Ok(match one(self.query(&pipe).await?) {
+        Ok(match one(self.query(&pipe, None).await?) {
             Ok(reply) => match may_run(&reply) {
                 Ok(commands) if commands.is_empty() => Rights::Narrow { user },
                 Ok(commands) => Rights::Broad { user, commands },

@@ -41,6 +41,15 @@ pub struct Transition {
     pub to: State,
 }
 
+/// What the status page shows: the state, its last transitions (newest
+/// first) and, on a cluster, each primary's state by address.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub state: State,
+    pub transitions: Vec<Transition>,
+    pub nodes: Vec<(String, State)>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum State {
@@ -87,6 +96,9 @@ pub struct Breaker {
     /// The last [`HISTORY`] transitions, oldest first; written only by the
     /// task, on a transition: never on the request path.
     history: std::sync::Mutex<std::collections::VecDeque<Transition>>,
+    /// A cluster node's breaker: its state is shown by node, and each
+    /// transition wakes whoever derives the gateway-wide state.
+    node: Option<(String, Arc<Notify>)>,
 }
 
 /// Proof of admission, and the one way an outcome is counted. Dropped
@@ -157,6 +169,20 @@ impl Drop for Ticket<'_> {
 
 impl Breaker {
     pub fn new(config: BreakerConfig) -> Arc<Breaker> {
+        Breaker::scoped(config, None)
+    }
+
+    /// The breaker of one primary of a Redis Cluster, at `addr`; `changed`
+    /// is notified on each of its transitions.
+    pub fn for_node(config: BreakerConfig, addr: &str, changed: Arc<Notify>) -> Arc<Breaker> {
+        METRICS
+            .breaker_node_state
+            .with_label_values(&[addr])
+            .set(State::Closed as u8 as i64);
+        Breaker::scoped(config, Some((addr.to_owned(), changed)))
+    }
+
+    fn scoped(config: BreakerConfig, node: Option<(String, Arc<Notify>)>) -> Arc<Breaker> {
         Arc::new(Breaker {
             state: AtomicU8::new(State::Closed as u8),
             next_probe_ms: AtomicU64::new(0),
@@ -170,6 +196,7 @@ impl Breaker {
             wake: Notify::new(),
             config: std::sync::RwLock::new(config),
             history: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(HISTORY)),
+            node,
         })
     }
 
@@ -209,6 +236,25 @@ impl Breaker {
             State::HalfOpen => Ok(self.ticket(Admission::Uncounted)),
             State::Open => Err(self.open()),
         }
+    }
+
+    /// Admission by a state this breaker does not decide (the gateway-wide
+    /// state of a cluster, see [`Breaker::follow`]): fails fast only while
+    /// open; the outcome counts nowhere.
+    pub fn admit_any(&self) -> Result<Ticket<'_>, StoreError> {
+        match self.state() {
+            State::Open => Err(self.open()),
+            _ => Ok(self.ticket(Admission::Uncounted)),
+        }
+    }
+
+    /// Take a state decided elsewhere (this breaker runs no task of its
+    /// own), the next try due in `next_try` (for `Retry-After`).
+    pub fn follow(&self, to: State, next_try: Duration) {
+        let due = self.epoch.elapsed() + next_try;
+        self.next_probe_ms
+            .store(due.as_millis() as u64, Ordering::Relaxed);
+        self.transition(to);
     }
 
     fn ticket(&self, kind: Admission) -> Ticket<'_> {
@@ -251,11 +297,24 @@ impl Breaker {
     fn transition(&self, to: State) {
         let from = State::from_u8(self.state.swap(to as u8, Ordering::AcqRel));
         if from != to {
-            METRICS.breaker_state.set(to as u8 as i64);
-            METRICS
-                .breaker_transitions
-                .with_label_values(&[to.name()])
-                .inc();
+            let node = match &self.node {
+                Some((addr, changed)) => {
+                    METRICS
+                        .breaker_node_state
+                        .with_label_values(&[addr])
+                        .set(to as u8 as i64);
+                    changed.notify_one();
+                    addr.as_str()
+                }
+                None => {
+                    METRICS.breaker_state.set(to as u8 as i64);
+                    METRICS
+                        .breaker_transitions
+                        .with_label_values(&[to.name()])
+                        .inc();
+                    ""
+                }
+            };
             let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
             if history.len() == HISTORY {
                 history.pop_front();
@@ -270,6 +329,7 @@ impl Breaker {
                 event = "breaker",
                 from = from.name(),
                 to = to.name(),
+                node,
                 "circuit breaker"
             );
         }

@@ -117,7 +117,7 @@ impl Store {
             .arg("PX")
             .arg(once.claim_for.as_millis().max(1) as u64);
         pipe.cmd("GET").arg(&once.key);
-        let replies = self.query(&pipe).await?;
+        let replies = self.query(&pipe, Some(&once.key)).await?;
         if let Some(e) = replies.iter().find_map(reply_error) {
             return Err(e);
         }
@@ -130,10 +130,10 @@ impl Store {
     }
 
     /// Record what a claimed request answered once it is known.
-    pub async fn record(&self, record: redis::Cmd) -> Result<(), StoreError> {
+    pub async fn record(&self, once: &Once, record: redis::Cmd) -> Result<(), StoreError> {
         let mut pipe = pipeline();
         pipe.add_command(record);
-        one(self.query(&pipe).await?).map(drop)
+        one(self.query(&pipe, Some(&once.key)).await?).map(drop)
     }
 
     /// Give a claim back: its request was refused before anything was sent
@@ -141,7 +141,7 @@ impl Store {
     pub async fn release(&self, once: &Once) {
         let mut pipe = pipeline();
         pipe.cmd("DEL").arg(&once.key);
-        if let Err(e) = self.query(&pipe).await {
+        if let Err(e) = self.query(&pipe, Some(&once.key)).await {
             tracing::debug!(key = %once.key, error = %e, "idempotency claim not released; it expires");
         }
     }

@@ -14,6 +14,7 @@ pub mod breaker;
 pub mod connect;
 mod idempotency;
 pub mod info;
+mod nodes;
 pub mod plan;
 pub mod pool;
 mod ratelimit;
@@ -30,9 +31,10 @@ use crate::config::{BreakerConfig, RedisConfig};
 use crate::plugin::bindings::{Action, Plan};
 use crate::telemetry::METRICS;
 use breaker::Breaker;
+use nodes::Nodes;
 use plan::TtlBounds;
 use pool::Pool;
-use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo, Slot};
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Pipeline, Value};
 use scripts::Scripts;
 use std::sync::Arc;
@@ -128,7 +130,11 @@ pub struct Store {
     pool: Arc<Pool>,
     /// Raised at shutdown: ends blocking reads.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The breaker; on a cluster the gateway-wide state derived from
+    /// `nodes`, deciding only calls that name no key.
     breaker: Arc<Breaker>,
+    /// On a Redis Cluster: a breaker per primary, and the slot map.
+    nodes: Option<Arc<Nodes>>,
     scripts: Arc<Scripts>,
     command_timeout: Duration,
     /// A Redis Cluster (`redis.cluster`): pipelines go one per hash slot.
@@ -149,6 +155,7 @@ impl Store {
         Ok(Store {
             pool: Arc::new(Pool::new(config, scripts.clone(), on_invalidate)?),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+            nodes: config.cluster.then(|| Nodes::new(breaker.clone())),
             breaker: Breaker::new(breaker),
             scripts,
             command_timeout: config.command_timeout(),
@@ -159,17 +166,48 @@ impl Store {
     /// On a cluster, hear every primary's changes to keys under `prefixes`
     /// (for the near cache) from a background task.
     pub fn follow_changes(&self, prefixes: Vec<String>) {
-        tokio::spawn(self.pool.clone().follow_changes(prefixes));
+        let Some(nodes) = self.nodes.clone() else {
+            return;
+        };
+        tokio::spawn(
+            self.pool
+                .clone()
+                .follow_changes(prefixes, move || nodes.primaries()),
+        );
     }
 
-    /// Start the breaker's task (it probes Redis while open).
+    /// Start the breaker's task (it probes Redis while open); on a cluster
+    /// the task that keeps a breaker per primary.
     pub fn spawn_breaker(&self) {
         let pool = self.pool.clone();
         let timeout = self.command_timeout;
-        tokio::spawn(self.breaker.clone().run(move || {
+        let Some(nodes) = &self.nodes else {
+            tokio::spawn(self.breaker.clone().run(move || {
+                let pool = pool.clone();
+                async move { probe(&pool, timeout).await }
+            }));
+            return;
+        };
+        let read = {
             let pool = pool.clone();
-            async move { probe(&pool, timeout).await }
-        }));
+            move || {
+                let pool = pool.clone();
+                async move {
+                    tokio::time::timeout(timeout, pool.slot_map())
+                        .await
+                        .unwrap_or(Err(StoreError::Timeout(timeout)))
+                }
+            }
+        };
+        let probe = move |addr: String| {
+            let pool = pool.clone();
+            async move {
+                tokio::time::timeout(timeout, pool.ping(&addr))
+                    .await
+                    .is_ok_and(|up| up)
+            }
+        };
+        tokio::spawn(nodes.clone().run(self.breaker.clone(), read, probe));
     }
 
     pub fn scripts(&self) -> &Scripts {
@@ -177,27 +215,60 @@ impl Store {
     }
 
     pub fn set_breaker_config(&self, config: BreakerConfig) {
+        if let Some(nodes) = &self.nodes {
+            nodes.set_config(config.clone());
+        }
         self.breaker.set_config(config);
     }
 
-    /// The breaker's state and its last transitions, newest first.
-    pub fn breaker_status(&self) -> (breaker::State, Vec<breaker::Transition>) {
-        (self.breaker.state(), self.breaker.transitions())
+    /// The breaker's state, its last transitions (newest first) and, on a
+    /// cluster, each primary's breaker.
+    pub fn breaker_status(&self) -> breaker::Status {
+        breaker::Status {
+            state: self.breaker.state(),
+            transitions: self.breaker.transitions(),
+            nodes: self.nodes.as_ref().map(|n| n.states()).unwrap_or_default(),
+        }
     }
 
     /// Run a pipeline (one round trip; two when NOSCRIPT must be recovered)
     /// through the breaker and within the command timeout. Every command's
-    /// reply comes back, error replies included, in order.
-    async fn query(&self, pipe: &Pipeline) -> Result<Vec<Value>, StoreError> {
-        self.query_on(pipe, false).await
+    /// reply comes back, error replies included, in order. `key`, one of
+    /// the pipeline's keys, picks the breaker on a cluster.
+    async fn query(&self, pipe: &Pipeline, key: Option<&str>) -> Result<Vec<Value>, StoreError> {
+        let slot = key
+            .filter(|_| self.cluster)
+            .map(|k| topology::slot(k.as_bytes()));
+        self.query_on(pipe, false, slot).await
     }
 
-    /// [`Store::query`], its reads on replicas when `replicas` (on a cluster).
-    async fn query_on(&self, pipe: &Pipeline, replicas: bool) -> Result<Vec<Value>, StoreError> {
-        let ticket = self
-            .breaker
-            .admit()
-            .inspect_err(|_| METRICS.breaker_rejected.inc())?;
+    /// The breaker that admits a call: on a cluster the one of the primary
+    /// serving `slot` (the gateway-wide one for a call that names no key,
+    /// or while the slot map is unknown).
+    fn breaker_for(&self, slot: Option<u16>) -> (Option<Arc<Breaker>>, &Breaker) {
+        let node = self
+            .nodes
+            .as_ref()
+            .zip(slot)
+            .and_then(|(n, s)| n.breaker(s));
+        (node, &self.breaker)
+    }
+
+    /// [`Store::query`], its reads on replicas when `replicas` (on a
+    /// cluster), through the breaker of `slot`'s primary.
+    async fn query_on(
+        &self,
+        pipe: &Pipeline,
+        replicas: bool,
+        slot: Option<u16>,
+    ) -> Result<Vec<Value>, StoreError> {
+        let (node, whole) = self.breaker_for(slot);
+        let admitted = match (&node, &self.nodes) {
+            (Some(node), _) => node.admit(),
+            (None, Some(_)) => whole.admit_any(),
+            (None, None) => whole.admit(),
+        };
+        let ticket = admitted.inspect_err(|_| METRICS.breaker_rejected.inc())?;
         let result = tokio::time::timeout(self.command_timeout, self.round_trip(pipe, replicas))
             .await
             .unwrap_or(Err(StoreError::Timeout(self.command_timeout)));
@@ -218,10 +289,14 @@ impl Store {
         if *closing.borrow() {
             return Ok(vec![Value::Nil]);
         }
-        let ticket = self
-            .breaker
-            .admit_blocking()
-            .inspect_err(|_| METRICS.breaker_rejected.inc())?;
+        let slot = self.cluster.then(|| topology::slot(key.as_bytes()));
+        let (node, whole) = self.breaker_for(slot);
+        let admitted = match (&node, &self.nodes) {
+            (Some(node), _) => node.admit_blocking(),
+            (None, Some(_)) => whole.admit_any(),
+            (None, None) => whole.admit_blocking(),
+        };
+        let ticket = admitted.inspect_err(|_| METRICS.breaker_rejected.inc())?;
         tokio::select! {
             result = self.exclusive_round_trip(pipe, key, holds_for) => {
                 settle(ticket, &result);
@@ -246,10 +321,10 @@ impl Store {
         holds_for: Duration,
     ) -> Result<Vec<Value>, StoreError> {
         let result = self.exclusive_once(pipe, key, holds_for).await;
-        if let Err(e) = &result
+        if let (Err(e), Some(nodes)) = (&result, &self.nodes)
             && e.is_unavailable()
         {
-            self.pool.topology_changed();
+            nodes.moved();
         }
         result
     }
@@ -260,8 +335,12 @@ impl Store {
         key: &str,
         holds_for: Duration,
     ) -> Result<Vec<Value>, StoreError> {
+        let node = match &self.nodes {
+            Some(nodes) => Some(nodes.addr(topology::slot(key.as_bytes()))?),
+            None => None,
+        };
         let mut conn =
-            tokio::time::timeout(self.command_timeout, self.pool.exclusive(key.as_bytes()))
+            tokio::time::timeout(self.command_timeout, self.pool.exclusive(node.as_deref()))
                 .await
                 .unwrap_or(Err(StoreError::Timeout(self.command_timeout)))?;
         METRICS.round_trips.inc();
@@ -354,17 +433,23 @@ impl Store {
             .inc();
         let mut pipe = pipeline();
         pipe.add_command(scripts::evalsha(script, keys, args));
-        one(self.query(&pipe).await?)
+        one(self.query(&pipe, keys.first().map(String::as_str)).await?)
     }
 
     /// Ready when Redis runs a script (EVALSHA), not merely answers PING: a
     /// gateway whose scripts fail is not ready.
     ///
-    /// On a Redis Cluster: every primary serving slots (`CLUSTER NODES`)
-    /// is not flagged failing and answers `PING` at its address.
+    /// On a Redis Cluster: the breakers know the slot map, and every
+    /// primary serving slots (`CLUSTER NODES`) is not flagged failing and
+    /// answers `PING` at its address.
     pub async fn ready(&self) -> Result<(), StoreError> {
-        if !self.cluster {
+        let Some(nodes) = &self.nodes else {
             return self.eval(scripts::READY, &[], &[]).await.map(drop);
+        };
+        if nodes.primaries().is_none() {
+            return Err(StoreError::Unavailable(
+                "the cluster's slot map is not read yet".into(),
+            ));
         }
         let pool::Link::Cluster(mut conn) = self.pool.shared().await?.mux else {
             return Err(StoreError::Unavailable("no cluster connection".into()));
@@ -408,7 +493,7 @@ impl Store {
         if !self.cluster {
             let mut pipe = pipeline();
             pipe.add_command(cmd);
-            return match self.query(&pipe).await?.pop() {
+            return match self.query(&pipe, None).await?.pop() {
                 Some(v) => Ok(vec![(String::new(), reply::text(v)?)]),
                 None => Err(StoreError::Command("no reply to INFO".into())),
             };
@@ -448,7 +533,7 @@ impl Store {
         if self.cluster {
             return self.run_by_slot(jobs).await;
         }
-        self.run_one(jobs, false).await
+        self.run_one(jobs, false, None).await
     }
 
     /// On a Redis Cluster a pipeline cannot span slots: the jobs go in one
@@ -457,18 +542,19 @@ impl Store {
     /// primary.
     async fn run_by_slot(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
         // (slot, reads on replicas) → the jobs' indexes.
-        type Group = ((Option<Slot>, bool), Vec<usize>);
+        type Group = ((Option<u16>, bool), Vec<usize>);
         let mut slots: Vec<Group> = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
-            let slot = (plan::first_key(job.plan).map(Slot::for_key), job.replica);
+            let slot = plan::first_key(job.plan).map(|k| topology::slot(k.as_bytes()));
+            let slot = (slot, job.replica);
             match slots.iter_mut().find(|(s, _)| *s == slot) {
                 Some((_, members)) => members.push(i),
                 None => slots.push((slot, vec![i])),
             }
         }
-        let rounds = slots.iter().map(|((_, replicas), members)| {
+        let rounds = slots.iter().map(|((slot, replicas), members)| {
             let group: Vec<Job> = members.iter().map(|&i| jobs[i]).collect();
-            async move { self.run_one(&group, *replicas).await }
+            async move { self.run_one(&group, *replicas, *slot).await }
         });
         let mut out: Vec<Option<Result<Done, StoreError>>> = jobs.iter().map(|_| None).collect();
         for ((_, members), results) in slots
@@ -484,7 +570,12 @@ impl Store {
             .collect()
     }
 
-    async fn run_one(&self, jobs: &[Job<'_>], replicas: bool) -> Vec<Result<Done, StoreError>> {
+    async fn run_one(
+        &self,
+        jobs: &[Job<'_>],
+        replicas: bool,
+        slot: Option<u16>,
+    ) -> Vec<Result<Done, StoreError>> {
         let mut pipe = pipeline();
         let mut gets = Vec::new();
         let mut placed: Vec<Result<Placed, StoreError>> = jobs
@@ -495,7 +586,7 @@ impl Store {
         let mut replies = if pipe.is_empty() {
             Ok(Vec::new())
         } else {
-            self.query_on(&pipe, replicas).await
+            self.query_on(&pipe, replicas, slot).await
         };
         placed
             .into_iter()

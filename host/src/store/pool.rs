@@ -20,6 +20,7 @@ use arc_swap::ArcSwapOption;
 use redis::aio::MultiplexedConnection;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 
 use super::connect::{self, ClientError};
@@ -281,26 +282,13 @@ struct ClusterLink {
     connect_timeout: std::time::Duration,
     /// For connections of one's own to a node (blocking reads).
     config: RedisConfig,
-    /// Which primary serves which slots (`CLUSTER SLOTS`), read when a
-    /// blocking read needs it and forgotten when one fails.
-    slots: ArcSwapOption<Vec<(u16, u16, String)>>,
 }
 
 impl ClusterLink {
-    /// A connection of its own to the primary serving `key`'s slot: a
-    /// blocking command would hold up every request on the shared one.
-    async fn exclusive(&self, key: &[u8]) -> Result<Conn, StoreError> {
-        let slot = super::topology::slot(key);
-        if self.slots.load().is_none() {
-            self.primaries().await?;
-        }
-        let ranges = self.slots.load_full().unwrap_or_default();
-        let addr = ranges
-            .iter()
-            .find(|(start, end, _)| (*start..=*end).contains(&slot))
-            .map(|(_, _, addr)| addr.clone())
-            .ok_or_else(|| StoreError::Unavailable(format!("no primary serves slot {slot}")))?;
-        let (host, port) = super::topology::host_port(&addr)
+    /// A connection of its own to the node at `addr`: a blocking command
+    /// would hold up every request on the shared one.
+    async fn exclusive(&self, addr: &str) -> Result<Conn, StoreError> {
+        let (host, port) = super::topology::host_port(addr)
             .ok_or_else(|| StoreError::Unavailable(format!("a node at {addr:?}")))?;
         let client = connect::node_client(&self.config, &host, port)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -317,9 +305,8 @@ impl ClusterLink {
         })
     }
 
-    /// The primaries serving slots now (`CLUSTER SLOTS`), by address; the
-    /// slot map for blocking reads is refreshed with it.
-    async fn primaries(&self) -> Result<Vec<String>, StoreError> {
+    /// Which primary serves which slots now (`CLUSTER SLOTS`).
+    async fn slot_map(&self) -> Result<Vec<(u16, u16, String)>, StoreError> {
         let Link::Cluster(mut conn) = self.shared().await?.mux else {
             return Err(StoreError::Unavailable("no cluster connection".into()));
         };
@@ -327,12 +314,23 @@ impl ClusterLink {
             .arg("SLOTS")
             .query_async(&mut conn)
             .await?;
-        let ranges = super::topology::slot_ranges(reply);
-        let mut primaries: Vec<String> = ranges.iter().map(|(_, _, a)| a.clone()).collect();
-        primaries.sort();
-        primaries.dedup();
-        self.slots.store(Some(Arc::new(ranges)));
-        Ok(primaries)
+        Ok(super::topology::slot_ranges(reply))
+    }
+
+    /// Does the node at `addr` answer `PING`?
+    async fn ping(&self, addr: &str) -> bool {
+        let Some((host, port)) = super::topology::host_port(addr) else {
+            return false;
+        };
+        let Ok(Shared {
+            mux: Link::Cluster(mut conn),
+            ..
+        }) = self.shared().await
+        else {
+            return false;
+        };
+        let at = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+        conn.route_command(redis::cmd("PING"), at).await.is_ok()
     }
 
     /// A connection to one node that hears, as RESP3 pushes, every change
@@ -466,7 +464,6 @@ impl Pool {
                 scripts: manager.scripts.clone(),
                 connect_timeout: config.connect_timeout(),
                 config: config.clone(),
-                slots: ArcSwapOption::empty(),
             }))
         };
         let (cluster, replicas) = (link(ReadFrom::Primary)?, link(ReadFrom::Replica)?);
@@ -579,10 +576,9 @@ impl Pool {
     }
 
     /// A connection of one's own, from the same budget (blocking commands,
-    /// WATCH), to the node that serves `key` on a cluster. Report failures
-    /// with [`Exclusive::mark_broken`] (on a cluster, [`Pool::topology_changed`]
-    /// too).
-    pub async fn exclusive(&self, key: &[u8]) -> Result<Exclusive, StoreError> {
+    /// WATCH); on a cluster to the node at `node`. Report failures with
+    /// [`Exclusive::mark_broken`].
+    pub async fn exclusive(&self, node: Option<&str>) -> Result<Exclusive, StoreError> {
         let started = Instant::now();
         let permit = self
             .exclusive_permits
@@ -593,9 +589,9 @@ impl Pool {
                     "every connection for blocking reads is in use (raise redis.pool_size)".into(),
                 )
             })?;
-        let held = match &self.cluster {
-            Some(cluster) => Held::Own(cluster.exclusive(key).await?),
-            None => Held::Pooled(self.pool.get_owned().await?),
+        let held = match (&self.cluster, node) {
+            (Some(cluster), Some(addr)) => Held::Own(cluster.exclusive(addr).await?),
+            _ => Held::Pooled(self.pool.get_owned().await?),
         };
         METRICS.pool_wait.observe(started.elapsed().as_secs_f64());
         Ok(Exclusive(held, permit))
@@ -603,11 +599,16 @@ impl Pool {
 
     /// On a cluster: hear every change to keys under `prefixes` on every
     /// primary, for the near cache, until the process ends. Every second
-    /// the primaries are read again: one without a live tracking
-    /// connection gets one, one no longer primary loses its. Until every
-    /// primary is heard (at start, after a connection dropped, while a
-    /// promoted replica has none yet) no copy is fresh or kept.
-    pub async fn follow_changes(self: Arc<Self>, prefixes: Vec<String>) {
+    /// the `primaries` (from the slot map the breakers keep) are looked at
+    /// again: one without a live tracking connection gets one, one no
+    /// longer primary loses its. Until every primary is heard (at start,
+    /// after a connection dropped, while a promoted replica has none yet)
+    /// no copy is fresh or kept.
+    pub async fn follow_changes(
+        self: Arc<Self>,
+        prefixes: Vec<String>,
+        primaries: impl Fn() -> Option<Vec<String>>,
+    ) {
         let Some(cluster) = &self.cluster else { return };
         if prefixes.is_empty() {
             return;
@@ -621,12 +622,8 @@ impl Pool {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let primaries = match cluster.primaries().await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot read the cluster's primaries");
-                    continue;
-                }
+            let Some(primaries) = primaries() else {
+                continue;
             };
             // A dropped connection already made copies unheard (its reader
             // said so before it marked itself dead).
@@ -666,11 +663,19 @@ impl Pool {
         }
     }
 
-    /// A blocking read failed on a cluster: read which node serves which
-    /// slots again before the next one.
-    pub fn topology_changed(&self) {
-        if let Some(cluster) = &self.cluster {
-            cluster.slots.store(None);
+    /// On a cluster: which primary serves which slots (`CLUSTER SLOTS`).
+    pub async fn slot_map(&self) -> Result<Vec<(u16, u16, String)>, StoreError> {
+        match &self.cluster {
+            Some(cluster) => cluster.slot_map().await,
+            None => Err(StoreError::Command("not a cluster".into())),
+        }
+    }
+
+    /// On a cluster: does the node at `addr` answer?
+    pub async fn ping(&self, addr: &str) -> bool {
+        match &self.cluster {
+            Some(cluster) => cluster.ping(addr).await,
+            None => false,
         }
     }
 

@@ -35,7 +35,7 @@ impl Group<'_> {
             .ignore();
         match self
             .store
-            .query(&pipe)
+            .query(&pipe, Some(self.stream))
             .await?
             .into_iter()
             .next()
@@ -75,7 +75,7 @@ impl Group<'_> {
             }
             cmd.arg("STREAMS").arg(self.stream).arg(">");
             let replies = if block.is_zero() {
-                self.store.query(&pipe).await?
+                self.store.query(&pipe, Some(self.stream)).await?
             } else {
                 self.store
                     .query_exclusive(&pipe, self.stream, block)
@@ -94,10 +94,12 @@ impl Group<'_> {
     pub async fn ack(&self, ids: &[String]) -> Result<i64, StoreError> {
         let mut pipe = pipeline();
         pipe.cmd("XACK").arg(self.stream).arg(self.group).arg(ids);
-        Ok(match checked(self.store.query(&pipe).await?)? {
-            Value::Int(n) => n,
-            _ => 0,
-        })
+        Ok(
+            match checked(self.store.query(&pipe, Some(self.stream)).await?)? {
+                Value::Int(n) => n,
+                _ => 0,
+            },
+        )
     }
 
     /// Take over up to `count` messages idle for `min_idle_ms` or more, in
@@ -123,7 +125,7 @@ impl Group<'_> {
                 .arg("COUNT")
                 .arg(want);
             // [next cursor, entries, deleted ids]
-            let mut parts = match checked(self.store.query(&pipe).await?)? {
+            let mut parts = match checked(self.store.query(&pipe, Some(self.stream)).await?)? {
                 Value::Array(parts) if parts.len() >= 2 => parts.into_iter(),
                 _ => break,
             };
