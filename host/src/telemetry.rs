@@ -347,6 +347,41 @@ impl Metrics {
         }
     }
 
+    /// Count one answered request: its latency by route, domain and
+    /// status, and the request by API client too. A labelled lookup hashes
+    /// every label and takes the family's lock, on every request; each
+    /// thread keeps the handles it has used instead (bounded as the labels
+    /// are, and the registry never drops these series).
+    pub fn answered(&self, route: &str, name: &str, status: &str, client: &str, seconds: f64) {
+        /// The labels joined (a reused buffer), and the handles by them.
+        type Handles = (
+            String,
+            std::collections::HashMap<String, (Histogram, IntCounter)>,
+        );
+        thread_local! {
+            static HANDLES: std::cell::RefCell<Handles> = Default::default();
+        }
+        HANDLES.with_borrow_mut(|(key, handles)| {
+            key.clear();
+            for part in [route, name, status, client] {
+                key.push_str(part);
+                key.push('\0');
+            }
+            if !handles.contains_key(key.as_str()) {
+                let handle = (
+                    self.requests.with_label_values(&[route, name, status]),
+                    self.client_requests
+                        .with_label_values(&[client, route, name, status]),
+                );
+                handles.insert(key.clone(), handle);
+            }
+            if let Some((latency, count)) = handles.get(key.as_str()) {
+                latency.observe(seconds);
+                count.inc();
+            }
+        });
+    }
+
     /// The Prometheus text exposition of everything.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

@@ -257,15 +257,9 @@ async fn serve(
         resp
     });
     let status = response.status();
-    METRICS
-        .requests
-        .with_label_values(&[label, name, status.as_str()])
-        .observe(started.elapsed().as_secs_f64());
-    METRICS
-        .client_requests
-        .with_label_values(&[client, label, name, status.as_str()])
-        .inc();
-    tracing::debug!(%method, route = label, status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    let elapsed = started.elapsed();
+    METRICS.answered(label, name, status.as_str(), client, elapsed.as_secs_f64());
+    tracing::debug!(%method, route = label, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, "request");
     Ok(response)
 }
 
