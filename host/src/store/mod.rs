@@ -243,15 +243,15 @@ impl Store {
     }
 
     /// The breaker that admits a call: on a cluster the one of the primary
-    /// serving `slot` (the gateway-wide one for a call that names no key,
-    /// or while the slot map is unknown).
-    fn breaker_for(&self, slot: Option<u16>) -> (Option<Arc<Breaker>>, &Breaker) {
-        let node = self
-            .nodes
-            .as_ref()
-            .zip(slot)
-            .and_then(|(n, s)| n.breaker(s));
-        (node, &self.breaker)
+    /// serving `slot`.
+    fn gate(&self, slot: Option<u16>) -> Gate<'_> {
+        match (&self.nodes, slot) {
+            (None, _) => Gate::Whole(&self.breaker),
+            (Some(nodes), Some(s)) => nodes
+                .breaker(s)
+                .map_or(Gate::Any(&self.breaker), Gate::Node),
+            (Some(_), None) => Gate::Any(&self.breaker),
+        }
     }
 
     /// [`Store::query`], its reads on replicas when `replicas` (on a
@@ -262,13 +262,8 @@ impl Store {
         replicas: bool,
         slot: Option<u16>,
     ) -> Result<Vec<Value>, StoreError> {
-        let (node, whole) = self.breaker_for(slot);
-        let admitted = match (&node, &self.nodes) {
-            (Some(node), _) => node.admit(),
-            (None, Some(_)) => whole.admit_any(),
-            (None, None) => whole.admit(),
-        };
-        let ticket = admitted.inspect_err(|_| METRICS.breaker_rejected.inc())?;
+        let gate = self.gate(slot);
+        let ticket = gate.admit(false)?;
         let result = tokio::time::timeout(self.command_timeout, self.round_trip(pipe, replicas))
             .await
             .unwrap_or(Err(StoreError::Timeout(self.command_timeout)));
@@ -290,13 +285,8 @@ impl Store {
             return Ok(vec![Value::Nil]);
         }
         let slot = self.cluster.then(|| topology::slot(key.as_bytes()));
-        let (node, whole) = self.breaker_for(slot);
-        let admitted = match (&node, &self.nodes) {
-            (Some(node), _) => node.admit_blocking(),
-            (None, Some(_)) => whole.admit_any(),
-            (None, None) => whole.admit_blocking(),
-        };
-        let ticket = admitted.inspect_err(|_| METRICS.breaker_rejected.inc())?;
+        let gate = self.gate(slot);
+        let ticket = gate.admit(true)?;
         tokio::select! {
             result = self.exclusive_round_trip(pipe, key, holds_for) => {
                 settle(ticket, &result);
@@ -599,6 +589,33 @@ impl Store {
     }
 }
 
+/// Which breaker admits a call.
+enum Gate<'s> {
+    /// The single Redis's.
+    Whole(&'s Breaker),
+    /// On a cluster, the primary's that serves the call's slot.
+    Node(Arc<Breaker>),
+    /// On a cluster, a call that names no key (or before the slot map is
+    /// known): refused only while the gateway-wide state is open, and its
+    /// outcome counts nowhere.
+    Any(&'s Breaker),
+}
+
+impl Gate<'_> {
+    /// Admit a call; `blocking`: one that holds its connection (never a
+    /// half-open trial).
+    fn admit(&self, blocking: bool) -> Result<breaker::Ticket<'_>, StoreError> {
+        let admitted = match (self, blocking) {
+            (Gate::Whole(b), false) => b.admit(),
+            (Gate::Node(b), false) => b.admit(),
+            (Gate::Whole(b), true) => b.admit_blocking(),
+            (Gate::Node(b), true) => b.admit_blocking(),
+            (Gate::Any(b), _) => b.admit_any(),
+        };
+        admitted.inspect_err(|_| METRICS.breaker_rejected.inc())
+    }
+}
+
 /// How a read that gathers many values (an mget, a stream read or claim)
 /// is split into round trips so that one request cannot pull more than
 /// about `max_bytes` into memory: at most `per_round` items a round trip,
@@ -655,6 +672,9 @@ struct Placed {
     span: std::ops::Range<usize>,
     /// The index of the tracked key's PTTL reply.
     pttl: Option<usize>,
+    /// Its reply is one item of the batch's `MGET`, shared with the others
+    /// (never an error reply of its own: an error fails the whole `MGET`).
+    merged: bool,
 }
 
 /// Where a plain read waits for the batch's one `MGET`.
@@ -685,6 +705,7 @@ fn place<'a>(
             at: vec![(MERGED, Some(gets.len() - 1))],
             span: MERGED..MERGED,
             pttl: None,
+            merged: true,
         });
     }
     let ctx = plan::Ctx {
@@ -723,7 +744,12 @@ fn place<'a>(
         pipe.cmd("PTTL").arg(key);
         pipe.len() - 1
     });
-    Ok(Placed { at, span, pttl })
+    Ok(Placed {
+        at,
+        span,
+        pttl,
+        merged: false,
+    })
 }
 
 /// The key of a `GET key` command.
@@ -764,7 +790,10 @@ impl Placed {
             if let Some(e) = reply_error(v) {
                 return Err(e);
             }
+            // A transaction's replies come as EXEC's one array; an MGET's
+            // array is every merged read's, scanned by none of them.
             if let Value::Array(inner) = v
+                && !self.merged
                 && let Some(e) = inner.iter().find_map(reply_error)
             {
                 return Err(e);

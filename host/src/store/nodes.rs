@@ -345,13 +345,19 @@ mod tests {
         (10923, 16383, "c:1"),
     ];
 
-    #[tokio::test(start_paused = true)]
-    async fn one_failed_primary_fails_fast_only_its_slots_until_its_replica_takes_them() {
+    /// Three primaries, their map read.
+    async fn three() -> (Fake, Arc<Nodes>, Arc<Breaker>) {
         let fake = Fake::default();
         fake.set(&THREE);
         let nodes = Nodes::new(config());
         let whole = fake.spawn(&nodes);
         settle().await;
+        (fake, nodes, whole)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_failed_primary_fails_fast_only_its_slots_until_its_replica_takes_them() {
+        let (fake, nodes, whole) = three().await;
         assert_eq!(nodes.addr(5461).unwrap(), "b:1");
         assert_eq!(nodes.addr(16383).unwrap(), "c:1");
         assert_eq!(whole.state(), State::Closed);
@@ -413,11 +419,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_settled_cluster_is_read_once_a_second_and_kept_as_it_was() {
-        let fake = Fake::default();
-        fake.set(&THREE);
-        let nodes = Nodes::new(config());
-        let _whole = fake.spawn(&nodes);
-        settle().await;
+        let (fake, nodes, _whole) = three().await;
         let b = nodes.breaker(6000).unwrap();
         let reads = || fake.reads.load(std::sync::atomic::Ordering::SeqCst);
         let before = reads();
