@@ -10,11 +10,13 @@
 //! other domains do not notice.
 
 pub mod bindings;
+mod epoch;
 mod sandbox;
 pub mod scaffold;
 
 use crate::telemetry::METRICS;
 use bindings::{Domain, Plan, PolicyError, PolicyPre, Request};
+use epoch::{Ticker, ticks};
 use sandbox::State;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +25,6 @@ use std::time::{Duration, SystemTime};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
-/// How often the epoch ticks; deadlines are counted in ticks.
-const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// A warm instance is retired after this many calls, so memory a plugin
 /// leaks cannot grow without bound.
 const MAX_CALLS_PER_INSTANCE: u32 = 100_000;
@@ -106,6 +106,7 @@ impl Default for SandboxLimits {
 pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<State>>,
+    ticker: Arc<Ticker>,
 }
 
 /// A plugin file compiled and linked against the `sluice:policy` world.
@@ -115,6 +116,8 @@ pub struct Compiled {
     pub sha256: String,
     pub loaded_at: SystemTime,
     engine: Engine,
+    /// Told before each call how long it may run.
+    ticker: Arc<Ticker>,
     pre: PolicyPre<State>,
 }
 
@@ -129,10 +132,11 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         sandbox::add_to_linker(&mut linker)?;
-        spawn_epoch_ticker(&engine)?;
+        let ticker = Ticker::spawn(&engine)?;
         Ok(Runtime {
             engine,
             linker: Arc::new(linker),
+            ticker,
         })
     }
 
@@ -167,24 +171,10 @@ impl Runtime {
             sha256: sha256_hex(&bytes),
             loaded_at: SystemTime::now(),
             engine: self.engine.clone(),
+            ticker: self.ticker.clone(),
             pre: PolicyPre::new(pre).map_err(compile)?,
         }))
     }
-}
-
-/// The epoch advances on a plain thread; it stops when the engine is dropped.
-fn spawn_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("sluice-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })?;
-    Ok(())
 }
 
 /// What happened to a plugin's calls, for `/admin/plugins` and `/metrics`.
@@ -306,6 +296,10 @@ impl Plugin {
             Some(inst) => inst,
             None => self.instantiate()?,
         };
+        self.compiled.ticker.busy_for(sandbox::wall_cap(
+            self.deadline_ticks(),
+            self.deadline_ticks(),
+        ));
         inst.store.set_epoch_deadline(self.deadline_ticks());
         inst.store.data_mut().overtime = None;
         inst.calls += 1;
@@ -367,7 +361,11 @@ impl Plugin {
             self.deadline_ticks(),
             self.limits.deadline,
         ));
-        store.set_epoch_deadline(ticks(INSTANTIATE_DEADLINE));
+        let first = ticks(INSTANTIATE_DEADLINE);
+        self.compiled
+            .ticker
+            .busy_for(sandbox::wall_cap(first, self.deadline_ticks()));
+        store.set_epoch_deadline(first);
         let policy = self
             .compiled
             .pre
@@ -441,11 +439,6 @@ impl Plugin {
     }
 }
 
-/// Epoch ticks for a deadline; one more, since the next tick may be imminent.
-fn ticks(deadline: Duration) -> u64 {
-    (deadline.as_millis() as u64 / EPOCH_TICK.as_millis() as u64).max(1) + 1
-}
-
 /// The SHA-256 of a file, if it can be read.
 pub fn file_sha256(path: &Path) -> Option<String> {
     std::fs::read(path).ok().map(|b| sha256_hex(&b))
@@ -486,11 +479,5 @@ mod tests {
     fn the_world_constant_is_the_wits_package() {
         let wit = include_str!("../../../sdk/wit/policy.wit");
         assert!(wit.contains(&format!("package {WORLD};")));
-    }
-
-    #[test]
-    fn deadlines_round_up_to_at_least_two_ticks() {
-        assert_eq!(ticks(Duration::from_millis(5)), 6);
-        assert_eq!(ticks(Duration::ZERO), 2);
     }
 }

@@ -26,6 +26,12 @@ pub struct State {
 /// (not while it runs): the wall-clock cap is this many deadlines.
 const MAX_EXTENSIONS: u32 = 20;
 
+/// The most ticks a call can run whose first deadline is `first` ticks
+/// away, each extension `deadline` ticks: past them it has trapped.
+pub fn wall_cap(first: u64, deadline: u64) -> u64 {
+    first + u64::from(MAX_EXTENSIONS) * deadline
+}
+
 /// The deadline is a CPU budget, checked cheaply: epoch ticks measure wall
 /// time, and on a loaded host a thread can be descheduled mid-call. When the
 /// wall deadline passes, the call gets another window; if it spent at least
