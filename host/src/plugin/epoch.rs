@@ -78,7 +78,11 @@ impl Ticker {
     /// until then. Costs two loads when the ticker already runs long enough.
     pub fn busy_for(&self, cap: u64) {
         // Two ticks of slack: `ticks` trails the engine's epoch a moment.
-        let until = self.ticks.load(Ordering::Relaxed) + cap + 2;
+        let until = self
+            .ticks
+            .load(Ordering::Relaxed)
+            .saturating_add(cap)
+            .saturating_add(2);
         if self.busy_until.load(Ordering::Relaxed) >= until {
             return;
         }
@@ -109,6 +113,13 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(10), "{what}");
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    #[test]
+    fn a_call_with_a_huge_deadline_keeps_the_ticker_running() {
+        let ticker = Ticker::default();
+        ticker.busy_for(super::super::sandbox::wall_cap(u64::MAX / 2, u64::MAX / 3));
+        assert_eq!(ticker.busy_until.load(Ordering::SeqCst), u64::MAX);
     }
 
     #[test]

@@ -29,7 +29,8 @@ const MAX_EXTENSIONS: u32 = 20;
 /// The most ticks a call can run whose first deadline is `first` ticks
 /// away, each extension `deadline` ticks: past them it has trapped.
 pub fn wall_cap(first: u64, deadline: u64) -> u64 {
-    first + u64::from(MAX_EXTENSIONS) * deadline
+    // Saturating: `plugin_timeout_ms` has no upper bound in the config.
+    first.saturating_add(u64::from(MAX_EXTENSIONS).saturating_mul(deadline))
 }
 
 /// The deadline is a CPU budget, checked cheaply: epoch ticks measure wall
