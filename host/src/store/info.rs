@@ -44,7 +44,9 @@ fn parse(text: &str) -> Info {
 pub async fn poll(store: Store, every: Duration) {
     // Per node (`""`: the one Redis), the counts last read.
     let mut last: HashMap<String, [u64; 3]> = HashMap::new();
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let now = tokio::time::Instant::now();
+    let first = now.checked_add(every).unwrap_or(now);
+    let mut ticker = tokio::time::interval_at(first, every.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;

@@ -158,7 +158,10 @@ impl Nodes {
                 let settled = self.whole() == State::Closed;
                 let every = if settled { SETTLED_EVERY } else { interval };
                 let _ = tokio::time::timeout(every, self.changed.notified()).await;
-                tokio::time::sleep_until(at + interval).await;
+                // Checked: `probe_interval_ms` has no upper bound.
+                if let Some(next) = at.checked_add(interval) {
+                    tokio::time::sleep_until(next).await;
+                }
             }
             last_read = Some(Instant::now());
             match read().await {
