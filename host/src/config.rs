@@ -515,14 +515,6 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
-        // Zero would make the INFO poller's timer spin (tokio refuses a zero period).
-        if self.metrics.info_interval_ms == 0 {
-            return Err(invalid(
-                line_of(text, table_line(text, "metrics"), "info_interval_ms"),
-                "metrics.info_interval_ms".into(),
-                "must be at least 1".into(),
-            ));
-        }
         if !(0.0..=1.0).contains(&b.failure_rate) || b.failure_rate == 0.0 {
             return Err(invalid(
                 line_of(text, breaker_line, "failure_rate"),
@@ -1035,15 +1027,6 @@ mod tests {
         assert_eq!(
             refusal(text),
             format!("{PATH}:4: domains.a.ttl_s: 60 is outside min_ttl_s..=max_ttl_s (1..=30)")
-        );
-    }
-
-    #[test]
-    fn the_info_interval_must_be_at_least_one_ms() {
-        let text = "[plugins]\ndir = \"p\"\n\n[metrics]\ninfo_interval_ms = 0\n";
-        assert_eq!(
-            refusal(text),
-            format!("{PATH}:5: metrics.info_interval_ms: must be at least 1")
         );
     }
 

@@ -370,10 +370,6 @@ pub fn check(config: &Config) -> Result<(), StartError> {
     load_domains(config, &runtime, &HashMap::new(), tracked.as_deref()).map(drop)
 }
 
-/// Load every domain's plugin (each file once) and configure an instance of
-/// it with the domain's settings. A domain whose plugin file (by SHA-256) and
-/// configuration are those of a `previous` domain is that domain, warm
-/// instances and statistics included.
 /// The key prefixes a gateway on a Redis Cluster hears changes to: those
 /// of the domains that keep near-cache copies in `config` (read at start).
 pub fn tracked_prefixes(config: &Config) -> Vec<String> {
@@ -388,7 +384,11 @@ pub fn tracked_prefixes(config: &Config) -> Vec<String> {
     prefixes
 }
 
-/// `tracked`: on a Redis Cluster, the prefixes whose changes are heard.
+/// Load every domain's plugin (each file once) and configure an instance of
+/// it with the domain's settings. A domain whose plugin file (by SHA-256) and
+/// configuration are those of a `previous` domain is that domain, warm
+/// instances and statistics included. `tracked`: on a Redis Cluster, the
+/// prefixes whose changes are heard.
 fn load_domains(
     config: &Config,
     runtime: &Runtime,

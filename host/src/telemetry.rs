@@ -367,18 +367,18 @@ impl Metrics {
                 key.push_str(part);
                 key.push('\0');
             }
-            if !handles.contains_key(key.as_str()) {
-                let handle = (
-                    self.requests.with_label_values(&[route, name, status]),
-                    self.client_requests
-                        .with_label_values(&[client, route, name, status]),
-                );
-                handles.insert(key.clone(), handle);
-            }
-            if let Some((latency, count)) = handles.get(key.as_str()) {
-                latency.observe(seconds);
-                count.inc();
-            }
+            let (latency, count) = match handles.get(key.as_str()) {
+                Some(handle) => handle,
+                None => handles.entry(key.clone()).or_insert_with(|| {
+                    (
+                        self.requests.with_label_values(&[route, name, status]),
+                        self.client_requests
+                            .with_label_values(&[client, route, name, status]),
+                    )
+                }),
+            };
+            latency.observe(seconds);
+            count.inc();
         });
     }
 

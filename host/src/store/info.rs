@@ -46,7 +46,7 @@ pub async fn poll(store: Store, every: Duration) {
     let mut last: HashMap<String, [u64; 3]> = HashMap::new();
     let now = tokio::time::Instant::now();
     let first = now.checked_add(every).unwrap_or(now);
-    let mut ticker = tokio::time::interval_at(first, every.max(Duration::from_millis(1)));
+    let mut ticker = tokio::time::interval_at(first, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;

@@ -34,7 +34,7 @@ use breaker::Breaker;
 use nodes::Nodes;
 use plan::TtlBounds;
 use pool::Pool;
-use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
 use redis::{Pipeline, Value};
 use scripts::Scripts;
 use std::sync::Arc;
@@ -462,11 +462,12 @@ impl Store {
                         p.addr
                     )));
                 }
-                let Some((host, port)) = topology::host_port(&p.addr) else {
-                    continue;
-                };
-                let at = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
-                conn.route_command(redis::cmd("PING"), at).await?;
+                if !self.pool.ping(&p.addr).await {
+                    return Err(StoreError::Unavailable(format!(
+                        "primary {} does not answer PING",
+                        p.addr
+                    )));
+                }
             }
             Ok(())
         };
@@ -531,16 +532,13 @@ impl Store {
     /// [`plan::PlanLimits::one_slot`]), all sent at once, each to its slot's
     /// primary.
     async fn run_by_slot(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
-        // (slot, reads on replicas) → the jobs' indexes.
-        type Group = ((Option<u16>, bool), Vec<usize>);
-        let mut slots: Vec<Group> = Vec::new();
+        // (slot, reads on replicas) → the jobs' indexes; a map, as a batch
+        // may span as many slots as it has keys.
+        let mut slots: std::collections::HashMap<(Option<u16>, bool), Vec<usize>> =
+            std::collections::HashMap::new();
         for (i, job) in jobs.iter().enumerate() {
             let slot = plan::first_key(job.plan).map(|k| topology::slot(k.as_bytes()));
-            let slot = (slot, job.replica);
-            match slots.iter_mut().find(|(s, _)| *s == slot) {
-                Some((_, members)) => members.push(i),
-                None => slots.push((slot, vec![i])),
-            }
+            slots.entry((slot, job.replica)).or_default().push(i);
         }
         let rounds = slots.iter().map(|((slot, replicas), members)| {
             let group: Vec<Job> = members.iter().map(|&i| jobs[i]).collect();

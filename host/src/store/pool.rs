@@ -288,21 +288,34 @@ impl ClusterLink {
     /// A connection of its own to the node at `addr`: a blocking command
     /// would hold up every request on the shared one.
     async fn exclusive(&self, addr: &str) -> Result<Conn, StoreError> {
-        let (host, port) = super::topology::host_port(addr)
-            .ok_or_else(|| StoreError::Unavailable(format!("a node at {addr:?}")))?;
-        let client = connect::node_client(&self.config, &host, port)
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(None);
-        let mux = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {addr}: {e}")))?;
+        let mux = self
+            .connect_node(
+                addr,
+                AsyncConnectionConfig::new().set_response_timeout(None),
+            )
+            .await?;
         Ok(Conn {
             mux,
             broken: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// A connection of its own to the node at `addr`, with the URL's
+    /// credentials and TLS, connecting within the connect timeout.
+    async fn connect_node(
+        &self,
+        addr: &str,
+        config: AsyncConnectionConfig,
+    ) -> Result<MultiplexedConnection, StoreError> {
+        let (host, port) = super::topology::host_port(addr)
+            .ok_or_else(|| StoreError::Unavailable(format!("a node at {addr:?}")))?;
+        let client = connect::node_client(&self.config, &host, port)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let config = config.set_connection_timeout(Some(self.connect_timeout));
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {addr}: {e}")))
     }
 
     /// Which primary serves which slots now (`CLUSTER SLOTS`).
@@ -347,18 +360,10 @@ impl ClusterLink {
         ),
         StoreError,
     > {
-        let (host, port) = super::topology::host_port(addr)
-            .ok_or_else(|| StoreError::Unavailable(format!("a node at {addr:?}")))?;
-        let client = connect::node_client(&self.config, &host, port)
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_push_sender(tx);
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {addr}: {e}")))?;
+        let mut conn = self
+            .connect_node(addr, AsyncConnectionConfig::new().set_push_sender(tx))
+            .await?;
         let mut on = redis::cmd("CLIENT");
         on.arg("TRACKING").arg("ON").arg("BCAST");
         for p in prefixes {
