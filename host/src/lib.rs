@@ -38,6 +38,8 @@
 //! - [`near_cache`]: in-process copies of reads, single flight, and which
 //!   reads are tracked (the store sends the tracking commands).
 //! - [`access`]: per-key access statistics for adaptive policies.
+//! - [`namespace`]: valid names, the gateway's reserved key prefixes, and
+//!   which domain a stream belongs to.
 //! - [`config`]: the TOML file, its defaults and its checks.
 //! - [`secret`]: the admin token and the Redis URL's password, which no
 //!   `Debug`, `Display`, log line or answer ever shows.
@@ -56,6 +58,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod generation;
+pub mod namespace;
 pub mod near_cache;
 pub mod plugin;
 pub mod reload;
