@@ -153,10 +153,8 @@ impl Gateway {
     /// 2 s, so that it is done before the first request when Redis is up
     /// (and goes on in the background when it is not).
     pub async fn start_background(&self) {
-        self.store.spawn_breaker();
-        if let Some(tracked) = &self.tracked {
-            self.store.follow_changes(tracked.to_vec());
-        }
+        let tracked = self.tracked.as_deref().map(<[String]>::to_vec);
+        self.store.start(tracked.unwrap_or_default());
         let every = Duration::from_millis(self.config.metrics.info_interval_ms.max(100));
         tokio::spawn(crate::store::info::poll(self.store.clone(), every));
         let mut check = tokio::spawn(crate::store::acl::report(self.store.clone()));
@@ -243,7 +241,7 @@ impl Gateway {
         let key = match slot_of {
             None => format!("idempotency:{}:{key}", domain.name),
             Some(write) => {
-                let tag = crate::store::topology::tag_of(write).ok_or_else(|| {
+                let tag = crate::store::cluster::topology::tag_of(write).ok_or_else(|| {
                     Error::BadRequest(format!(
                         "on a Redis Cluster an Idempotency-Key needs the write's key to take a hash tag; {write:?} holds a '}}' outside one"
                     ))

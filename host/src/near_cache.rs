@@ -19,7 +19,7 @@
 
 use crate::plugin::bindings::Plan;
 use crate::store::plan::cacheable_key;
-use crate::store::pool::Invalidation;
+use crate::store::tracking::Invalidation;
 use bytes::Bytes;
 use std::hash::BuildHasher;
 use std::sync::Arc;

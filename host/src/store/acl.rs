@@ -7,7 +7,8 @@
 //! recommended rights may not run `ACL GETUSER`: then the gateway says, at
 //! info level, that it could not check. Nothing here ever stops the gateway.
 
-use super::{Store, StoreError, one, pipeline};
+use super::pipeline::{one, pipeline};
+use super::{Store, StoreError};
 use redis::Value;
 use std::time::Duration;
 

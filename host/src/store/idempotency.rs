@@ -8,7 +8,9 @@
 //! between them can let a retry apply it again. A record holds the
 //! request's fingerprint and, when known, the response to replay.
 
-use super::{Store, StoreError, one, pipeline, reply_error};
+use super::error::reply_error;
+use super::pipeline::{one, pipeline};
+use super::{Store, StoreError};
 use redis::Value;
 use std::time::Duration;
 

@@ -14,29 +14,39 @@
 //! its connection broken (bb8 then discards it instead of reusing it) and the
 //! next request makes a new one: the gateway serves again as soon as Redis
 //! accepts connections.
+//!
+//! The lanes serve a single Redis; [`Budget`] and [`Exclusive`] (connections
+//! of one's own) serve a cluster's nodes as well.
 
-use crate::config::{ReadFrom, RedisConfig};
+use super::chain::{Connection, Held};
+use super::connect::{self, ClientError};
+use super::error::{StoreError, is_transport};
+use super::scripts::Scripts;
+use super::tracking::{Invalidation, Invalidator, invalidation};
+use crate::config::RedisConfig;
+use crate::telemetry::METRICS;
 use arc_swap::ArcSwapOption;
 use redis::aio::MultiplexedConnection;
-use redis::cluster::ClusterClient;
-use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{AsyncConnectionConfig, Client, RedisError, Value};
-
-use super::connect::{self, ClientError};
+use redis::{AsyncConnectionConfig, Client, Pipeline, RedisError, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
-
-use super::StoreError;
-use super::scripts::Scripts;
-use crate::telemetry::METRICS;
 
 /// bb8's view of a Redis connection: the multiplexed handle and a flag a
 /// lane raises when it saw the connection fail.
 pub struct Conn {
     pub mux: MultiplexedConnection,
     broken: Arc<AtomicBool>,
+}
+
+impl Conn {
+    /// A connection bb8 does not manage (a cluster node's), closed when dropped.
+    pub fn own(mux: MultiplexedConnection) -> Conn {
+        Conn {
+            mux,
+            broken: Arc::new(AtomicBool::new(false)),
+        }
+    }
 }
 
 /// Makes connections for bb8. Not bb8-redis's manager: that one uses
@@ -53,25 +63,6 @@ pub struct Manager {
     /// closes, for the near cache.
     on_invalidate: Invalidator,
 }
-
-/// What the store hears from Redis about keys this gateway read (RESP3
-/// client tracking), for whoever keeps copies of them.
-#[derive(Debug)]
-pub enum Invalidation {
-    /// These keys changed.
-    Keys(Vec<Vec<u8>>),
-    /// Everything changed (FLUSHALL, or Redis dropped its tracking table).
-    All,
-    /// A tracking connection closed: changes may go unheard until it is back.
-    Lost,
-    /// On a cluster: every primary's changes are heard (`true`), or some
-    /// primary has no tracking connection (`false`: no copy is fresh or
-    /// kept until it has).
-    Tracking(bool),
-}
-
-/// Where invalidations go.
-pub type Invalidator = Arc<dyn Fn(Invalidation) + Send + Sync>;
 
 impl bb8::ManageConnection for Manager {
     type Connection = Conn;
@@ -133,21 +124,6 @@ impl bb8::ManageConnection for Manager {
     }
 }
 
-/// An `invalidate` push: the keys, or nil for "everything".
-pub(super) fn invalidation(data: Vec<redis::Value>) -> Invalidation {
-    match data.into_iter().next() {
-        Some(redis::Value::Array(keys)) => Invalidation::Keys(
-            keys.into_iter()
-                .filter_map(|k| match k {
-                    redis::Value::BulkString(b) => Some(b),
-                    _ => None,
-                })
-                .collect(),
-        ),
-        _ => Invalidation::All,
-    }
-}
-
 type Pooled = bb8::PooledConnection<'static, Manager>;
 
 thread_local! {
@@ -185,235 +161,16 @@ struct Lane {
     held: tokio::sync::Mutex<Option<Pooled>>,
 }
 
-/// A connection for one command or pipeline, with a way to report that it failed.
-pub struct Shared {
-    pub mux: Link,
+/// A lane's connection for one command or pipeline, with a way to report
+/// that it failed.
+struct Shared {
+    mux: MultiplexedConnection,
     broken: Arc<AtomicBool>,
-}
-
-/// What the request path sends on: a lane's multiplexed connection to the
-/// one Redis, or the cluster client (`redis.cluster`), which routes each
-/// command or single-slot pipeline to the primary of its keys' slot,
-/// follows MOVED/ASK and reconnects nodes itself.
-#[derive(Clone)]
-pub enum Link {
-    Lane(MultiplexedConnection),
-    Cluster(ClusterConnection),
-}
-
-impl redis::aio::ConnectionLike for Link {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
-        match self {
-            Link::Lane(c) => c.req_packed_command(cmd),
-            Link::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipe: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> redis::RedisFuture<'a, Vec<Value>> {
-        match self {
-            Link::Lane(c) => c.req_packed_commands(pipe, offset, count),
-            Link::Cluster(c) => c.req_packed_commands(pipe, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Link::Lane(c) => c.get_db(),
-            Link::Cluster(c) => c.get_db(),
-        }
-    }
-}
-
-/// One primary's tracking connection and what its push reader knows.
-struct Tracker {
-    /// Held so the connection stays open; dropped, it closes.
-    _conn: MultiplexedConnection,
-    alive: Arc<AtomicBool>,
-    /// Closed on purpose (no longer a primary): its end is not a loss.
-    retired: Arc<AtomicBool>,
-}
-
-impl Tracker {
-    /// Forward a tracking connection's invalidations until it closes; a
-    /// close not on purpose makes every copy unheard at once (before the
-    /// tracker counts as dead, so the follower never re-hears too early).
-    fn follow(
-        conn: MultiplexedConnection,
-        mut pushes: tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
-        invalidate: Invalidator,
-    ) -> Tracker {
-        let alive = Arc::new(AtomicBool::new(true));
-        let retired = Arc::new(AtomicBool::new(false));
-        let (flag, gone) = (alive.clone(), retired.clone());
-        tokio::spawn(async move {
-            while let Some(push) = pushes.recv().await {
-                match push.kind {
-                    redis::PushKind::Invalidate => invalidate(invalidation(push.data)),
-                    redis::PushKind::Disconnection => break,
-                    _ => {}
-                }
-            }
-            if !gone.load(Ordering::Acquire) {
-                tracing::warn!("a tracking connection to a primary closed");
-                invalidate(Invalidation::Tracking(false));
-            }
-            flag.store(false, Ordering::Release);
-        });
-        Tracker {
-            _conn: conn,
-            alive,
-            retired,
-        }
-    }
-}
-
-/// The cluster client's one connection (`redis.cluster`): made on first
-/// use, cloned by every request; it holds a multiplexed connection per node.
-struct ClusterLink {
-    client: ClusterClient,
-    conn: ArcSwapOption<ClusterConnection>,
-    connecting: tokio::sync::Mutex<()>,
-    scripts: Arc<Scripts>,
-    connect_timeout: std::time::Duration,
-    /// For connections of one's own to a node (blocking reads).
-    config: RedisConfig,
-}
-
-impl ClusterLink {
-    /// A connection of its own to the node at `addr`: a blocking command
-    /// would hold up every request on the shared one.
-    async fn exclusive(&self, addr: &str) -> Result<Conn, StoreError> {
-        let mux = self
-            .connect_node(
-                addr,
-                AsyncConnectionConfig::new().set_response_timeout(None),
-            )
-            .await?;
-        Ok(Conn {
-            mux,
-            broken: Arc::new(AtomicBool::new(false)),
-        })
-    }
-
-    /// A connection of its own to the node at `addr`, with the URL's
-    /// credentials and TLS, connecting within the connect timeout.
-    async fn connect_node(
-        &self,
-        addr: &str,
-        config: AsyncConnectionConfig,
-    ) -> Result<MultiplexedConnection, StoreError> {
-        let (host, port) = super::topology::host_port(addr)
-            .ok_or_else(|| StoreError::Unavailable(format!("a node at {addr:?}")))?;
-        let client = connect::node_client(&self.config, &host, port)
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let config = config.set_connection_timeout(Some(self.connect_timeout));
-        client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {addr}: {e}")))
-    }
-
-    /// Which primary serves which slots now (`CLUSTER SLOTS`).
-    async fn slot_map(&self) -> Result<Vec<(u16, u16, String)>, StoreError> {
-        let Link::Cluster(mut conn) = self.shared().await?.mux else {
-            return Err(StoreError::Unavailable("no cluster connection".into()));
-        };
-        let reply: Value = redis::cmd("CLUSTER")
-            .arg("SLOTS")
-            .query_async(&mut conn)
-            .await?;
-        Ok(super::topology::slot_ranges(reply))
-    }
-
-    /// Does the node at `addr` answer `PING`?
-    async fn ping(&self, addr: &str) -> bool {
-        let Some((host, port)) = super::topology::host_port(addr) else {
-            return false;
-        };
-        let Ok(Shared {
-            mux: Link::Cluster(mut conn),
-            ..
-        }) = self.shared().await
-        else {
-            return false;
-        };
-        let at = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
-        conn.route_command(redis::cmd("PING"), at).await.is_ok()
-    }
-
-    /// A connection to one node that hears, as RESP3 pushes, every change
-    /// to keys under `prefixes` (`CLIENT TRACKING ON BCAST`): reads need
-    /// not opt in, so the cluster connection's reads stay as they are.
-    async fn tracker(
-        &self,
-        addr: &str,
-        prefixes: &[String],
-    ) -> Result<
-        (
-            MultiplexedConnection,
-            tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
-        ),
-        StoreError,
-    > {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut conn = self
-            .connect_node(addr, AsyncConnectionConfig::new().set_push_sender(tx))
-            .await?;
-        let mut on = redis::cmd("CLIENT");
-        on.arg("TRACKING").arg("ON").arg("BCAST");
-        for p in prefixes {
-            on.arg("PREFIX").arg(p);
-        }
-        on.query_async::<()>(&mut conn).await?;
-        Ok((conn, rx))
-    }
-
-    async fn shared(&self) -> Result<Shared, StoreError> {
-        let shared = |c: &ClusterConnection| Shared {
-            mux: Link::Cluster(c.clone()),
-            // The client replaces a failed node's connection itself.
-            broken: Arc::new(AtomicBool::new(false)),
-        };
-        if let Some(c) = self.conn.load().as_ref() {
-            return Ok(shared(c));
-        }
-        let _one = self.connecting.lock().await;
-        if let Some(c) = self.conn.load().as_ref() {
-            return Ok(shared(c));
-        }
-        let connect = self.client.get_async_connection();
-        let mut conn = tokio::time::timeout(self.connect_timeout, connect)
-            .await
-            .map_err(|_| StoreError::Unavailable("cannot connect to the cluster in time".into()))?
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to the cluster: {e}")))?;
-        // SCRIPT LOAD goes to every node; a primary promoted later that
-        // never saw it answers NOSCRIPT, recovered per call.
-        for script in self.scripts.all() {
-            redis::cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(&script.source)
-                .query_async::<()>(&mut conn)
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("cannot load scripts: {e}")))?;
-        }
-        METRICS
-            .script_loads
-            .inc_by(self.scripts.all().count() as u64);
-        tracing::info!("connected to the Redis Cluster");
-        let out = shared(&conn);
-        self.conn.store(Some(Arc::new(conn)));
-        Ok(out)
-    }
 }
 
 impl Shared {
     /// The connection failed at the transport level: stop handing it out.
-    pub fn mark_broken(&self) {
+    fn mark_broken(&self) {
         self.broken.store(true, Ordering::Relaxed);
     }
 }
@@ -424,14 +181,9 @@ pub struct Pool {
     /// The same manager bb8 uses, for lanes that connect themselves.
     manager: Manager,
     /// Connections left for exclusive use: `pool_size` minus the lanes.
-    exclusive_permits: Arc<tokio::sync::Semaphore>,
+    budget: Budget,
     lanes: Vec<Lane>,
     next: AtomicUsize,
-    /// In cluster mode, what the request path uses instead of lanes.
-    cluster: Option<ClusterLink>,
-    /// In cluster mode, for domains that read from replicas (connects on
-    /// first use).
-    replicas: Option<ClusterLink>,
 }
 
 impl Pool {
@@ -452,56 +204,20 @@ impl Pool {
             .test_on_check_out(false)
             .retry_connection(false)
             .build_unchecked(manager.clone());
-        let lanes = config.shared_connections();
-        let exclusive = (config.pool_size as usize).saturating_sub(lanes);
-        let permits = Arc::new(tokio::sync::Semaphore::new(exclusive));
-        if exclusive == 0 {
-            permits.close();
-        }
-        let link = |reads| -> Result<Option<ClusterLink>, ClientError> {
-            if !config.cluster {
-                return Ok(None);
-            }
-            Ok(Some(ClusterLink {
-                client: connect::cluster_client(config, reads)?,
-                conn: ArcSwapOption::empty(),
-                connecting: tokio::sync::Mutex::new(()),
-                scripts: manager.scripts.clone(),
-                connect_timeout: config.connect_timeout(),
-                config: config.clone(),
-            }))
-        };
-        let (cluster, replicas) = (link(ReadFrom::Primary)?, link(ReadFrom::Replica)?);
         Ok(Pool {
             pool,
             manager,
-            exclusive_permits: permits,
-            lanes: (0..lanes).map(|_| Lane::default()).collect(),
+            budget: Budget::new(config),
+            lanes: (0..config.shared_connections())
+                .map(|_| Lane::default())
+                .collect(),
             next: AtomicUsize::new(0),
-            cluster,
-            replicas,
         })
     }
 
     /// A shared connection for the request path: round-robin over this
     /// thread's lanes ([`pin_lanes`]), or over all of them.
-    pub async fn shared(&self) -> Result<Shared, StoreError> {
-        if let Some(cluster) = &self.cluster {
-            return cluster.shared().await;
-        }
-        self.lane().await
-    }
-
-    /// A shared connection whose reads go to replicas (on a cluster; on a
-    /// single Redis the same as [`Pool::shared`]).
-    pub async fn shared_replicas(&self) -> Result<Shared, StoreError> {
-        match &self.replicas {
-            Some(replicas) => replicas.shared().await,
-            None => self.shared().await,
-        }
-    }
-
-    async fn lane(&self) -> Result<Shared, StoreError> {
+    async fn shared(&self) -> Result<Shared, StoreError> {
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
         let i = match SHARE.get() {
             Some((thread, threads)) => lane_of(thread, threads, self.lanes.len(), turn),
@@ -512,7 +228,7 @@ impl Pool {
             && !h.1.load(Ordering::Relaxed)
         {
             return Ok(Shared {
-                mux: Link::Lane(h.0.clone()),
+                mux: h.0.clone(),
                 broken: h.1.clone(),
             });
         }
@@ -528,7 +244,7 @@ impl Pool {
             && !h.1.load(Ordering::Relaxed)
         {
             return Ok(Shared {
-                mux: Link::Lane(h.0.clone()),
+                mux: h.0.clone(),
                 broken: h.1.clone(),
             });
         }
@@ -540,7 +256,7 @@ impl Pool {
         METRICS.pool_wait.observe(started.elapsed().as_secs_f64());
         let handle = (conn.mux.clone(), conn.broken.clone());
         let shared = Shared {
-            mux: Link::Lane(handle.0.clone()),
+            mux: handle.0.clone(),
             broken: handle.1.clone(),
         };
         lane.handle.store(Some(Arc::new(handle)));
@@ -581,107 +297,36 @@ impl Pool {
     }
 
     /// A connection of one's own, from the same budget (blocking commands,
-    /// WATCH); on a cluster to the node at `node`. Report failures with
-    /// [`Exclusive::mark_broken`].
-    pub async fn exclusive(&self, node: Option<&str>) -> Result<Exclusive, StoreError> {
+    /// WATCH).
+    pub async fn exclusive(&self) -> Result<Exclusive, StoreError> {
         let started = Instant::now();
-        let permit = self
-            .exclusive_permits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| {
-                StoreError::Busy(
-                    "every connection for blocking reads is in use (raise redis.pool_size)".into(),
-                )
-            })?;
-        let held = match (&self.cluster, node) {
-            (Some(cluster), Some(addr)) => Held::Own(cluster.exclusive(addr).await?),
-            _ => Held::Pooled(self.pool.get_owned().await?),
-        };
+        let permit = self.budget.take()?;
+        let held = Origin::Pooled(self.pool.get_owned().await?);
         METRICS.pool_wait.observe(started.elapsed().as_secs_f64());
         Ok(Exclusive(held, permit))
     }
 
-    /// On a cluster: hear every change to keys under `prefixes` on every
-    /// primary, for the near cache, until the process ends. Every second
-    /// the `primaries` (from the slot map the breakers keep) are looked at
-    /// again: one without a live tracking connection gets one, one no
-    /// longer primary loses its. Until every primary is heard (at start,
-    /// after a connection dropped, while a promoted replica has none yet)
-    /// no copy is fresh or kept.
-    pub async fn follow_changes(
-        self: Arc<Self>,
-        prefixes: Vec<String>,
-        primaries: impl Fn() -> Option<Vec<String>>,
-    ) {
-        let Some(cluster) = &self.cluster else { return };
-        if prefixes.is_empty() {
-            return;
-        }
-        let invalidate = self.manager.on_invalidate.clone();
-        invalidate(Invalidation::Tracking(false));
-        let mut heard = false;
-        let mut trackers: std::collections::HashMap<String, Tracker> =
-            std::collections::HashMap::new();
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(primaries) = primaries() else {
-                continue;
-            };
-            // A dropped connection already made copies unheard (its reader
-            // said so before it marked itself dead).
-            if trackers.values().any(|t| !t.alive.load(Ordering::Acquire)) {
-                heard = false;
-            }
-            trackers.retain(|addr, t| {
-                let keep = primaries.contains(addr) && t.alive.load(Ordering::Acquire);
-                // No longer a primary: closed on purpose, not a loss.
-                t.retired.store(!keep, Ordering::Release);
-                keep
-            });
-            for addr in &primaries {
-                if trackers.contains_key(addr) {
-                    continue;
-                }
-                match cluster.tracker(addr, &prefixes).await {
-                    Ok((conn, pushes)) => {
-                        let tracker = Tracker::follow(conn, pushes, invalidate.clone());
-                        trackers.insert(addr.clone(), tracker);
-                    }
+    /// Does Redis answer? A connection found dead is replaced and asked again.
+    pub async fn probe(&self, deadline: std::time::Duration) -> bool {
+        for _ in 0..2 {
+            let attempt = async {
+                let shared = self.shared().await.ok()?;
+                let mut conn = shared.mux.clone();
+                match redis::cmd("PING").query_async::<()>(&mut conn).await {
+                    Ok(()) => Some(true),
                     Err(e) => {
-                        tracing::warn!(node = %addr, error = %e, "no tracking connection to a primary; near-cache copies are not used until there is")
+                        if is_transport(&e) {
+                            shared.mark_broken();
+                        }
+                        Some(false)
                     }
                 }
-            }
-            let all = primaries.iter().all(|a| trackers.contains_key(a));
-            if all != heard {
-                heard = all;
-                invalidate(Invalidation::Tracking(all));
-                tracing::info!(
-                    primaries = primaries.len(),
-                    heard,
-                    "near-cache tracking on the cluster"
-                );
+            };
+            if let Ok(Some(true)) = tokio::time::timeout(deadline, attempt).await {
+                return true;
             }
         }
-    }
-
-    /// On a cluster: which primary serves which slots (`CLUSTER SLOTS`).
-    pub async fn slot_map(&self) -> Result<Vec<(u16, u16, String)>, StoreError> {
-        match &self.cluster {
-            Some(cluster) => cluster.slot_map().await,
-            None => Err(StoreError::Command("not a cluster".into())),
-        }
-    }
-
-    /// On a cluster: does the node at `addr` answer?
-    pub async fn ping(&self, addr: &str) -> bool {
-        match &self.cluster {
-            Some(cluster) => cluster.ping(addr).await,
-            None => false,
-        }
+        false
     }
 
     /// Connections open and idle (not held by a lane or a caller).
@@ -691,57 +336,89 @@ impl Pool {
     }
 }
 
+impl Connection for Pool {
+    async fn send(&self, pipe: &Pipeline) -> Result<Vec<Value>, StoreError> {
+        let shared = self.shared().await?;
+        let mut conn = shared.mux.clone();
+        pipe.query_async::<Vec<Value>>(&mut conn)
+            .await
+            .map_err(|e| {
+                if is_transport(&e) {
+                    shared.mark_broken();
+                }
+                e.into()
+            })
+    }
+}
+
+/// The connections a gateway may hold for callers alone (blocking reads):
+/// `pool_size` minus the shared lanes, on a single Redis or a cluster alike,
+/// so Redis never sees more than `pool_size` clients from one gateway.
+pub struct Budget {
+    permits: Arc<tokio::sync::Semaphore>,
+    total: usize,
+}
+
+impl Budget {
+    pub fn new(config: &RedisConfig) -> Budget {
+        let total = (config.pool_size as usize).saturating_sub(config.shared_connections());
+        let permits = Arc::new(tokio::sync::Semaphore::new(total));
+        if total == 0 {
+            permits.close();
+        }
+        Budget { permits, total }
+    }
+
+    /// One connection's worth, or `Busy` at once: a blocking read never
+    /// waits in line behind others.
+    pub fn take(&self) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            StoreError::Busy(
+                "every connection for blocking reads is in use (raise redis.pool_size)".into(),
+            )
+        })
+    }
+
+    /// Connections of one's own held now.
+    pub fn in_use(&self) -> usize {
+        self.total.saturating_sub(self.permits.available_permits())
+    }
+}
+
 /// A connection checked out for one caller alone (and its share of the budget).
-pub struct Exclusive(Held, #[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+pub struct Exclusive(
+    Origin,
+    #[allow(dead_code)] tokio::sync::OwnedSemaphorePermit,
+);
 
 /// From the pool (one Redis), or made for this caller on a cluster's node
 /// (closed when dropped).
-enum Held {
+enum Origin {
     Pooled(Pooled),
     Own(Conn),
 }
 
-impl Held {
-    fn get(&mut self) -> &mut Conn {
-        match self {
-            Held::Pooled(p) => p,
-            Held::Own(c) => c,
-        }
-    }
-}
-
-/// Marks a connection broken when dropped armed: a command whose future is
-/// dropped half-way (its client went away, a shutdown) may still be running
-/// on the connection, and its reply would reach the next user.
-pub struct Unfinished(Arc<AtomicBool>, bool);
-
-impl Unfinished {
-    /// The command completed: the connection is fit for the next user.
-    pub fn finished(mut self) {
-        self.1 = false;
-    }
-}
-
-impl Drop for Unfinished {
-    fn drop(&mut self) {
-        if self.1 {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
-}
-
 impl Exclusive {
-    pub fn conn(&mut self) -> &mut MultiplexedConnection {
-        &mut self.0.get().mux
+    /// A connection made for this caller alone, counted by `permit`.
+    pub fn own(conn: Conn, permit: tokio::sync::OwnedSemaphorePermit) -> Exclusive {
+        Exclusive(Origin::Own(conn), permit)
     }
 
-    /// A guard for a command about to run on this connection.
-    pub fn unfinished(&mut self) -> Unfinished {
-        Unfinished(self.0.get().broken.clone(), true)
+    fn conn(&mut self) -> &mut Conn {
+        match &mut self.0 {
+            Origin::Pooled(p) => p,
+            Origin::Own(c) => c,
+        }
+    }
+}
+
+impl Held for Exclusive {
+    async fn query(&mut self, pipe: &Pipeline) -> Result<Vec<Value>, RedisError> {
+        pipe.query_async(&mut self.conn().mux).await
     }
 
-    pub fn mark_broken(&mut self) {
-        self.0.get().broken.store(true, Ordering::Relaxed);
+    fn mark_broken(&mut self) {
+        self.conn().broken.store(true, Ordering::Relaxed);
     }
 }
 

@@ -112,7 +112,9 @@ impl Scripts {
 
     /// `SCRIPT LOAD` of every script, as one pipeline.
     pub fn load_all_pipeline(&self) -> redis::Pipeline {
-        let mut pipe = super::pipeline();
+        // Error replies in place, as every pipeline of the store's.
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
         for s in self.all() {
             pipe.cmd("SCRIPT").arg("LOAD").arg(&s.source).ignore();
         }

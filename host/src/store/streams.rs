@@ -2,7 +2,9 @@
 //! (`XREADGROUP`), acknowledge (`XACK`) and reclaim (`XAUTOCLAIM`). Blocking
 //! reads hold a connection of their own, from the same budget as everything else.
 
-use super::{Gather, Store, StoreError, pipeline, reply, reply_error};
+use super::error::reply_error;
+use super::pipeline::pipeline;
+use super::{Gather, Store, StoreError, reply};
 use redis::Value;
 use std::time::Duration;
 

@@ -25,9 +25,9 @@ use arc_swap::ArcSwapOption;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::StoreError;
-use super::breaker::{Breaker, State};
 use crate::config::BreakerConfig;
+use crate::store::StoreError;
+use crate::store::breaker::{Breaker, State};
 use crate::telemetry::METRICS;
 
 /// The pace while every primary's breaker is closed.

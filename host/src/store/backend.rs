@@ -1,0 +1,205 @@
+//! What the store talks to, chosen once in `Store::new`: a single Redis
+//! ([`Single`]) or a Redis Cluster ([`Cluster`]). Each answers the same
+//! questions — which connection and which breaker serve a call, a
+//! connection of its own for a key, how a batch splits into pipelines,
+//! ready, INFO, its background tasks — and this is the one place that
+//! asks which it is.
+
+use super::breaker;
+use super::chain;
+use super::cluster::{Cluster, topology};
+use super::connect::ClientError;
+use super::error::StoreError;
+use super::pipeline::{Job, one, pipeline, script};
+use super::scripts::{self, Scripts};
+use super::single::Single;
+use super::tracking::Invalidator;
+use crate::config::{BreakerConfig, RedisConfig};
+use redis::{Pipeline, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(super) enum Backend {
+    Single(Single),
+    /// Boxed: its two links are far larger than the lanes' handle.
+    Cluster(Box<Cluster>),
+}
+
+/// Jobs of a batch that go in one pipeline.
+pub(super) struct Batch<'a> {
+    /// A key of theirs: picks the breaker (on a cluster, of their slot).
+    pub key: Option<&'a str>,
+    /// Their reads may go to replicas.
+    pub replicas: bool,
+    /// Their indexes in the batch, in order.
+    pub members: Vec<usize>,
+}
+
+impl Backend {
+    pub fn new(
+        config: &RedisConfig,
+        breaker: BreakerConfig,
+        scripts: Arc<Scripts>,
+        on_invalidate: Invalidator,
+    ) -> Result<Backend, ClientError> {
+        Ok(match config.cluster {
+            true => Backend::Cluster(Box::new(Cluster::new(
+                config,
+                breaker,
+                scripts,
+                on_invalidate,
+            )?)),
+            false => Backend::Single(Single::new(config, breaker, scripts, on_invalidate)?),
+        })
+    }
+
+    /// One call through the chain, on the connection and through the
+    /// breaker that serve `key` (`None`: the call names no key), its reads
+    /// on replicas when `replicas` and the backend has them.
+    pub async fn call(
+        &self,
+        pipe: &Pipeline,
+        key: Option<&str>,
+        replicas: bool,
+        scripts: &Scripts,
+        deadline: Duration,
+    ) -> Result<Vec<Value>, StoreError> {
+        match self {
+            Backend::Single(s) => chain::call(&s.gate(), s.lanes(), pipe, scripts, deadline).await,
+            Backend::Cluster(c) => {
+                chain::call(&c.gate(key), c.link(replicas), pipe, scripts, deadline).await
+            }
+        }
+    }
+
+    /// A call that holds a connection of its own for `key` up to
+    /// `holds_for` (a blocking read).
+    pub async fn hold(
+        &self,
+        pipe: &Pipeline,
+        key: &str,
+        deadline: Duration,
+        holds_for: Duration,
+    ) -> Result<Vec<Value>, StoreError> {
+        match self {
+            Backend::Single(s) => {
+                chain::hold(&s.gate(), s.exclusive(), pipe, deadline, holds_for).await
+            }
+            Backend::Cluster(c) => {
+                let open = c.exclusive(key);
+                let result = chain::hold(&c.gate(Some(key)), open, pipe, deadline, holds_for).await;
+                if let Err(e) = &result
+                    && e.is_unavailable()
+                {
+                    c.moved();
+                }
+                result
+            }
+        }
+    }
+
+    /// How a batch's jobs go to Redis: all in one pipeline to a single
+    /// Redis; on a cluster, where a pipeline cannot span slots, one per
+    /// hash slot (a plan's keys share one, see `PlanLimits::one_slot`) and
+    /// per choice of replica reads.
+    pub fn batches<'a>(&self, jobs: &[Job<'a>]) -> Vec<Batch<'a>> {
+        match self {
+            Backend::Single(_) => vec![Batch {
+                key: None,
+                replicas: false,
+                members: (0..jobs.len()).collect(),
+            }],
+            Backend::Cluster(_) => {
+                // A map: a batch may span as many slots as it has keys.
+                let mut by_slot: HashMap<(Option<u16>, bool), Batch<'a>> = HashMap::new();
+                for (i, job) in jobs.iter().enumerate() {
+                    let key = job.first_key();
+                    let slot = key.map(|k| topology::slot(k.as_bytes()));
+                    let batch = by_slot.entry((slot, job.replica)).or_insert(Batch {
+                        key,
+                        replicas: job.replica,
+                        members: Vec::new(),
+                    });
+                    batch.members.push(i);
+                }
+                by_slot.into_values().collect()
+            }
+        }
+    }
+
+    /// Whether a tracked read opts in (`CLIENT CACHING YES`) on the
+    /// connection that reads it; a cluster's trackers hear every change
+    /// of the tracked prefixes instead.
+    pub fn opts_in(&self) -> bool {
+        matches!(self, Backend::Single(_))
+    }
+
+    /// Whether every key of one plan must share a hash slot.
+    pub fn one_slot(&self) -> bool {
+        matches!(self, Backend::Cluster(_))
+    }
+
+    /// Ready when Redis runs a script (EVALSHA), not merely answers PING;
+    /// on a cluster, when every primary does its part (see [`Cluster::ready`]).
+    pub async fn ready(&self, scripts: &Scripts, deadline: Duration) -> Result<(), StoreError> {
+        match self {
+            Backend::Single(_) => {
+                let pipe = script(scripts, scripts::READY, &[], &[])?;
+                one(self.call(&pipe, None, false, scripts, deadline).await?).map(drop)
+            }
+            Backend::Cluster(c) => c.ready(deadline).await,
+        }
+    }
+
+    /// `INFO memory stats clients` of the one Redis (node `""`), or of every
+    /// primary of a cluster (by address).
+    pub async fn info(
+        &self,
+        scripts: &Scripts,
+        deadline: Duration,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        match self {
+            Backend::Single(_) => {
+                let mut pipe = pipeline();
+                pipe.cmd("INFO").arg("memory").arg("stats").arg("clients");
+                let text = super::reply::text(one(self
+                    .call(&pipe, None, false, scripts, deadline)
+                    .await?)?)?;
+                Ok(vec![(String::new(), text)])
+            }
+            Backend::Cluster(c) => c.info(deadline).await,
+        }
+    }
+
+    /// The background tasks: the breaker's (or every primary's), and on a
+    /// cluster the trackers of the near-cached prefixes `tracked` (a single
+    /// Redis's lanes track each kept read themselves).
+    pub fn start(&self, deadline: Duration, tracked: Vec<String>) {
+        match self {
+            Backend::Single(s) => s.start(deadline),
+            Backend::Cluster(c) => c.start(deadline, tracked),
+        }
+    }
+
+    pub fn status(&self) -> breaker::Status {
+        match self {
+            Backend::Single(s) => s.status(),
+            Backend::Cluster(c) => c.status(),
+        }
+    }
+
+    pub fn set_breaker_config(&self, config: BreakerConfig) {
+        match self {
+            Backend::Single(s) => s.set_breaker_config(config),
+            Backend::Cluster(c) => c.set_breaker_config(config),
+        }
+    }
+
+    pub fn pool_state(&self) -> (u32, u32) {
+        match self {
+            Backend::Single(s) => s.pool_state(),
+            Backend::Cluster(c) => c.pool_state(),
+        }
+    }
+}
