@@ -40,7 +40,10 @@
 //! - [`access`]: per-key access statistics for adaptive policies.
 //! - [`namespace`]: valid names, the gateway's reserved key prefixes, and
 //!   which domain a stream belongs to.
-//! - [`config`]: the TOML file, its defaults and its checks.
+//! - [`config`]: the TOML file, one file per section with its struct,
+//!   defaults and checks (each refusal on its key's line, from the parser's
+//!   spans: `lines`); `[redis]`'s checked parts, which `store::connect`
+//!   builds clients from.
 //! - [`secret`]: the admin token and the Redis URL's password, which no
 //!   `Debug`, `Display`, log line or answer ever shows.
 //! - [`error`]: every request error and its HTTP status, in one place.
