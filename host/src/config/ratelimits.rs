@@ -3,6 +3,7 @@
 
 use super::ConfigError;
 use super::lines::Checker;
+use crate::namespace::valid_name;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -32,13 +33,18 @@ fn default_when_unavailable() -> WhenUnavailable {
     WhenUnavailable::FailOpen
 }
 
-/// Each policy, in name order.
+/// Each policy, in name order. A name is a word without `:`, like a
+/// domain's: buckets are `ratelimit:{policy}:{subject}`, so a policy
+/// `global:vip` would be drained by subject `vip:…` of `global`.
 pub(super) fn check(
     policies: &BTreeMap<Spanned<String>, RateLimitConfig>,
     at: &Checker,
 ) -> Result<(), ConfigError> {
     for (name, policy) in policies {
         let at = at.at(name.get_ref());
+        if !valid_name(name.get_ref()) {
+            return Err(at.refuse("rate-limit policy names are 1 to 64 of a-z, 0-9, '_' and '-'"));
+        }
         if policy.capacity == 0 || !(policy.refill_per_s > 0.0 && policy.refill_per_s.is_finite()) {
             return Err(at.refuse("capacity must be at least 1 and refill_per_s a positive number"));
         }
@@ -69,5 +75,19 @@ mod tests {
                 "{PATH}:5: ratelimits.zero: capacity must be at least 1 and refill_per_s a positive number"
             )
         );
+    }
+
+    #[test]
+    fn a_policy_name_is_a_word_without_a_colon() {
+        // Else `global:vip`'s buckets are `global`'s with subject `vip:…`.
+        let msg = "rate-limit policy names are 1 to 64 of a-z, 0-9, '_' and '-'";
+        let text = "[plugins]\ndir = \"p\"\n[ratelimits.global]\ncapacity = 1\nrefill_per_s = 1\n\n[ratelimits.\"global:vip\"]\ncapacity = 1\nrefill_per_s = 1\n";
+        assert_eq!(
+            refusal(text),
+            format!("{PATH}:7: ratelimits.global:vip: {msg}")
+        );
+        let text =
+            "[plugins]\ndir = \"p\"\n[ratelimits]\nGlobal = { capacity = 1, refill_per_s = 1 }\n";
+        assert_eq!(refusal(text), format!("{PATH}:4: ratelimits.Global: {msg}"));
     }
 }
