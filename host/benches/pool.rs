@@ -3,9 +3,7 @@
 //! through a bb8 pool where each request checks a connection out (with and
 //! without bb8's default PING on checkout). `make bench` runs it.
 
-#[path = "../../tests/support/mod.rs"]
-#[allow(unused_imports)]
-mod support;
+use sluice_test_support as support;
 
 mod common;
 use common::{Plain, store_get};

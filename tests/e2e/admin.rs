@@ -3,8 +3,7 @@
 //! a person sees it, in headless Chromium (`SLUICE_SCREENSHOT=1` also
 //! refreshes docs/images/status.png).
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use serde_json::Value;
 use std::io::{Read, Write};

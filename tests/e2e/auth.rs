@@ -3,8 +3,7 @@
 //! route family, open health routes, a key revoked by a reload while another
 //! client's requests keep succeeding, and `sluice hash-key`.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use serde_json::{Value, json};
 use std::io::Write;

@@ -2,8 +2,7 @@
 //! it opens, fails fast without touching Redis, serves stale copies where the
 //! domain allows, probes in the background, half-opens and closes.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use serde_json::json;
 use std::time::{Duration, Instant};

@@ -1,8 +1,7 @@
 //! `GET/PUT/DELETE /v1/cache/{domain}/{key}` end to end: a real redis-server,
 //! the real `sluice` binary, the real fixed-ttl plugin.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use redis::Commands;
 use serde_json::{Value, json};

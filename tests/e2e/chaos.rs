@@ -8,8 +8,7 @@
 //! swap). Every wait is on a condition, every loop bounded. The cases run one
 //! at a time (a lock), so their latency bounds hold on a small machine.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -1,8 +1,7 @@
 //! `sluice check-config`: exit 0 on a good file; on a broken one, a message
 //! that names the line and the field.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,8 +3,7 @@
 //! over the primaries, writes replicated, a killed primary's replica
 //! promoted), then the gateway on it (`redis.cluster = true`).
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use redis::Commands;
 use redis::cluster_routing::Slot;

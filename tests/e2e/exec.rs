@@ -1,8 +1,7 @@
 //! Plans of every action kind, run by the host's executor against a real
 //! Redis: commands, expiry, MULTI/EXEC, and the shapes of the replies.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use redis::Commands;
 use serde_json::{Value, json};

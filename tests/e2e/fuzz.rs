@@ -48,8 +48,7 @@
 //! failing (`SLUICE_FUZZ_STRICT=1` fails on them). See
 //! `tests/fuzz-regressions/README.md`.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use proptest::prelude::*;
 use proptest::sample::{Index, select};

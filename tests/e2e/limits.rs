@@ -4,8 +4,7 @@
 //! a trickled body gets 408; past `max_in_flight` requests are shed with 503
 //! and past `max_connections` new connections are closed.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use serde_json::{Value, json};
 use support::{Gateway, Redis, assert_problem, config, metric, raw_http};

@@ -2,8 +2,7 @@
 //! by Redis's client tracking, single flight on misses, never beyond a key's
 //! TTL in Redis.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use redis::Commands;
 use serde_json::{Value, json};

@@ -5,8 +5,7 @@
 //! limits), with real plugins and a real redis-server. `make test` installs
 //! schemathesis into var/venv; `SCHEMATHESIS=path` points elsewhere.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,8 +4,7 @@
 //! every metric the dashboard and the alert rules query is on a live
 //! gateway's `/metrics`; and promtool finds no problem in that exposition.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use serde_json::Value;
 use std::collections::BTreeSet;

@@ -1,8 +1,7 @@
 //! The three domain policies end to end: price-hash, adaptive-ttl and
 //! stream-router, each loaded from its `.wasm`, against a real Redis.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use redis::Commands;
 use serde_json::{Value, json};

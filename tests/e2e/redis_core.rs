@@ -2,8 +2,7 @@
 //! restart, the script cache, pipelines, the rate limiter, metrics and
 //! readiness — each against a real redis-server.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use redis::Commands;
 use serde_json::{Value, json};

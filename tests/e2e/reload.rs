@@ -3,8 +3,7 @@
 //! generation serves, SIGHUP, and the admin API; reads of the plugin files
 //! and rewrites of the same bytes reload nothing.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use redis::Commands;
 use serde_json::{Value, json};

@@ -3,8 +3,7 @@
 //! plugin, is counted, and another domain serving at the same time does not
 //! notice.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use redis::Commands;
 use serde_json::{Value, json};

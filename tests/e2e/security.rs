@@ -4,8 +4,7 @@
 //! warning about a user that may run FLUSHALL/CONFIG/KEYS, and a planted
 //! password and admin token that no output of the gateway ever shows.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use redis::Commands;
 use serde_json::{Value, json};

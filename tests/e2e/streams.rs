@@ -1,7 +1,6 @@
 //! Consumer groups over HTTP against a real Redis stream.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use serde_json::{Value, json};
 use std::collections::HashSet;

@@ -3,8 +3,7 @@
 //! and a write's expiry cannot be separated from it, even by a connection
 //! cut between the two commands.
 
-#[path = "../support/mod.rs"]
-mod support;
+use sluice_test_support as support;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

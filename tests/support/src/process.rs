@@ -1,0 +1,93 @@
+//! Waiting on conditions and running helper programs.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long anything may take to come up on a loaded machine.
+pub const STARTUP: Duration = Duration::from_secs(30);
+
+/// Poll `cond` until it holds or `within` passes; panics with `what` otherwise.
+pub fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Await `cond` until it holds, polling; panics after `within`. Returns how
+/// long it took (tests report it).
+pub async fn eventually(
+    what: &str,
+    within: Duration,
+    mut cond: impl AsyncFnMut() -> bool,
+) -> Duration {
+    let started = Instant::now();
+    while !cond().await {
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    started.elapsed()
+}
+
+/// A port nobody listens on right now (the OS's pick, released at once).
+pub(crate) fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Whether `program` runs (`program arg` exits 0). Under CI (and `make
+/// test`, which installs it) its absence is a failure; elsewhere the checks
+/// that need it are skipped, saying so.
+pub fn have(program: &Path, arg: &str) -> bool {
+    let found = Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing (make test installs it)",
+            program.display()
+        );
+        eprintln!(
+            "{} is missing: skipping its checks (make test installs it)",
+            program.display()
+        );
+    }
+    found
+}
+
+/// Run `cmd` to its end, killing it after `within`; its exit status and
+/// what it printed (stdout, stderr).
+pub fn run_within(mut cmd: Command, within: Duration) -> (bool, String, String) {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let id = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(within) {
+        Ok(Ok(out)) => (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        Ok(Err(e)) => panic!("{cmd:?}: {e}"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(id.to_string())
+                .status();
+            panic!("{cmd:?} did not finish within {within:?}");
+        }
+    }
+}
