@@ -7,19 +7,12 @@ use sluice_test_support as support;
 
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{EXAMPLE_DOMAINS, Gateway, Redis, STARTUP, eventually, metric};
+use support::{EXAMPLE_DOMAINS, Gateway, Redis, STARTUP, eventually, metric, repo_root};
 
 const TOKEN: &str = "status-page-test-token-7f3a";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
 
 /// The lines of `log` with `event` = `event`, parsed; every line must be JSON.
 fn events(log: &str, event: &str) -> Vec<Value> {
@@ -357,7 +350,7 @@ async fn a_person_signs_in_and_reads_the_status_page_in_chromium() {
     assert!(!dom.contains(TOKEN), "the page never shows the token");
 
     if screenshot {
-        let png = repo().join("docs/images/status.png");
+        let png = repo_root().join("docs/images/status.png");
         std::fs::create_dir_all(png.parent().unwrap()).unwrap();
         let mut shot = chromium(profile.path());
         shot.arg(format!("--screenshot={}", png.display()))

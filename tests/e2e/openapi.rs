@@ -7,17 +7,10 @@
 
 use sluice_test_support as support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
-use support::{EXAMPLE_DOMAINS, Gateway, Redis};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
+use support::{EXAMPLE_DOMAINS, Gateway, Redis, repo_root};
 
 #[tokio::test]
 async fn the_gateway_serves_its_document_without_a_key() {
@@ -32,9 +25,10 @@ async fn the_gateway_serves_its_document_without_a_key() {
         "application/json"
     );
     let served: serde_json::Value = resp.json().await.unwrap();
-    let file: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo().join("docs/openapi.json")).unwrap())
-            .unwrap();
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("docs/openapi.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         served, file,
         "the binary serves the document it was built with"
@@ -46,7 +40,7 @@ async fn the_gateway_serves_its_document_without_a_key() {
 fn schemathesis() -> PathBuf {
     std::env::var_os("SCHEMATHESIS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("var/venv/bin/schemathesis"))
+        .unwrap_or_else(|| repo_root().join("var/venv/bin/schemathesis"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,7 +54,7 @@ async fn schemathesis_finds_nothing_the_document_does_not_say() {
     let report = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(&st);
     cmd.arg("--config-file")
-        .arg(repo().join("tests/schemathesis.toml"))
+        .arg(repo_root().join("tests/schemathesis.toml"))
         .arg("run")
         .arg(gw.url("/openapi.json"))
         // The data routes; the operational and admin ones have tests of their own.

@@ -8,22 +8,15 @@ use sluice_test_support as support;
 
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use support::{Gateway, Redis, STARTUP, config_in, eventually, metric, own_plugins_dir};
+use support::{Gateway, Redis, STARTUP, config_in, eventually, metric, own_plugins_dir, repo_root};
 
 /// Where the image puts the repository's files (its WORKDIR).
 const IMAGE_ROOT: &str = "/opt/sluice/";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
-
 fn read(rel: &str) -> String {
-    std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    std::fs::read_to_string(repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 /// A path inside the repository, relative to its root ("docker/gateway").
@@ -32,7 +25,7 @@ fn in_repo(path: &Path) -> String {
         .canonicalize()
         .unwrap_or_else(|e| panic!("{} does not exist: {e}", path.display()));
     let rel = full
-        .strip_prefix(repo())
+        .strip_prefix(repo_root())
         .expect("a path inside the repository");
     rel.to_str().unwrap().to_owned()
 }
@@ -50,7 +43,7 @@ fn dockerfile() -> Vec<String> {
 
 #[test]
 fn the_image_copies_and_compose_mounts_paths_that_exist_where_the_configs_expect_them() {
-    let root = repo();
+    let root = repo_root();
     let mut from_build = Vec::new();
     for line in dockerfile().iter().filter(|l| l.starts_with("COPY ")) {
         let words: Vec<&str> = line.split_whitespace().skip(1).collect();
