@@ -16,9 +16,8 @@ mod redis;
 mod server;
 #[cfg(test)]
 pub(crate) mod testing;
-mod tls;
 
-pub use self::redis::{ClientError, ReadFrom, RedisConfig};
+pub use self::redis::{ClientError, ReadFrom, RedisConfig, TlsConfig};
 pub use breaker::BreakerConfig;
 pub use clients::ClientConfig;
 pub use domains::DomainConfig;
@@ -27,7 +26,6 @@ pub use near_cache::NearCacheConfig;
 pub use plugins::{PluginsConfig, ScriptsConfig};
 pub use ratelimits::{RateLimitConfig, WhenUnavailable};
 pub use server::ServerConfig;
-pub use tls::TlsConfig;
 
 use crate::secret::redact_urls;
 use lines::{Checker, Lines};

@@ -4,9 +4,12 @@
 //! cluster's nodes), checked here, so `check-config` refuses exactly what
 //! `store::connect`, which only builds clients from them, could not.
 
+mod tls;
+
+pub use tls::TlsConfig;
+
 use super::ConfigError;
 use super::lines::Checker;
-use super::tls::TlsConfig;
 use crate::secret::{RedisUrl, redact_urls};
 use redis::cluster::ClusterClientBuilder;
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
@@ -219,9 +222,9 @@ fn uses_tls(info: &ConnectionInfo) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Config;
-    use super::super::testing::{PATH, refusal};
     use super::*;
+    use crate::config::Config;
+    use crate::config::testing::{PATH, refusal};
     use std::path::Path;
 
     fn config(url: &str) -> RedisConfig {

@@ -2,7 +2,7 @@
 //! checks clients, and those files read and checked as redis-rs will use
 //! them, each refused under its own key.
 
-use super::redis::ClientError;
+use super::ClientError;
 use redis::{ClientTlsConfig, TlsCertificates};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
@@ -27,7 +27,7 @@ pub struct TlsConfig {
 
 impl TlsConfig {
     /// The paths, relative to the config file's folder `base`.
-    pub(super) fn resolve(&mut self, base: &Path) {
+    pub(in crate::config) fn resolve(&mut self, base: &Path) {
         self.ca_file = base.join(&self.ca_file);
         for file in [&mut self.cert_file, &mut self.key_file]
             .into_iter()
@@ -41,7 +41,7 @@ impl TlsConfig {
     /// the CA's certificates must be ones rustls takes as trust anchors
     /// (redis-rs builds its root store of them, and would refuse them there
     /// under no key).
-    pub(super) fn certificates(&self) -> Result<TlsCertificates, ClientError> {
+    pub(in crate::config) fn certificates(&self) -> Result<TlsCertificates, ClientError> {
         let client_tls = match (&self.cert_file, &self.key_file) {
             (None, None) => None,
             (Some(cert), Some(key)) => Some(ClientTlsConfig {
@@ -115,9 +115,9 @@ fn pem_private_key(path: &Path) -> Result<Vec<u8>, ClientError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{folder, refusal_at, tls_files};
-    use super::super::{Config, RedisConfig};
     use super::*;
+    use crate::config::testing::{folder, refusal_at, tls_files};
+    use crate::config::{Config, RedisConfig};
     use crate::secret::RedisUrl;
 
     fn parts(url: &str, tls: TlsConfig) -> Result<(), ClientError> {
