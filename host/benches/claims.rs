@@ -206,7 +206,7 @@ async fn main() {
         &config,
         BreakerConfig::default(),
         Arc::new(Scripts::load(None).expect("scripts")),
-        Arc::new(|_| {}),
+        sluice::store::tracking::Tracking::none(),
     )
     .expect("store");
     let tasks: Vec<_> = (0..48)

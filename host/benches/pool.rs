@@ -10,6 +10,7 @@ use common::{Plain, store_get};
 use sluice::config::{BreakerConfig, RedisConfig};
 use sluice::store::Store;
 use sluice::store::scripts::Scripts;
+use sluice::store::tracking::Tracking;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -64,7 +65,7 @@ async fn main() {
     };
     let scripts = Arc::new(Scripts::load(None).expect("scripts"));
     let store =
-        Store::new(&config, BreakerConfig::default(), scripts, Arc::new(|_| {})).expect("store");
+        Store::new(&config, BreakerConfig::default(), scripts, Tracking::none()).expect("store");
     drive("store: 2 shared multiplexed lanes (Sluice)", move || {
         let store = store.clone();
         async move {

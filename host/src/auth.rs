@@ -8,12 +8,12 @@
 //! is part of a generation: a reload that adds or revokes a client applies to
 //! the next request.
 //!
-//! This module is pure logic (no I/O): `server::dispatch` asks [`Clients::identify`]
-//! for the caller and [`Caller::may`] for the right the route needs
+//! This module is pure logic (no I/O) with its own error ([`AuthError`]):
+//! `server::admit` asks [`Clients::identify`] for the caller and
+//! [`Caller::may`] for the right the route needs
 //! (`server::route::Route::needs`), before any body is read.
 
 use crate::config::{ClientConfig, Config};
-use crate::error::Error;
 use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
 use sha2::{Digest, Sha256};
@@ -88,6 +88,26 @@ pub enum Caller<'a> {
     Client(&'a Client),
 }
 
+/// Why the data API refused a request: its own error, which `crate::error`
+/// maps to 401 or 403 with everything else.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No key the gateway knows: a 401 with `WWW-Authenticate: Bearer`.
+    #[error("{0}: send `Authorization: Bearer <key>` with the API key this client was given")]
+    Unauthenticated(KeyProblem),
+    /// A known client outside its scopes: a 403 naming the right to add.
+    #[error(
+        "client {client:?} may not do this: it has no `{right}` right on {kind} {subject:?} (clients.{client}.{right} in the gateway's config)",
+        right = .right.name(),
+        kind = .right.subject_kind()
+    )]
+    Forbidden {
+        client: String,
+        right: Right,
+        subject: String,
+    },
+}
+
 /// Why a request's credentials were refused (401): said so a person can
 /// fix the client, never which part of a key matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,11 +148,11 @@ impl Clients {
 
     /// The caller of a request with these headers: any caller when the API
     /// is open, else the client whose key the bearer token is (401 otherwise).
-    pub fn identify(&self, headers: &HeaderMap) -> Result<Caller<'_>, Error> {
+    pub fn identify(&self, headers: &HeaderMap) -> Result<Caller<'_>, AuthError> {
         let Some(clients) = &self.clients else {
             return Ok(Caller::Open);
         };
-        let token = bearer(headers).map_err(Error::Unauthenticated)?;
+        let token = bearer(headers).map_err(AuthError::Unauthenticated)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Every hash is compared in full, with no early exit: the time taken
         // says nothing about how much of a guess matched any hash.
@@ -144,7 +164,7 @@ impl Clients {
         }
         found
             .map(Caller::Client)
-            .ok_or(Error::Unauthenticated(KeyProblem::Unknown))
+            .ok_or(AuthError::Unauthenticated(KeyProblem::Unknown))
     }
 }
 
@@ -198,11 +218,11 @@ impl<'a> Caller<'a> {
     }
 
     /// Whether the caller's scopes hold `need` (403 naming what is missing).
-    pub fn may(&self, need: Need<'_>) -> Result<(), Error> {
+    pub fn may(&self, need: Need<'_>) -> Result<(), AuthError> {
         match self {
             Caller::Open => Ok(()),
             Caller::Client(c) if c.scope(need.right).contains(need.subject) => Ok(()),
-            Caller::Client(c) => Err(Error::Forbidden {
+            Caller::Client(c) => Err(AuthError::Forbidden {
                 client: c.name.clone(),
                 right: need.right,
                 subject: need.subject.to_owned(),
@@ -286,9 +306,9 @@ mod tests {
         h
     }
 
-    fn problem(r: Result<Caller<'_>, Error>) -> KeyProblem {
+    fn problem(r: Result<Caller<'_>, AuthError>) -> KeyProblem {
         match r {
-            Err(Error::Unauthenticated(p)) => p,
+            Err(AuthError::Unauthenticated(p)) => p,
             other => panic!("not a 401: {other:?}"),
         }
     }
@@ -417,12 +437,12 @@ mod tests {
             (Right::Read, "global"),
         ] {
             match may(right, subject) {
-                Err(e @ Error::Forbidden { .. }) => {
+                Err(e @ AuthError::Forbidden { .. }) => {
                     let shown = e.to_string();
                     assert!(shown.contains(right.name()), "{shown}");
                     assert!(shown.contains(&format!("{subject:?}")), "{shown}");
                     assert!(shown.contains("pricing-svc"), "{shown}");
-                    assert_eq!(e.status(), 403);
+                    assert_eq!(crate::error::Error::from(e).status(), 403);
                 }
                 other => panic!("{right:?} on {subject}: {other:?}"),
             }
@@ -431,7 +451,7 @@ mod tests {
 
     #[test]
     fn a_refusal_message_says_what_to_send_not_the_admin_token() {
-        let e = Error::Unauthenticated(KeyProblem::Missing);
+        let e = crate::error::Error::from(AuthError::Unauthenticated(KeyProblem::Missing));
         assert_eq!(e.status(), 401);
         let shown = e.to_string();
         assert!(shown.contains("Authorization: Bearer"), "{shown}");

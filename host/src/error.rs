@@ -2,7 +2,7 @@
 //! status. Handlers return `Result<_, Error>`; `server::respond::problem`
 //! renders it as a problem document (RFC 9457).
 
-use crate::auth::{KeyProblem, Right};
+use crate::auth::AuthError;
 use crate::plugin::PluginError;
 use crate::store::StoreError;
 use hyper::StatusCode;
@@ -38,21 +38,9 @@ pub enum Error {
     NoRoute,
     #[error("this needs `Authorization: Bearer <SLUICE_ADMIN_TOKEN>`")]
     Unauthorized,
-    /// The data API needs a client's key and this request has none the
-    /// gateway knows: a 401 with `WWW-Authenticate: Bearer`.
-    #[error("{0}: send `Authorization: Bearer <key>` with the API key this client was given")]
-    Unauthenticated(KeyProblem),
-    /// A known client outside its scopes: a 403 naming the right to add.
-    #[error(
-        "client {client:?} may not do this: it has no `{right}` right on {kind} {subject:?} (clients.{client}.{right} in the gateway's config)",
-        right = .right.name(),
-        kind = .right.subject_kind()
-    )]
-    Forbidden {
-        client: String,
-        right: Right,
-        subject: String,
-    },
+    /// The data API refused the caller's key or scopes (401, 403).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     #[error("method not allowed here; allowed: {0}")]
     MethodNotAllowed(&'static str),
     /// A rate-limit policy refused: a 429 with `Retry-After` and `RateLimit-*`.
@@ -103,14 +91,18 @@ impl Error {
             Error::BodyTooLarge(_) | Error::ResponseTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Unauthorized | Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Error::Unauthorized | Error::Auth(AuthError::Unauthenticated(_)) => {
+                StatusCode::UNAUTHORIZED
+            }
+            Error::Auth(AuthError::Forbidden { .. }) => StatusCode::FORBIDDEN,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Idempotency(Conflict::Reused) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Idempotency(_) => StatusCode::CONFLICT,
-            Error::Plugin(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Plugin(_) | Error::Store(StoreError::Internal(_)) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             Error::Store(StoreError::Command(_)) => StatusCode::BAD_GATEWAY,
             Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -133,14 +125,15 @@ impl Error {
             Error::UnsupportedMediaType(_) => "unsupported-media-type",
             Error::NotAcceptable(_) => "not-acceptable",
             Error::NoRoute => "no-route",
-            Error::Unauthorized | Error::Unauthenticated(_) => "unauthorized",
-            Error::Forbidden { .. } => "forbidden",
+            Error::Unauthorized | Error::Auth(AuthError::Unauthenticated(_)) => "unauthorized",
+            Error::Auth(AuthError::Forbidden { .. }) => "forbidden",
             Error::MethodNotAllowed(_) => "method-not-allowed",
             Error::Idempotency(Conflict::InFlight) => "idempotency-in-flight",
             Error::Idempotency(Conflict::Unrecorded) => "idempotency-unrecorded",
             Error::Idempotency(Conflict::Reused) => "idempotency-key-reused",
             Error::Plugin(PluginError::Refused { .. }) => "plugin-refused",
             Error::Plugin(_) => "plugin-failed",
+            Error::Store(StoreError::Internal(_)) => "internal",
             Error::Store(StoreError::Command(_)) => "redis-error",
             Error::Store(_) => "redis-unavailable",
         }

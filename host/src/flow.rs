@@ -1,41 +1,117 @@
-//! The request flow every data route shares: policy → plan → validation →
-//! near cache or Redis → answer, for one call or a batch in one round trip.
+//! The request flow every data route shares: a client's [`Call`] → the
+//! domain's policy → a plan the store checks → the near cache, or the store
+//! (which runs the plan and shapes its answer) → an [`Answer`]. One call or
+//! a batch in one round trip; a write at most once per `Idempotency-Key`.
 
-use super::{Domain, Gateway};
 use crate::access::{AccessTracker, Event};
 use crate::error::{Conflict, Error};
+use crate::generation::{Domain, Gateway};
 use crate::near_cache::{Entry, Kept};
 use crate::plugin::Planner;
 use crate::plugin::bindings::{Operation, Plan, Request};
-use crate::store::{Done, Job, Once, Seen, StoreError, plan};
+use crate::store::{Done, Job, Record, Reply, Seen, StoreError};
 use crate::telemetry::METRICS;
 use bytes::Bytes;
 use hyper::StatusCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// One call into a domain: what the client asked for, before the policy.
-pub struct Call {
-    pub key: String,
-    pub operation: Operation,
-    pub value: Option<Vec<u8>>,
-    pub fields: Vec<String>,
-    pub ttl_s: Option<u64>,
-    /// Written in the same transaction as the call's writes (an idempotency record).
-    pub record: Option<redis::Cmd>,
+/// What a client asks of a domain.
+#[derive(Debug)]
+pub enum Call {
+    /// Read `key`; `fields` of a hash-stored object (none: all of it).
+    Get {
+        key: String,
+        fields: Vec<String>,
+    },
+    /// Store a value (MessagePack), for `ttl_s` when the client asks.
+    Put {
+        key: String,
+        value: Vec<u8>,
+        ttl_s: Option<u64>,
+    },
+    Delete {
+        key: String,
+    },
+    /// Publish an event (MessagePack): it has no key; the policy picks the
+    /// stream(s).
+    Publish {
+        event: Vec<u8>,
+    },
 }
 
 impl Call {
-    pub fn new(key: String, operation: Operation) -> Call {
-        Call {
+    /// A read of `key`, whole.
+    pub fn get(key: String) -> Call {
+        Call::Get {
             key,
-            operation,
-            value: None,
             fields: Vec::new(),
-            ttl_s: None,
-            record: None,
         }
     }
+
+    /// The client's key (a publish has none).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Call::Get { key, .. } | Call::Put { key, .. } | Call::Delete { key } => Some(key),
+            Call::Publish { .. } => None,
+        }
+    }
+
+    fn fields(&self) -> &[String] {
+        match self {
+            Call::Get { fields, .. } => fields,
+            _ => &[],
+        }
+    }
+
+    fn operation(&self) -> Operation {
+        match self {
+            Call::Get { .. } => Operation::Get,
+            Call::Put { .. } => Operation::Put,
+            Call::Delete { .. } => Operation::Delete,
+            Call::Publish { .. } => Operation::Publish,
+        }
+    }
+
+    /// The policy's request: the key, fields and value move into it (the
+    /// value for good; [`Call::restore`] takes the key and fields back).
+    fn lend(&mut self, ttl_ms: Option<u64>, now_ms: u64, entropy: u64, stats: Stats) -> Request {
+        let operation = self.operation();
+        let (key, fields, value) = match self {
+            Call::Get { key, fields } => (take(key), take(fields), None),
+            Call::Put { key, value, .. } => (take(key), Vec::new(), Some(take(value))),
+            Call::Delete { key } => (take(key), Vec::new(), None),
+            Call::Publish { event } => (String::new(), Vec::new(), Some(take(event))),
+        };
+        Request {
+            key,
+            operation,
+            value,
+            fields,
+            ttl_ms,
+            now_ms,
+            entropy,
+            stats,
+        }
+    }
+
+    /// Take back the key and fields lent to the policy's request: they go
+    /// on with the call (near cache, statistics).
+    fn restore(&mut self, req: &mut Request) {
+        match self {
+            Call::Get { key, fields } => {
+                (*key, *fields) = (take(&mut req.key), take(&mut req.fields))
+            }
+            Call::Put { key, .. } | Call::Delete { key } => *key = take(&mut req.key),
+            Call::Publish { .. } => {}
+        }
+    }
+}
+
+type Stats = crate::plugin::bindings::AccessStats;
+
+fn take<T: Default>(v: &mut T) -> T {
+    std::mem::take(v)
 }
 
 /// What a call came to.
@@ -54,11 +130,18 @@ pub enum Answer {
 /// What an idempotent call came to.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Served now.
-    Fresh(Answer),
+    /// Served now; `record` takes the response once it is known
+    /// ([`Gateway::answered`]).
+    Fresh { answer: Answer, record: Record },
     /// Served before with this key: the first response (status, MessagePack
     /// body or nothing).
     Replay { status: u16, body: Vec<u8> },
+}
+
+/// A client's `Idempotency-Key` and the fingerprint of its request.
+pub struct Idempotent {
+    pub key: String,
+    pub fingerprint: String,
 }
 
 /// One call on its way: answered from the near cache, or planned for Redis.
@@ -71,6 +154,8 @@ enum Step {
         call: Call,
         plan: Plan,
         kept: Option<Kept>,
+        /// Written in the same transaction as the plan (an idempotency record).
+        record: Option<redis::Cmd>,
     },
 }
 
@@ -88,13 +173,13 @@ impl Gateway {
     /// near-cached domain take turns (single flight), awaited only briefly:
     /// when Redis is slow, waiting in line would add a timeout per reader.
     pub async fn call(&self, domain: &Domain, call: Call) -> Result<Answer, Error> {
-        let single_flight = call.operation == Operation::Get && !domain.near.fresh_for.is_zero();
+        let single_flight = matches!(call, Call::Get { .. }) && !domain.near.fresh_for.is_zero();
         // A hot read: a fresh copy of what the policy read last time for
         // this key answers before the policy runs.
         if single_flight
             && let Some(copy) = (domain.routes.as_ref())
-                .and_then(|r| r.get(&call.key))
-                .and_then(|key| self.near.fresh_at(&key, &call.fields))
+                .and_then(|r| r.get(call.key().unwrap_or_default()))
+                .and_then(|key| self.near().fresh_at(&key, call.fields()))
         {
             L1_HIT.inc();
             return Ok(if copy.absent {
@@ -107,84 +192,96 @@ impl Gateway {
         // Held until this read's answer is kept (or it gave up waiting).
         let mut _turn = None;
         let step = match step {
-            Step::Redis { call, plan, kept } if single_flight => {
-                let turn = self.near.turn(&domain.name, &call.key);
+            Step::Redis {
+                call,
+                plan,
+                kept,
+                record,
+            } if single_flight => {
+                let turn = self
+                    .near()
+                    .turn(&domain.name, call.key().unwrap_or_default());
                 _turn = tokio::time::timeout(TURN_WAIT, turn).await.ok();
                 // The reader ahead in line may have filled the cache meanwhile.
-                let filled = kept.as_ref().and_then(|k| self.near.fresh(k, &call.fields));
+                let filled = (kept.as_ref()).and_then(|k| self.near().fresh(k, call.fields()));
                 match filled {
                     Some(copy) => {
                         L1_HIT.inc();
                         Step::Near(copy)
                     }
-                    None => Step::Redis { call, plan, kept },
+                    None => Step::Redis {
+                        call,
+                        plan,
+                        kept,
+                        record,
+                    },
                 }
             }
             step => step,
         };
-        let mut answers = self.finish(domain, vec![Ok(step)]).await;
-        answers.pop().unwrap_or(Ok(Answer::Nothing))
+        self.finish(domain, vec![Ok(step)])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Internal("a call without an answer".into()).into()))
     }
 
-    /// Serve a write at most once per idempotency key: claim the key (a
-    /// duplicate in flight is a 409, one done is replayed), then write and
-    /// record together. `known` is the response when it is known before
-    /// the write (a PUT's 204); otherwise the caller records it with
-    /// [`Gateway::record_response`] once built.
+    /// Serve a write at most once per idempotency key: plan it, claim the
+    /// key in the write's place (a duplicate in flight is a 409, one done
+    /// is replayed), then write and record together. `known` is the
+    /// response when it is known before the write (a PUT's 204); otherwise
+    /// the caller records it with [`Gateway::answered`] once built.
     pub async fn call_once(
         &self,
         domain: &Domain,
         mut call: Call,
-        once: &Once,
+        once: Idempotent,
         known: Option<(StatusCode, &[u8])>,
     ) -> Result<Outcome, Error> {
-        match self.store.claim(once, now_ms()).await? {
+        let now = now_ms();
+        let plan = self.plan(domain, &mut domain.plugin.planner(), &mut call, now)?;
+        let window = self.idempotency_window();
+        let record = (self.store())
+            .record_for(&domain.name, &once.key, once.fingerprint, &plan, window)
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
+        match self.store().claim(&record, now).await? {
             Seen::Claimed => {}
             Seen::Done { status, body } => return Ok(Outcome::Replay { status, body }),
             Seen::InFlight => return Err(Error::Idempotency(Conflict::InFlight)),
             Seen::Applied => return Err(Error::Idempotency(Conflict::Unrecorded)),
             Seen::Reused => return Err(Error::Idempotency(Conflict::Reused)),
         }
-        call.record = Some(match known {
-            Some((status, body)) => once.done(status.as_u16(), body),
-            None => once.applied(now_ms()),
-        });
-        let result = self.call(domain, call).await;
+        let written = match known {
+            Some((status, body)) => record.done(status.as_u16(), body),
+            None => record.applied(now),
+        };
+        let step = Step::Redis {
+            call,
+            plan,
+            kept: None,
+            record: Some(written),
+        };
+        let result = (self.finish(domain, vec![Ok(step)]).await.pop())
+            .unwrap_or_else(|| Err(StoreError::Internal("a call without an answer".into()).into()));
         match &result {
             // Refused before Redis saw it: a retry may go ahead at once.
-            Err(Error::Store(StoreError::CircuitOpen { .. } | StoreError::Busy(_)))
-            | Err(Error::BadRequest(_) | Error::Plugin(_)) => self.store.release(once).await,
+            Err(Error::Store(StoreError::CircuitOpen { .. } | StoreError::Busy(_))) => {
+                self.store().release(&record).await
+            }
             // The transaction ran, one of its commands refused: that is
             // what a retry is answered, not a second attempt.
             Err(e @ Error::Store(StoreError::Command(_))) => {
-                self.record_response(once, once.done(e.status().as_u16(), b""))
-                    .await;
+                self.answered(&record, e.status(), b"").await;
             }
             // A timeout or a lost connection may have landed: the claim
             // expires (`claim_for`), a record written with it stays.
             _ => {}
         }
-        result.map(Outcome::Fresh)
-    }
-
-    /// The first key the policy would touch for `call`: a dry plan, nothing
-    /// sent (on a cluster an idempotency record must share its slot).
-    pub fn first_key(&self, domain: &Domain, call: &Call) -> Result<Option<String>, Error> {
-        let mut dry = Call {
-            key: call.key.clone(),
-            operation: call.operation,
-            value: call.value.clone(),
-            fields: call.fields.clone(),
-            ttl_s: call.ttl_s,
-            record: None,
-        };
-        let plan = self.plan(domain, &mut domain.plugin.planner(), &mut dry, now_ms())?;
-        Ok(plan::first_key(&plan).map(str::to_owned))
+        result.map(|answer| Outcome::Fresh { answer, record })
     }
 
     /// Record a claimed request's response once it is built.
-    pub async fn record_response(&self, once: &Once, record: redis::Cmd) {
-        if let Err(e) = self.store.record(once, record).await {
+    pub async fn answered(&self, record: &Record, status: StatusCode, body: &[u8]) {
+        if let Err(e) = self.store().answered(record, status.as_u16(), body).await {
             tracing::warn!(error = %e, "an idempotent request's response was not recorded; a retry gets 409");
         }
     }
@@ -212,26 +309,37 @@ impl Gateway {
         let jobs: Vec<Job> = steps
             .iter()
             .filter_map(|s| match s {
-                Ok(Step::Redis { call, plan, kept }) => Some(Job {
+                Ok(Step::Redis {
+                    call,
+                    plan,
+                    kept,
+                    record,
+                }) => Some(Job {
                     plan,
                     ttl: &domain.ttl,
                     track: kept.is_some(),
-                    record: call.record.as_ref(),
+                    record: record.as_ref(),
                     replica: domain.replica_reads,
+                    reply: match call {
+                        Call::Publish { .. } => Reply::Published,
+                        _ => Reply::Respond,
+                    },
                 }),
                 _ => None,
             })
             .collect();
-        let mut done = self.store.run(&jobs).await.into_iter();
+        let mut done = self.store().run(&jobs).await.into_iter();
         steps
             .into_iter()
             .map(|step| match step? {
                 Step::Near(copy) if copy.absent => Ok(Answer::Nothing),
                 Step::Near(copy) => Ok(Answer::Near(copy)),
-                Step::Redis { call, plan, kept } => {
-                    let result = done
-                        .next()
-                        .unwrap_or(Err(StoreError::Command("no reply".into())));
+                Step::Redis {
+                    call, plan, kept, ..
+                } => {
+                    let result = done.next().unwrap_or_else(|| {
+                        Err(StoreError::Internal("a plan without a reply".into()))
+                    });
                     self.answer(domain, &call, &plan, kept, result)
                 }
             })
@@ -247,20 +355,28 @@ impl Gateway {
         now_ms: u64,
     ) -> Result<Step, Error> {
         let plan = self.plan(domain, planner, &mut call, now_ms)?;
-        let kept = (call.operation == Operation::Get)
-            .then(|| self.near.consider(domain.near, &plan))
+        let kept = matches!(call, Call::Get { .. })
+            .then(|| self.near().consider(domain.near, &plan))
             .flatten();
-        if let (Some(k), Some(routes)) = (&kept, &domain.routes) {
-            routes.learn(&call.key, k);
+        if let (Some(k), Some(routes), Some(key)) = (&kept, &domain.routes, call.key()) {
+            routes.learn(key, k);
         }
-        if let Some(copy) = kept.as_ref().and_then(|k| self.near.fresh(k, &call.fields)) {
+        if let Some(copy) = kept
+            .as_ref()
+            .and_then(|k| self.near().fresh(k, call.fields()))
+        {
             L1_HIT.inc();
             return Ok(Step::Near(copy));
         }
-        Ok(Step::Redis { call, plan, kept })
+        Ok(Step::Redis {
+            call,
+            plan,
+            kept,
+            record: None,
+        })
     }
 
-    /// Ask the policy and check its plan.
+    /// Ask the policy, and have the store check its plan.
     fn plan(
         &self,
         domain: &Domain,
@@ -268,47 +384,35 @@ impl Gateway {
         call: &mut Call,
         now_ms: u64,
     ) -> Result<Plan, Error> {
-        let keyless = call.operation == Operation::Publish;
         let max = self.max_key_bytes();
-        if (call.key.is_empty() && !keyless) || call.key.len() > max {
+        if let Some(key) = call.key()
+            && (key.is_empty() || key.len() > max)
+        {
             return Err(Error::BadRequest(format!(
                 "keys are 1 to {max} bytes; this one has {}",
-                call.key.len()
+                key.len()
             )));
         }
-        let most = self.plan_limits.max_items;
-        if call.fields.len() > most {
+        let most = self.store().limits().max_items;
+        if call.fields().len() > most {
             return Err(Error::BadRequest(format!(
                 "{} fields asked for; at most {most}",
-                call.fields.len()
+                call.fields().len()
             )));
         }
-        let stats = if domain.track_access && !keyless {
-            self.access.stats(&domain.name, &call.key, now_ms)
-        } else {
-            AccessTracker::unknown()
+        let stats = match call.key() {
+            Some(key) if domain.track_access => self.access().stats(&domain.name, key, now_ms),
+            _ => AccessTracker::unknown(),
         };
-        let req = Request {
-            ttl_ms: call.ttl_s.map(|s| domain.ttl_override(s)).transpose()?,
-            key: std::mem::take(&mut call.key),
-            operation: call.operation,
-            value: call.value.take(),
-            fields: std::mem::take(&mut call.fields),
-            now_ms,
-            entropy: self.entropy(),
-            stats,
+        let ttl_ms = match call {
+            Call::Put { ttl_s: Some(s), .. } => Some(domain.ttl_override(*s)?),
+            _ => None,
         };
+        let mut req = call.lend(ttl_ms, now_ms, self.entropy(), stats);
         let plan = planner.plan(&req);
-        // The key and fields go on with the call (near cache, statistics).
-        (call.key, call.fields) = (req.key, req.fields);
+        call.restore(&mut req);
         let plan = plan?;
-        let checked = plan::validate(
-            &plan,
-            &domain.namespaces,
-            self.store.scripts(),
-            &self.plan_limits,
-        );
-        if let Err(m) = checked {
+        if let Err(m) = self.store().check(&plan, &domain.namespaces) {
             // An object with more fields than a plan may write is the
             // client's mistake, not the plugin's.
             if let Some(n) = req.value.as_deref().and_then(map_len).filter(|n| *n > most) {
@@ -321,8 +425,9 @@ impl Gateway {
         Ok(plan)
     }
 
-    /// Turn a plan's replies into the call's answer; keep or drop near
-    /// copies; fall back to a kept copy when Redis could not answer a read.
+    /// Turn what the store made of a plan into the call's answer; keep or
+    /// drop near copies; fall back to a kept copy when Redis could not
+    /// answer a read.
     fn answer(
         &self,
         domain: &Domain,
@@ -334,7 +439,9 @@ impl Gateway {
         let done = match result {
             Ok(done) => done,
             Err(e) if e.is_unavailable() && kept.is_some() => {
-                let stale = kept.as_ref().and_then(|k| self.near.stale(k, &call.fields));
+                let stale = kept
+                    .as_ref()
+                    .and_then(|k| self.near().stale(k, call.fields()));
                 let Some((body, age)) = stale else {
                     METRICS.l1.with_label_values(&["miss"]).inc();
                     return Err(e.into());
@@ -344,44 +451,28 @@ impl Gateway {
             }
             Err(e) => return Err(e.into()),
         };
-        // This gateway changed them: no copy of them may outlive the change.
-        plan::written_keys(plan).for_each(|k| self.near.forget(k));
-        if call.operation == Operation::Publish {
-            return Ok(Answer::Fresh(
-                plan::published_ids(plan, done.replies).into(),
-            ));
-        }
-        let Some(i) = plan.respond.map(|i| i as usize) else {
-            if call.operation != Operation::Get {
-                self.record(domain, call, false);
-            }
-            return Ok(Answer::Nothing);
-        };
-        let (Some(action), Some(reply)) = (plan.actions.get(i), done.replies.into_iter().nth(i))
-        else {
-            let m = format!("responds with action {i}, which has no reply");
-            return Err(domain.plugin.invalid_plan(m).into());
-        };
-        let body = plan::shape(action, reply).map(Bytes::from);
+        self.near().forget_written(plan);
+        let body = done.body.map(Bytes::from);
         self.record(domain, call, body.is_some());
         // A kept read keeps what it found, or that it found nothing.
         if let Some(kept) = kept {
-            self.near
-                .keep(kept, &call.fields, body.clone(), done.expires_in);
+            (self.near()).keep(kept, call.fields(), body.clone(), done.expires_in);
         }
         Ok(body.map_or(Answer::Nothing, Answer::Fresh))
     }
 
     /// Access statistics for adaptive policies: reads (hit or miss) and writes.
     fn record(&self, domain: &Domain, call: &Call, found: bool) {
-        let event = match call.operation {
-            _ if !domain.track_access => return,
-            Operation::Get if found => Event::Hit,
-            Operation::Get => Event::Miss,
-            Operation::Put => Event::Write,
-            Operation::Delete | Operation::Publish => return,
+        if !domain.track_access {
+            return;
+        }
+        let (key, event) = match call {
+            Call::Get { key, .. } if found => (key, Event::Hit),
+            Call::Get { key, .. } => (key, Event::Miss),
+            Call::Put { key, .. } => (key, Event::Write),
+            Call::Delete { .. } | Call::Publish { .. } => return,
         };
-        self.access.record(&domain.name, &call.key, event, now_ms());
+        self.access().record(&domain.name, key, event, now_ms());
     }
 }
 

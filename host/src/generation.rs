@@ -3,12 +3,8 @@
 //! builds the next generation (sharing the store, the near cache and the
 //! access statistics, and every domain whose plugin file and settings did not
 //! change) and swaps it in atomically; a request keeps the generation it
-//! started with. The request flow over a generation is in [`flow`], a child
-//! of this module so that it alone sees a generation's fields: routes go
-//! through methods.
-
-#[path = "flow.rs"]
-pub mod flow;
+//! started with. The request flow over a generation is `crate::flow`, which,
+//! like the routes, goes through a generation's methods.
 
 use crate::access::AccessTracker;
 use crate::auth::Clients;
@@ -16,13 +12,14 @@ use crate::config::{Config, DomainConfig, RateLimitConfig, WhenUnavailable};
 use crate::error::Error;
 use crate::near_cache::{self, NearCache};
 use crate::plugin::{self, Compiled, Plugin, Runtime, SandboxLimits, bindings};
-use crate::store::plan::{PlanLimits, TtlBounds};
+use crate::store::plan::TtlBounds;
 use crate::store::scripts::Scripts;
-use crate::store::{Gather, Group, Once, Store, StoreError};
+use crate::store::tracking::Tracking;
+use crate::store::{Gather, Group, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 /// A configured domain and the policy that serves it.
 pub struct Domain {
@@ -43,6 +40,20 @@ pub struct Domain {
     config: DomainConfig,
 }
 
+/// One domain's plugin, as `/admin/plugins` and the status page show it.
+#[derive(Debug, serde::Serialize)]
+pub struct PluginRow {
+    pub domain: String,
+    pub plugin: String,
+    pub sha256: String,
+    /// Seconds since the Unix epoch.
+    pub loaded_at: u64,
+    pub calls: u64,
+    pub traps: u64,
+    pub timeouts: u64,
+    pub last_error: Option<String>,
+}
+
 /// Everything a request needs: one immutable generation.
 pub struct Gateway {
     domains: HashMap<String, Arc<Domain>>,
@@ -53,10 +64,6 @@ pub struct Gateway {
     store: Store,
     near: Arc<NearCache>,
     access: Arc<AccessTracker>,
-    plan_limits: PlanLimits,
-    /// On a Redis Cluster: the prefixes whose changes are heard (from the
-    /// first generation's config), carried across generations.
-    tracked: Option<Arc<[String]>>,
     /// Random bits for policies (TTL jitter), carried across generations.
     entropy: Arc<AtomicU64>,
     /// The configuration this generation was built from.
@@ -91,31 +98,26 @@ impl Gateway {
             Scripts::load(config.scripts_dir().as_deref()).map_err(StartError::Scripts)?;
         let near = Arc::new(NearCache::new(config.near_cache.max_bytes));
         let sink = near.clone();
+        let tracking = Tracking {
+            invalidate: Arc::new(move |what| sink.invalidate(what)),
+            prefixes: tracked_prefixes(&config),
+        };
         let store = Store::new(
             &config.redis,
             config.breaker.clone(),
             Arc::new(scripts),
-            Arc::new(move |what| sink.invalidate(what)),
+            tracking,
         )?;
-        let tracked: Option<Arc<[String]>> = config
-            .redis
-            .cluster
-            .then(|| tracked_prefixes(&config).into());
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         Ok(Gateway {
-            domains: load_domains(&config, runtime, &HashMap::new(), tracked.as_deref())?,
+            domains: load_domains(&config, runtime, &HashMap::new(), &|p| store.hears(p))?,
             ratelimits: ratelimits(&config),
             clients: Clients::from_config(&config),
             store,
             near,
             access: Arc::new(AccessTracker::new(config.plugins.access_stats_keys)),
-            plan_limits: PlanLimits {
-                one_slot: config.redis.cluster,
-                ..PlanLimits::default()
-            },
-            tracked,
             entropy: Arc::new(AtomicU64::new(seed)),
             config,
         })
@@ -126,7 +128,8 @@ impl Gateway {
     /// cache and access statistics carry over; an unchanged domain keeps its
     /// plugin's warm instances. Any failure leaves this generation as it is.
     pub fn next(&self, config: Config, runtime: &Runtime) -> Result<Gateway, StartError> {
-        let domains = load_domains(&config, runtime, &self.domains, self.tracked.as_deref())?;
+        let hears = |p: &[String]| self.store.hears(p);
+        let domains = load_domains(&config, runtime, &self.domains, &hears)?;
         self.store.set_breaker_config(config.breaker.clone());
         let clients = Clients::from_config(&config);
         if clients.is_open() && !self.clients.is_open() {
@@ -141,8 +144,6 @@ impl Gateway {
             store: self.store.clone(),
             near: self.near.clone(),
             access: self.access.clone(),
-            plan_limits: self.plan_limits,
-            tracked: self.tracked.clone(),
             entropy: self.entropy.clone(),
             config,
         })
@@ -153,8 +154,7 @@ impl Gateway {
     /// 2 s, so that it is done before the first request when Redis is up
     /// (and goes on in the background when it is not).
     pub async fn start_background(&self) {
-        let tracked = self.tracked.as_deref().map(<[String]>::to_vec);
-        self.store.start(tracked.unwrap_or_default());
+        self.store.start();
         let every = Duration::from_millis(self.config.metrics.info_interval_ms.max(100));
         tokio::spawn(crate::store::info::poll(self.store.clone(), every));
         let mut check = tokio::spawn(crate::store::acl::report(self.store.clone()));
@@ -177,6 +177,36 @@ impl Gateway {
         let mut all: Vec<&Domain> = self.domains.values().map(Arc::as_ref).collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all.into_iter()
+    }
+
+    /// Every domain's plugin and its counters, by domain name.
+    pub fn plugin_rows(&self) -> Vec<PluginRow> {
+        let mut rows: Vec<PluginRow> = self
+            .domains()
+            .map(|d| {
+                let c = d.plugin.compiled();
+                let s = &d.plugin.stats;
+                PluginRow {
+                    domain: d.name.clone(),
+                    plugin: c.name.to_string(),
+                    sha256: c.sha256.clone(),
+                    loaded_at: c
+                        .loaded_at
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |t| t.as_secs()),
+                    calls: s.calls.load(Ordering::Relaxed),
+                    traps: s.traps.load(Ordering::Relaxed),
+                    timeouts: s.timeouts.load(Ordering::Relaxed),
+                    last_error: s
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone(),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| a.domain.cmp(&b.domain));
+        rows
     }
 
     /// Who may use the data API, with which keys and scopes.
@@ -223,40 +253,6 @@ impl Gateway {
         Gather::new(server.max_response_bytes, server.max_body_bytes, most)
     }
 
-    /// The idempotency record of `key` (a client's `Idempotency-Key`) in
-    /// `domain`, for a request with `fingerprint`. A claim outlives any
-    /// request (ten command timeouts, at least 10 s) and then expires, so a
-    /// gateway that died mid-request does not block retries for long.
-    ///
-    /// On a cluster the record goes in the write's hash slot: `slot_of` is
-    /// the first key its plan touches, whose hash tag the record's key takes
-    /// (`idempotency:{TAG}:{domain}:{key}`).
-    pub fn once(
-        &self,
-        domain: &Domain,
-        key: &str,
-        fingerprint: String,
-        slot_of: Option<&str>,
-    ) -> Result<Once, Error> {
-        let key = match slot_of {
-            None => format!("idempotency:{}:{key}", domain.name),
-            Some(write) => {
-                let tag = crate::store::cluster::topology::tag_of(write).ok_or_else(|| {
-                    Error::BadRequest(format!(
-                        "on a Redis Cluster an Idempotency-Key needs the write's key to take a hash tag; {write:?} holds a '}}' outside one"
-                    ))
-                })?;
-                format!("idempotency:{tag}:{}:{key}", domain.name)
-            }
-        };
-        Ok(Once {
-            key,
-            fingerprint,
-            window: Duration::from_secs(self.config.server.idempotency_window_s),
-            claim_for: (self.config.redis.command_timeout() * 10).max(Duration::from_secs(10)),
-        })
-    }
-
     /// Keys (and stream names, rate-limit subjects) longer than this get 400.
     pub fn max_key_bytes(&self) -> usize {
         self.config.server.max_key_bytes
@@ -265,10 +261,7 @@ impl Gateway {
     /// A consumer group of a stream that lives inside a configured domain's
     /// namespace (`{domain}:...`).
     pub fn group<'a>(&'a self, stream: &'a str, group: &'a str) -> Result<Group<'a>, Error> {
-        let owner = stream
-            .split_once(':')
-            .filter(|(_, rest)| !rest.is_empty())
-            .and_then(|(d, _)| self.domains.get(d));
+        let owner = crate::namespace::stream_domain(stream).and_then(|d| self.domains.get(d));
         let Some(owner) = owner.filter(|_| stream.len() <= self.max_key_bytes()) else {
             return Err(Error::BadRequest(format!(
                 "stream {stream:?} is not inside a configured domain's namespace (`{{domain}}:...`)"
@@ -316,9 +309,29 @@ impl Gateway {
         Ok(self.store.ready().await?)
     }
 
+    /// The one way to Redis, shared by every generation.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// In-process copies of reads, shared by every generation.
+    pub fn near(&self) -> &NearCache {
+        &self.near
+    }
+
+    /// Per-key access statistics, shared by every generation.
+    pub fn access(&self) -> &AccessTracker {
+        &self.access
+    }
+
+    /// How long an `Idempotency-Key` is remembered.
+    pub fn idempotency_window(&self) -> Duration {
+        Duration::from_secs(self.config.server.idempotency_window_s)
+    }
+
     /// Fresh random bits for a policy (splitmix64 over a shared counter):
     /// cheap and well spread, for TTL jitter.
-    fn entropy(&self) -> u64 {
+    pub fn entropy(&self) -> u64 {
         const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut z = self
             .entropy
@@ -364,12 +377,11 @@ fn ratelimits(config: &Config) -> HashMap<String, RateLimitConfig> {
 pub fn check(config: &Config) -> Result<(), StartError> {
     Scripts::load(config.scripts_dir().as_deref()).map_err(StartError::Scripts)?;
     let runtime = Runtime::new().map_err(StartError::Runtime)?;
-    let tracked = config.redis.cluster.then(|| tracked_prefixes(config));
-    load_domains(config, &runtime, &HashMap::new(), tracked.as_deref()).map(drop)
+    load_domains(config, &runtime, &HashMap::new(), &|_| true).map(drop)
 }
 
-/// The key prefixes a gateway on a Redis Cluster hears changes to: those
-/// of the domains that keep near-cache copies in `config` (read at start).
+/// The key prefixes of the domains that keep near-cache copies in `config`
+/// (on a Redis Cluster, the ones whose changes are heard: read at start).
 pub fn tracked_prefixes(config: &Config) -> Vec<String> {
     let mut prefixes: Vec<String> = config
         .domains
@@ -385,13 +397,13 @@ pub fn tracked_prefixes(config: &Config) -> Vec<String> {
 /// Load every domain's plugin (each file once) and configure an instance of
 /// it with the domain's settings. A domain whose plugin file (by SHA-256) and
 /// configuration are those of a `previous` domain is that domain, warm
-/// instances and statistics included. `tracked`: on a Redis Cluster, the
-/// prefixes whose changes are heard.
+/// instances and statistics included. `hears`: whether the gateway hears
+/// every change to keys under these prefixes (see `Store::hears`).
 fn load_domains(
     config: &Config,
     runtime: &Runtime,
     previous: &HashMap<String, Arc<Domain>>,
-    tracked: Option<&[String]>,
+    hears: &dyn Fn(&[String]) -> bool,
 ) -> Result<HashMap<String, Arc<Domain>>, StartError> {
     let mut compiled: HashMap<&str, Arc<Compiled>> = HashMap::new();
     let mut domains = HashMap::new();
@@ -431,7 +443,7 @@ fn load_domains(
         tracing::info!(domain = %name, plugin = %dc.plugin, "domain ready");
         domains.insert(
             name.clone(),
-            Arc::new(Domain::new(name, Arc::new(plugin), dc, tracked)),
+            Arc::new(Domain::new(name, Arc::new(plugin), dc, hears)),
         );
     }
     Ok(domains)
@@ -476,17 +488,17 @@ pub fn namespaces(name: &str, dc: &DomainConfig) -> Vec<String> {
 }
 
 impl Domain {
-    /// On a Redis Cluster `tracked` names the prefixes whose changes the
-    /// gateway hears (fixed at start, see [`tracked_prefixes`]): a domain
-    /// added or given a near cache by a reload keeps no copy until a
-    /// restart, as no one would tell it when one goes stale.
+    /// A domain whose changes the gateway does not hear (on a Redis
+    /// Cluster, one a reload added or gave a near cache: see `Store::hears`)
+    /// keeps no copy until a restart, as no one would tell it when one goes
+    /// stale.
     fn new(
         name: &str,
         plugin: Arc<Plugin>,
         dc: &DomainConfig,
-        tracked: Option<&[String]>,
+        hears: &dyn Fn(&[String]) -> bool,
     ) -> Domain {
-        let heard = tracked.is_none_or(|t| namespaces(name, dc).iter().all(|ns| t.contains(ns)));
+        let heard = hears(&namespaces(name, dc));
         if !heard && (dc.near_cache_ms > 0 || dc.max_stale_s > 0) {
             tracing::warn!(
                 domain = name,
@@ -510,7 +522,7 @@ impl Domain {
             near,
             track_access: dc.track_access,
             namespaces: namespaces(name, dc),
-            replica_reads: tracked.is_some() && dc.read_from == crate::config::ReadFrom::Replica,
+            replica_reads: dc.read_from == crate::config::ReadFrom::Replica,
             routes: (!near.fresh_for.is_zero())
                 .then(|| near_cache::Routes::new(near_cache::ROUTES_MAX_BYTES)),
             config: dc.clone(),

@@ -6,19 +6,22 @@
 //!
 //! # Layout
 //!
-//! A request goes `server` → `flow` → (`plugin`, `store`) → `server`:
+//! A request goes forward only: `server` (route, admit, handler) → `flow`
+//! → `plugin` (the plan) → `store` (check, run, shape) → `server`; the
+//! stops of one GET and one PUT are in docs/architecture.md.
 //!
 //! - [`server`]: hyper 1 accept loop; `route` parses a path once into a typed
 //!   route (handler, metric labels, allowed methods, the API-key right it
-//!   needs, checked in `dispatch`); one module per route family (`cache`,
-//!   `batch`, `events`, `streams`, `ratelimit`, `ops`, `admin`); `codec`
-//!   negotiates and transcodes bodies and queries; `respond` builds every
-//!   response and problem, and holds large bodies to the memory budget;
-//!   `idempotency` reads `Idempotency-Key` and replays first answers;
-//!   `openapi` serves docs/openapi.json; `status` renders the admin status
-//!   page (`login` its session cookie, `html` its escaped layout).
-//! - [`flow`]: the request flow every data route shares: policy → plan →
-//!   validation → near cache or Redis → answer.
+//!   needs); `admit` is the one place route, caller and right are decided;
+//!   one module per route family (`cache`, `batch`, `events`, `streams`,
+//!   `ratelimit`, `ops`, `admin`); `codec` negotiates and transcodes bodies
+//!   and queries; `respond` builds every response and problem, and holds
+//!   large bodies to the memory budget; `idempotency` serves writes that
+//!   send an `Idempotency-Key` and replays first answers; `openapi` serves
+//!   docs/openapi.json; `status` renders the admin status page (`login` its
+//!   session cookie, `html` its escaped layout).
+//! - [`flow`]: the request flow every data route shares: a client's call →
+//!   policy → the store's check → near cache or the store's run → answer.
 //! - [`auth`]: API keys for the data API: the caller from its bearer token
 //!   (SHA-256, constant-time), and whether its scopes hold what a route needs.
 //! - [`generation`]: one immutable generation of the gateway (domains and their
@@ -27,14 +30,13 @@
 //! - [`reload`]: the live generation and its triggers (watcher, SIGHUP, admin).
 //! - [`plugin`]: the wasmtime component host: the one `bindgen!`, the sandbox,
 //!   warm instances, the contract version, `plugin new`'s scaffold.
-//! - [`store`]: every Redis command: the one client (`connect`: URL, ACL
-//!   user, TLS), the pool, the breaker, scripts, plans (`store::plan`, one
-//!   file per action kind), batches (plain reads merged into one `MGET`),
-//!   stream groups, rate limits, idempotency records, readiness, INFO
-//!   metrics, the start-up check of the Redis user's rights (`acl`); on a
-//!   Redis Cluster the cluster client, batches per hash slot, the
-//!   primaries' health (`topology`) and a breaker per primary (`nodes`,
-//!   which also keeps the slot map).
+//! - [`store`]: every Redis command, behind a short facade: the backend
+//!   chosen once (`single`: lanes out of one `pool` and a breaker;
+//!   `cluster`: the cluster client, replicas, a breaker per primary), the
+//!   call chain every call takes (`chain`: admission, deadline, NOSCRIPT),
+//!   pipeline assembly (`pipeline`), plans (`plan`, one file per action
+//!   kind), stream groups, rate limits, idempotency records, readiness,
+//!   INFO metrics, the start-up check of the Redis user's rights (`acl`).
 //! - [`near_cache`]: in-process copies of reads, single flight, and which
 //!   reads are tracked (the store sends the tracking commands).
 //! - [`access`]: per-key access statistics for adaptive policies.
@@ -60,6 +62,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod flow;
 pub mod generation;
 pub mod namespace;
 pub mod near_cache;
@@ -70,47 +73,6 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 
-pub use generation::flow;
-
+/// The layout held to the docs and to itself (tests only).
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    /// `a/{b,c}.rs` → `a/b.rs`, `a/c.rs`.
-    fn expand(pattern: &str) -> Vec<String> {
-        match (pattern.find('{'), pattern.find('}')) {
-            (Some(open), Some(close)) if open < close => pattern[open + 1..close]
-                .split(',')
-                .map(|alt| format!("{}{alt}{}", &pattern[..open], &pattern[close + 1..]))
-                .collect(),
-            _ => vec![pattern.to_owned()],
-        }
-    }
-
-    /// docs/architecture.md's "where things live" table names files that exist.
-    #[test]
-    fn the_architecture_table_matches_the_tree() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
-        let table = doc
-            .split("## Where things live")
-            .nth(1)
-            .and_then(|t| t.split("\n\n").next())
-            .expect("a 'Where things live' table");
-        let mut checked = 0;
-        for row in table.lines().skip(3) {
-            let file_cell = row.split('|').nth(2).unwrap_or("");
-            for path in file_cell.split('`').skip(1).step_by(2).flat_map(expand) {
-                let found = [root.join("host/src").join(&path), root.join(&path)]
-                    .iter()
-                    .any(|p| p.exists());
-                assert!(
-                    found,
-                    "docs/architecture.md names {path}, which does not exist"
-                );
-                checked += 1;
-            }
-        }
-        assert!(checked >= 20, "only {checked} paths in the table");
-    }
-}
+mod layout;

@@ -18,7 +18,7 @@
 //! [`NearCache::stale`] when Redis could not answer. Writes [`NearCache::forget`].
 
 use crate::plugin::bindings::Plan;
-use crate::store::plan::cacheable_key;
+use crate::store::plan::{cacheable_key, written_keys};
 use crate::store::tracking::Invalidation;
 use bytes::Bytes;
 use std::hash::BuildHasher;
@@ -219,6 +219,12 @@ impl NearCache {
     pub fn forget(&self, key: &str) {
         self.seqs[self.slot(key)].fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate(key);
+    }
+
+    /// This gateway changed the keys `plan` writes: no copy of them may
+    /// outlive the change.
+    pub fn forget_written(&self, plan: &Plan) {
+        written_keys(plan).for_each(|k| self.forget(k));
     }
 
     /// Changes may have gone unheard (a tracking connection closed): no copy

@@ -40,6 +40,7 @@ pub async fn store_get(store: &sluice::store::Store, key: &str) {
         track: false,
         record: None,
         replica: false,
+        reply: sluice::store::Reply::Respond,
     };
     let _ = std::hint::black_box(store.run(&[job]).await);
 }

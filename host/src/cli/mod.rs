@@ -188,7 +188,7 @@ fn check_config(file: &std::path::Path) -> ExitCode {
 /// may run `FLUSHALL`, `CONFIG` or `KEYS`. An unreachable Redis is not a
 /// configuration error; the gateway checks again at start.
 fn redis_user_warning(config: &Config) -> Option<String> {
-    use crate::store::{Store, acl, scripts::Scripts};
+    use crate::store::{Store, acl, scripts::Scripts, tracking::Tracking};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -198,7 +198,7 @@ fn redis_user_warning(config: &Config) -> Option<String> {
             &config.redis,
             config.breaker.clone(),
             std::sync::Arc::new(Scripts::load(None).ok()?),
-            std::sync::Arc::new(|_| {}),
+            Tracking::none(),
         )
         .ok()?;
         let rights = tokio::time::timeout(Duration::from_secs(2), store.acl_rights())

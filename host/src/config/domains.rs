@@ -3,7 +3,7 @@
 //! prefixes, the gateway's own keys) and its TTLs and sandbox sane.
 
 use super::lines::Checker;
-use super::{Config, ConfigError, ReadFrom};
+use super::{Config, ConfigError, ReadFrom, Topology};
 use crate::namespace::{RESERVED, is_reserved, valid_name};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -96,7 +96,7 @@ impl DomainConfig {
                 RESERVED.join(" and ")
             )));
         }
-        if self.read_from == ReadFrom::Replica && !config.redis.cluster {
+        if self.read_from == ReadFrom::Replica && config.redis.topology != Topology::Cluster {
             return Err(at.invalid(
                 "read_from",
                 "reads from replicas need a Redis Cluster (redis.cluster = true)",

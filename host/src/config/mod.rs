@@ -17,7 +17,7 @@ mod server;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use self::redis::{ClientError, ReadFrom, RedisConfig, TlsConfig};
+pub use self::redis::{ClientError, ReadFrom, RedisConfig, TlsConfig, Topology};
 pub use breaker::BreakerConfig;
 pub use clients::ClientConfig;
 pub use domains::DomainConfig;

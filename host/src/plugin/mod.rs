@@ -220,10 +220,43 @@ pub struct Plugin {
     pub stats: PluginStats,
     /// `sluice_plugin_calls_total` by outcome, looked up once: a labelled
     /// lookup per call would cost more than the call.
-    outcomes: [prometheus::IntCounter; 5],
+    outcomes: [prometheus::IntCounter; Outcome::ALL.len()],
 }
 
-const OUTCOMES: [&str; 5] = ["ok", "refused", "failed", "trap", "timeout"];
+/// How one plugin call ended: the `outcome` label of `sluice_plugin_calls_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// A plan came back.
+    Ok,
+    /// The policy refused the request as the client's mistake (a 400).
+    Refused,
+    /// The policy said it failed (bad config, internal error).
+    Failed,
+    /// The instance trapped (a panic, a memory cap) and is dropped.
+    Trap,
+    /// The call ran out of time and is dropped.
+    Timeout,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 5] = [
+        Outcome::Ok,
+        Outcome::Refused,
+        Outcome::Failed,
+        Outcome::Trap,
+        Outcome::Timeout,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+            Outcome::Trap => "trap",
+            Outcome::Timeout => "timeout",
+        }
+    }
+}
 
 struct Instance {
     store: Store<State>,
@@ -240,8 +273,11 @@ impl Plugin {
         limits: SandboxLimits,
         domain: Domain,
     ) -> Result<Plugin, PluginError> {
-        let outcomes =
-            OUTCOMES.map(|o| METRICS.plugin_calls.with_label_values(&[&compiled.name, o]));
+        let outcomes = Outcome::ALL.map(|o| {
+            METRICS
+                .plugin_calls
+                .with_label_values(&[&compiled.name, o.label()])
+        });
         let plugin = Plugin {
             compiled,
             limits,
@@ -307,18 +343,19 @@ impl Plugin {
             Ok(answer) => {
                 *held = Some(inst);
                 match answer {
-                    Ok(v) => (Ok(v), 0),
+                    Ok(v) => (Ok(v), Outcome::Ok),
                     Err(PolicyError::BadRequest(message)) => (
                         Err(PluginError::Refused {
                             plugin: self.compiled.name.clone(),
                             message,
                         }),
-                        1,
+                        Outcome::Refused,
                     ),
-                    Err(PolicyError::BadConfig(m)) => {
-                        (Err(self.failed(format!("bad config: {m}"))), 2)
-                    }
-                    Err(PolicyError::Internal(m)) => (Err(self.failed(m)), 2),
+                    Err(PolicyError::BadConfig(m)) => (
+                        Err(self.failed(format!("bad config: {m}"))),
+                        Outcome::Failed,
+                    ),
+                    Err(PolicyError::Internal(m)) => (Err(self.failed(m)), Outcome::Failed),
                 }
             }
             // After a trap the instance refuses further calls: it is dropped here.
@@ -327,7 +364,7 @@ impl Plugin {
                     Some(wasmtime::Trap::Interrupt) => {
                         self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
                         let m = format!("no answer within {:?} of CPU time", self.limits.deadline);
-                        (m, 4)
+                        (m, Outcome::Timeout)
                     }
                     Some(t) => {
                         self.stats.traps.fetch_add(1, Ordering::Relaxed);
@@ -336,18 +373,18 @@ impl Plugin {
                         } else {
                             ""
                         };
-                        (format!("trapped: {t}{hint}"), 3)
+                        (format!("trapped: {t}{hint}"), Outcome::Trap)
                     }
                     None => {
                         self.stats.traps.fetch_add(1, Ordering::Relaxed);
-                        (format!("trapped: {}", trap.root_cause()), 3)
+                        (format!("trapped: {}", trap.root_cause()), Outcome::Trap)
                     }
                 };
                 tracing::warn!(plugin = %self.compiled.name, %message, "plugin call failed");
                 (Err(self.failed(message)), outcome)
             }
         };
-        self.outcomes[outcome].inc();
+        self.outcomes[outcome as usize].inc();
         result
     }
 

@@ -16,8 +16,6 @@ use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::UNIX_EPOCH;
 
 /// An admin call from authorization to answer, and its audit line.
 pub async fn call(
@@ -148,53 +146,9 @@ async fn json(live: &Arc<Live>, gateway: &Gateway, admin: Admin) -> Response<Bod
     }
 }
 
-/// One domain's plugin, as `/admin/plugins` and the status page show it.
-#[derive(Debug, serde::Serialize)]
-pub struct PluginRow {
-    pub domain: String,
-    pub plugin: String,
-    pub sha256: String,
-    /// Seconds since the Unix epoch.
-    pub loaded_at: u64,
-    pub calls: u64,
-    pub traps: u64,
-    pub timeouts: u64,
-    pub last_error: Option<String>,
-}
-
-/// Every domain's plugin and its counters, by domain name.
-pub fn plugin_rows(gateway: &Gateway) -> Vec<PluginRow> {
-    let mut rows: Vec<PluginRow> = gateway
-        .domains()
-        .map(|d| {
-            let c = d.plugin.compiled();
-            let s = &d.plugin.stats;
-            PluginRow {
-                domain: d.name.clone(),
-                plugin: c.name.to_string(),
-                sha256: c.sha256.clone(),
-                loaded_at: c
-                    .loaded_at
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |t| t.as_secs()),
-                calls: s.calls.load(Ordering::Relaxed),
-                traps: s.traps.load(Ordering::Relaxed),
-                timeouts: s.timeouts.load(Ordering::Relaxed),
-                last_error: s
-                    .last_error
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone(),
-            }
-        })
-        .collect();
-    rows.sort_by(|a, b| a.domain.cmp(&b.domain));
-    rows
-}
-
 fn plugins(live: &Live, gateway: &Gateway) -> serde_json::Value {
     serde_json::json!({
-        "plugins": plugin_rows(gateway),
+        "plugins": gateway.plugin_rows(),
         "last_reload": live.last_reload(),
     })
 }

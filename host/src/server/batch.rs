@@ -7,7 +7,6 @@ use super::respond::{self, Body};
 use crate::error::Error;
 use crate::flow::{Answer, Call};
 use crate::generation::Gateway;
-use crate::plugin::bindings::Operation;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use rmp::encode;
@@ -73,10 +72,7 @@ pub async fn mget(
     let copies = if format == Format::Json { 3 } else { 2 };
     let mut share = respond::Share::default();
     for keys in body.keys.chunks(gather.per_round) {
-        let calls = keys
-            .iter()
-            .map(|k| Call::new(k.clone(), Operation::Get))
-            .collect();
+        let calls = keys.iter().map(|k| Call::get(k.clone())).collect();
         let round = gateway.call_many(domain, calls).await;
         if let Some(e) = unavailable(&round) {
             return Err(e);
@@ -149,11 +145,10 @@ pub async fn mset(
     let calls = body
         .items
         .into_iter()
-        .map(|(k, Packed(v))| {
-            let mut call = Call::new(k, Operation::Put);
-            call.value = Some(v);
-            call.ttl_s = body.ttl_s;
-            call
+        .map(|(key, Packed(value))| Call::Put {
+            key,
+            value,
+            ttl_s: body.ttl_s,
         })
         .collect();
     let answers = gateway.call_many(domain, calls).await;

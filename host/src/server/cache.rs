@@ -2,12 +2,11 @@
 //! domain's policy.
 
 use super::codec::{self, Format};
-use super::idempotency;
+use super::idempotency::{self, IdempotencyKey, Respond};
 use super::respond::{self, Body, CACHE_STATUS};
 use crate::error::Error;
 use crate::flow::{Answer, Call};
-use crate::generation::Gateway;
-use crate::plugin::bindings::Operation;
+use crate::generation::{Domain, Gateway};
 use hyper::body::Incoming;
 use hyper::header::{AGE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -27,46 +26,28 @@ pub async fn handle(
     key: String,
 ) -> Result<Response<Body>, Error> {
     let domain = gateway.domain(domain)?;
-    let operation = match *req.method() {
-        Method::PUT => Operation::Put,
-        Method::DELETE => Operation::Delete,
-        _ => Operation::Get,
-    };
     let query: Query = codec::query(req.uri().query())?;
-    let mut call = Call::new(key, operation);
-    match (operation, query.ttl_s, query.fields) {
-        (Operation::Put, ttl_s, None) => call.ttl_s = ttl_s,
-        (Operation::Get, None, fields) => {
-            call.fields = fields
-                .iter()
-                .flat_map(|f| f.split(','))
-                .filter(|f| !f.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        (Operation::Delete, None, None) => {}
+    let method = req.method().clone();
+    let fields = match (&method, query.ttl_s, query.fields) {
+        (&Method::PUT, ttl_s, None) => return write(gateway, domain, req, key, ttl_s).await,
+        (&Method::DELETE, None, None) => return write(gateway, domain, req, key, None).await,
+        (&Method::GET | &Method::HEAD, None, fields) => fields,
         _ => {
             return Err(Error::BadRequest(format!(
-                "{} takes no such query parameter; known: ttl_s (PUT), fields (GET)",
-                req.method()
+                "{method} takes no such query parameter; known: ttl_s (PUT), fields (GET)"
             )));
         }
-    }
-    if operation != Operation::Get {
-        let once = idempotency::Once::of(&req)?;
-        let format = Format::for_response(req.headers()).unwrap_or(Format::Json);
-        let mut bytes = bytes::Bytes::new();
-        if operation == Operation::Put {
-            let (read, in_format) = codec::read_body(req, gateway.body_limits()).await?;
-            call.value = Some(codec::to_msgpack(&read, in_format)?);
-            bytes = read;
-        }
-        let once = once.map(|o| o.finish(&bytes));
-        let reply = (idempotency::Reply::Written, format);
-        return idempotency::serve(gateway, domain, call, once, reply).await;
-    }
+    };
+    let fields = (fields.iter())
+        .flat_map(|f| f.split(','))
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect();
     let format = Format::for_response(req.headers())?;
-    let key = call.key.clone();
+    let call = Call::Get {
+        key: key.clone(),
+        fields,
+    };
     let (body, status, age) = match gateway.call(domain, call).await? {
         Answer::Fresh(value) => (codec::from_msgpack(value, format)?, "sluice; hit", None),
         // Answered in process: Redis was not asked; a hot key is rendered
@@ -92,6 +73,33 @@ pub async fn handle(
         respond::set(&mut resp, AGE, age.into());
     }
     Ok(resp)
+}
+
+/// A PUT (with the value and the TTL asked for) or a DELETE: `204` once
+/// Redis took it; with an `Idempotency-Key`, at most once.
+async fn write(
+    gateway: &Gateway,
+    domain: &Domain,
+    req: Request<Incoming>,
+    key: String,
+    ttl_s: Option<u64>,
+) -> Result<Response<Body>, Error> {
+    let once = IdempotencyKey::of(&req)?;
+    let format = Format::for_response(req.headers()).unwrap_or(Format::Json);
+    let (call, body) = match *req.method() {
+        Method::PUT => {
+            let (read, in_format) = codec::read_body(req, gateway.body_limits()).await?;
+            let value = codec::to_msgpack(&read, in_format)?;
+            (Call::Put { key, value, ttl_s }, read)
+        }
+        _ => (Call::Delete { key }, bytes::Bytes::new()),
+    };
+    let Some(once) = once else {
+        gateway.call(domain, call).await?;
+        return Ok(respond::empty(StatusCode::NO_CONTENT));
+    };
+    let respond = (Respond::Known(StatusCode::NO_CONTENT), format);
+    idempotency::serve(gateway, domain, call, once.finish(&body), respond).await
 }
 
 #[cfg(test)]

@@ -2,14 +2,13 @@
 //! the stream(s), the host adds to all of them in one pipeline.
 
 use super::codec::{self, Format};
-use super::idempotency;
-use super::respond::Body;
+use super::idempotency::{self, IdempotencyKey, Respond};
+use super::respond::{self, Body};
 use crate::error::Error;
-use crate::flow::Call;
+use crate::flow::{Answer, Call};
 use crate::generation::Gateway;
-use crate::plugin::bindings::Operation;
 use hyper::body::Incoming;
-use hyper::{Request, Response};
+use hyper::{Request, Response, StatusCode};
 
 /// `201 {"ids": {"stream": "entry id", ...}}` once Redis took the event;
 /// with an `Idempotency-Key`, at most once.
@@ -20,12 +19,29 @@ pub async fn publish(
 ) -> Result<Response<Body>, Error> {
     let domain = gateway.domain(domain)?;
     let _: codec::NoQuery = codec::query(req.uri().query())?;
-    let out_format = Format::for_response(req.headers())?;
-    let once = idempotency::Once::of(&req)?;
+    let format = Format::for_response(req.headers())?;
+    let once = IdempotencyKey::of(&req)?;
     let (bytes, in_format) = codec::read_body(req, gateway.body_limits()).await?;
-    let mut call = Call::new(String::new(), Operation::Publish);
-    call.value = Some(codec::to_msgpack(&bytes, in_format)?);
-    let once = once.map(|o| o.finish(&bytes));
-    let reply = (idempotency::Reply::Published, out_format);
-    idempotency::serve(gateway, domain, call, once, reply).await
+    let call = Call::Publish {
+        event: codec::to_msgpack(&bytes, in_format)?,
+    };
+    let Some(once) = once else {
+        let (status, body) = created(gateway.call(domain, call).await?);
+        return respond::packed(status, body, format);
+    };
+    let respond = (Respond::From(created), format);
+    idempotency::serve(gateway, domain, call, once.finish(&bytes), respond).await
+}
+
+/// The answer to a publish: `201` and `{"ids": …}`, MessagePack.
+fn created(answer: Answer) -> (StatusCode, Vec<u8>) {
+    let ids = match answer {
+        Answer::Fresh(ids) => ids.to_vec(),
+        _ => vec![0x80],
+    };
+    let mut out = Vec::with_capacity(ids.len() + 5);
+    let _ = rmp::encode::write_map_len(&mut out, 1);
+    let _ = rmp::encode::write_str(&mut out, "ids");
+    out.extend_from_slice(&ids);
+    (StatusCode::CREATED, out)
 }

@@ -2,12 +2,13 @@
 //! publishes: a retry within `server.idempotency_window_s` gets the first
 //! response with `Idempotent-Replayed: true`, a duplicate sent while the
 //! first is served gets 409, the key reused for another request 422.
-//! The flow (claim, write and record together) is `Gateway::call_once`.
+//! The flow (plan, claim, write and record together) is
+//! `Gateway::call_once`; a write without a key never comes here.
 
-use super::codec::{self, Format};
+use super::codec::Format;
 use super::respond::{self, Body};
 use crate::error::Error;
-use crate::flow::{Answer, Call, Outcome};
+use crate::flow::{Answer, Call, Idempotent, Outcome};
 use crate::generation::{Domain, Gateway};
 use crate::store::StoreError;
 #[cfg(test)]
@@ -21,27 +22,29 @@ const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Longest key: a UUID or a client's own id fits well within it.
 const MAX_KEY_BYTES: usize = 128;
 
-/// What a served write answers.
+/// How a served write answers.
 #[derive(Clone, Copy)]
-pub enum Reply {
-    /// `204 No Content` (cache PUT and DELETE).
-    Written,
-    /// `201 {"ids": {...}}` (event publish).
-    Published,
+pub enum Respond {
+    /// With this status and no body whatever the write came to (PUT and
+    /// DELETE: 204): recorded in the write's own transaction.
+    Known(StatusCode),
+    /// With a status and MessagePack body made from the answer (a publish's
+    /// ids): recorded once made.
+    From(fn(Answer) -> (StatusCode, Vec<u8>)),
 }
 
 /// A request's `Idempotency-Key` and what the request was, so far: its
 /// method, path and API key, hashed before the body is read (nothing of the
-/// request is kept or copied); [`Once::finish`] adds the body.
-pub struct Once {
+/// request is kept or copied); [`IdempotencyKey::finish`] adds the body.
+pub struct IdempotencyKey {
     key: String,
     hash: Sha256,
 }
 
-impl Once {
+impl IdempotencyKey {
     /// The request's key, if it sent one: 1 to 128 visible ASCII characters
     /// (it becomes part of a Redis key), sent once.
-    pub fn of<B>(req: &hyper::Request<B>) -> Result<Option<Once>, Error> {
+    pub fn of<B>(req: &hyper::Request<B>) -> Result<Option<IdempotencyKey>, Error> {
         let Some(key) = key(req.headers())? else {
             return Ok(None);
         };
@@ -55,17 +58,20 @@ impl Once {
         for part in [req.method().as_str().as_bytes(), path.as_bytes(), who] {
             add(&mut hash, part);
         }
-        Ok(Some(Once { key, hash }))
+        Ok(Some(IdempotencyKey { key, hash }))
     }
 
     /// The key and the request's fingerprint, its body included.
-    pub fn finish(mut self, body: &[u8]) -> (String, String) {
+    pub fn finish(mut self, body: &[u8]) -> Idempotent {
         add(&mut self.hash, body);
         let fingerprint = self.hash.finalize()[..16]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        (self.key, fingerprint)
+        Idempotent {
+            key: self.key,
+            fingerprint,
+        }
     }
 }
 
@@ -74,7 +80,7 @@ fn add(hash: &mut Sha256, part: &[u8]) {
     hash.update(part);
 }
 
-/// The request's `Idempotency-Key`, if it sent one (see [`Once::of`]).
+/// The request's `Idempotency-Key`, if it sent one (see [`IdempotencyKey::of`]).
 pub fn key(headers: &HeaderMap) -> Result<Option<String>, Error> {
     let mut values = headers.get_all(KEY).iter();
     let Some(value) = values.next() else {
@@ -93,46 +99,36 @@ pub fn key(headers: &HeaderMap) -> Result<Option<String>, Error> {
     Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
 }
 
-/// Serve `call` and answer as `reply` says; with a key (`once`: the client's
-/// key and the request's fingerprint), at most once.
+/// Serve `call` at most once for the client's key and fingerprint
+/// (`once`), and answer as `respond` says (a replay with
+/// `Idempotent-Replayed: true`).
 pub async fn serve(
     gateway: &Gateway,
     domain: &Domain,
     call: Call,
-    once: Option<(String, String)>,
-    (reply, format): (Reply, Format),
+    once: Idempotent,
+    (respond, format): (Respond, Format),
 ) -> Result<Response<Body>, Error> {
-    let Some((key, fingerprint)) = once else {
-        let answer = gateway.call(domain, call).await?;
-        let (status, body) = reply.body(answer);
-        return render(status, body, format);
+    let known = match respond {
+        Respond::Known(status) => Some((status, &b""[..])),
+        Respond::From(_) => None,
     };
-    // On a cluster the record is written in the write's transaction, so in
-    // its hash slot: the policy's first key says which (a policy must plan a
-    // retry as it planned the first request, as it does for a replay).
-    let slot_of = match gateway.config().redis.cluster {
-        true => gateway.first_key(domain, &call)?,
-        false => None,
-    };
-    let once = gateway.once(domain, &key, fingerprint, slot_of.as_deref())?;
-    let known = match reply {
-        Reply::Written => Some((StatusCode::NO_CONTENT, &b""[..])),
-        Reply::Published => None,
-    };
-    match gateway.call_once(domain, call, &once, known).await? {
-        Outcome::Fresh(answer) => {
-            let (status, body) = reply.body(answer);
-            if known.is_none() {
-                gateway
-                    .record_response(&once, once.done(status.as_u16(), &body))
-                    .await;
-            }
-            render(status, body, format)
+    match gateway.call_once(domain, call, once, known).await? {
+        Outcome::Fresh { answer, record } => {
+            let (status, body) = match respond {
+                Respond::Known(status) => (status, Vec::new()),
+                Respond::From(made) => {
+                    let (status, body) = made(answer);
+                    gateway.answered(&record, status, &body).await;
+                    (status, body)
+                }
+            };
+            respond::packed(status, body, format)
         }
         Outcome::Replay { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             let mut resp = if status.is_success() {
-                render(status, body, format)?
+                respond::packed(status, body, format)?
             } else {
                 let first = "the first request with this Idempotency-Key was refused by Redis; send a new key to try again";
                 respond::problem(&Error::Store(StoreError::Command(first.into())), format)
@@ -141,34 +137,6 @@ pub async fn serve(
             Ok(resp)
         }
     }
-}
-
-impl Reply {
-    /// The status and MessagePack body of a served call.
-    fn body(self, answer: Answer) -> (StatusCode, Vec<u8>) {
-        match self {
-            Reply::Written => (StatusCode::NO_CONTENT, Vec::new()),
-            Reply::Published => {
-                let ids = match answer {
-                    Answer::Fresh(ids) => ids.to_vec(),
-                    _ => vec![0x80],
-                };
-                let mut out = Vec::with_capacity(ids.len() + 5);
-                let _ = rmp::encode::write_map_len(&mut out, 1);
-                let _ = rmp::encode::write_str(&mut out, "ids");
-                out.extend_from_slice(&ids);
-                (StatusCode::CREATED, out)
-            }
-        }
-    }
-}
-
-fn render(status: StatusCode, body: Vec<u8>, format: Format) -> Result<Response<Body>, Error> {
-    if body.is_empty() {
-        return Ok(respond::empty(status));
-    }
-    let body = codec::from_msgpack(body.into(), format)?;
-    Ok(respond::bytes(status, format.content_type(), body))
 }
 
 #[cfg(test)]
@@ -208,7 +176,11 @@ mod tests {
             req = req.header("authorization", format!("Bearer {k}"));
         }
         let req = req.body(()).unwrap();
-        Once::of(&req).unwrap().unwrap().finish(body).1
+        IdempotencyKey::of(&req)
+            .unwrap()
+            .unwrap()
+            .finish(body)
+            .fingerprint
     }
 
     #[test]

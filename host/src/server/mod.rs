@@ -1,7 +1,7 @@
 //! The HTTP side: a hyper 1 server, one task per connection, graceful
-//! shutdown, and the one place a request is routed, checked against its
-//! route's methods and its client's API key and scopes, measured, and its
-//! error rendered.
+//! shutdown, and the one place a request is routed, admitted ([`admit`]:
+//! its client's API key, its route's methods, the key's scopes), measured,
+//! and its error rendered.
 //!
 //! [`route`] parses the path once; each route family has its own module;
 //! [`respond`] builds every response; [`codec`] negotiates and transcodes
@@ -241,7 +241,10 @@ async fn serve(
             METRICS.shed.with_label_values(&["request"]).inc();
             Err(Error::Overloaded("server.max_in_flight"))
         }
-        (Ok(route), Ok(_)) => dispatch(&live, &gateway, route, req, &mut client).await,
+        (Ok(route), Ok(_)) => match admit(&gateway, &route, &req, &mut client) {
+            Ok(()) => dispatch(&live, &gateway, route, req).await,
+            Err(e) => Err(e),
+        },
         (Err(e), _) => Err(e),
     };
     drop(permit);
@@ -263,31 +266,40 @@ async fn serve(
     Ok(response)
 }
 
-/// Check a request and call its route's handler. `client` is set to the
-/// API client's name as soon as its key is known, for the metrics.
-async fn dispatch<'g>(
-    live: &Arc<Live>,
+/// The one place a request is checked before its handler runs, before any
+/// body is read: who asks (401 without a key the gateway knows), whether
+/// the route answers the method (405; an admin call checks its own token
+/// first, and is audited), and whether the caller's scopes hold the right
+/// the route needs on its domain or policy (403). `client` gets the
+/// caller's name as soon as it is known, for the metrics.
+fn admit<'g>(
     gateway: &'g Gateway,
-    route: Route,
-    req: Request<Incoming>,
+    route: &Route,
+    req: &Request<Incoming>,
     client: &mut &'g str,
-) -> Result<Response<Body>, Error> {
-    // The data API: who asks (401 without a known key), then whether the
-    // key's scopes hold what the route touches (403), before any body is
-    // read. The only place it is checked.
+) -> Result<(), Error> {
     let need = route.needs(req.method());
     let caller = match need {
         Some(_) => gateway.clients().identify(req.headers())?,
         None => Caller::Open,
     };
     *client = caller.label();
-    // An admin call checks its token before its method (and is audited).
     if !matches!(route, Route::Admin(_)) {
         route.allows(req.method())?;
     }
     if let Some(need) = need {
         caller.may(need)?;
     }
+    Ok(())
+}
+
+/// Call an admitted request's handler.
+async fn dispatch(
+    live: &Arc<Live>,
+    gateway: &Gateway,
+    route: Route,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
     match route {
         Route::Cache { domain, key } => cache::handle(gateway, req, &domain, key).await,
         Route::Mget { domain } => batch::mget(gateway, req, &domain).await,

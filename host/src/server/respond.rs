@@ -4,6 +4,7 @@
 //! empty 200 when something went wrong.
 
 use super::codec::{self, Format};
+use crate::auth::AuthError;
 use crate::error::Error;
 use crate::telemetry::METRICS;
 use bytes::Bytes;
@@ -159,6 +160,16 @@ pub fn msgpack_within(
     Ok(bytes_within(status, format.content_type(), body, share))
 }
 
+/// A status and a MessagePack body made earlier (none: an empty response),
+/// sent in `format`.
+pub fn packed(status: StatusCode, body: Vec<u8>, format: Format) -> Result<Response<Body>, Error> {
+    if body.is_empty() {
+        return Ok(empty(status));
+    }
+    let body = codec::from_msgpack(body.into(), format)?;
+    Ok(bytes(status, format.content_type(), body))
+}
+
 /// A body `{name: value}` in `format`; `value` writes the MessagePack value.
 pub fn field(
     format: Format,
@@ -212,7 +223,7 @@ pub fn problem(err: &Error, format: Format) -> Response<Body> {
             CACHE_STATUS,
             HeaderValue::from_static("sluice; fwd=uri-miss"),
         ),
-        Error::Unauthorized | Error::Unauthenticated(_) => set(
+        Error::Unauthorized | Error::Auth(AuthError::Unauthenticated(_)) => set(
             &mut resp,
             WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer"),
@@ -338,15 +349,15 @@ mod tests {
         assert_eq!(header(&resp, "cache-status"), Some("sluice; fwd=uri-miss"));
         let resp = problem(&Error::Unauthorized, Format::Json);
         assert_eq!(header(&resp, "www-authenticate"), Some("Bearer"));
-        let key = Error::Unauthenticated(crate::auth::KeyProblem::Unknown);
+        let key = Error::from(AuthError::Unauthenticated(crate::auth::KeyProblem::Unknown));
         let resp = problem(&key, Format::Json);
         assert_eq!(resp.status(), 401);
         assert_eq!(header(&resp, "www-authenticate"), Some("Bearer"));
-        let scope = Error::Forbidden {
+        let scope = Error::from(AuthError::Forbidden {
             client: "c".into(),
             right: crate::auth::Right::Write,
             subject: "price".into(),
-        };
+        });
         let resp = problem(&scope, Format::Json);
         assert_eq!(resp.status(), 403);
         assert_eq!(header(&resp, "www-authenticate"), None);

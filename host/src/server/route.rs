@@ -4,6 +4,7 @@
 
 use crate::auth::{Need, Right};
 use crate::error::Error;
+use crate::namespace::stream_domain;
 use hyper::Method;
 use percent_encoding::percent_decode_str;
 
@@ -175,7 +176,7 @@ impl Route {
             | Route::Mget { domain }
             | Route::Mset { domain }
             | Route::Events { domain } => Some(domain),
-            Route::Stream { stream, .. } => stream.split(':').next(),
+            Route::Stream { stream, .. } => stream_domain(stream),
             Route::RateLimit { policy, .. } => Some(policy),
             _ => None,
         }
@@ -193,10 +194,11 @@ impl Route {
             Route::Cache { domain, .. } | Route::Mset { domain } => (Right::Write, domain.as_str()),
             Route::Mget { domain } => (Right::Read, domain.as_str()),
             Route::Events { domain } => (Right::Events, domain.as_str()),
-            Route::Stream { stream, .. } => (
-                Right::Events,
-                stream.split_once(':').map_or(stream.as_str(), |(d, _)| d),
-            ),
+            // A stream in no domain's namespace needs a right on its whole
+            // name, which no scope can hold (names have no ':').
+            Route::Stream { stream, .. } => {
+                (Right::Events, stream_domain(stream).unwrap_or(stream))
+            }
             Route::RateLimit { policy, .. } => (Right::RateLimits, policy.as_str()),
             Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi | Route::Admin(_) => {
                 return None;

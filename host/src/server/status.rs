@@ -6,10 +6,9 @@
 //! read from the same places; every string from the config, a plugin or
 //! Redis is escaped.
 
-use super::admin::{PluginRow, plugin_rows};
 use super::html::{self, escape};
 use super::respond::Body;
-use crate::generation::Gateway;
+use crate::generation::{Gateway, PluginRow};
 use crate::reload::{Live, ReloadStatus};
 use crate::store::breaker::{State, Status};
 use crate::telemetry::METRICS;
@@ -89,7 +88,7 @@ pub fn page(live: &Live, gateway: &Gateway) -> Response<Body> {
         escape(&config.redis.url.to_string()),
         escape(&httpdate::fmt_http_date(now)),
     );
-    domains(&mut out, &plugin_rows(gateway), now);
+    domains(&mut out, &gateway.plugin_rows(), now);
     out.push_str("<div class=\"grid\">");
     breaker(&mut out, gateway.breaker(), now);
     near_cache(&mut out, gateway);

@@ -13,8 +13,8 @@ use super::error::StoreError;
 use super::pipeline::{Job, one, pipeline, script};
 use super::scripts::{self, Scripts};
 use super::single::Single;
-use super::tracking::Invalidator;
-use crate::config::{BreakerConfig, RedisConfig};
+use super::tracking::Tracking;
+use crate::config::{BreakerConfig, RedisConfig, Topology};
 use redis::{Pipeline, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,16 +41,15 @@ impl Backend {
         config: &RedisConfig,
         breaker: BreakerConfig,
         scripts: Arc<Scripts>,
-        on_invalidate: Invalidator,
+        tracking: Tracking,
     ) -> Result<Backend, ClientError> {
-        Ok(match config.cluster {
-            true => Backend::Cluster(Box::new(Cluster::new(
-                config,
-                breaker,
-                scripts,
-                on_invalidate,
-            )?)),
-            false => Backend::Single(Single::new(config, breaker, scripts, on_invalidate)?),
+        Ok(match config.topology {
+            Topology::Cluster => {
+                Backend::Cluster(Box::new(Cluster::new(config, breaker, scripts, tracking)?))
+            }
+            Topology::Single => {
+                Backend::Single(Single::new(config, breaker, scripts, tracking.invalidate)?)
+            }
         })
     }
 
@@ -173,12 +172,20 @@ impl Backend {
     }
 
     /// The background tasks: the breaker's (or every primary's), and on a
-    /// cluster the trackers of the near-cached prefixes `tracked` (a single
-    /// Redis's lanes track each kept read themselves).
-    pub fn start(&self, deadline: Duration, tracked: Vec<String>) {
+    /// cluster the trackers of the near-cached prefixes (a single Redis's
+    /// lanes track each kept read themselves).
+    pub fn start(&self, deadline: Duration) {
         match self {
             Backend::Single(s) => s.start(deadline),
-            Backend::Cluster(c) => c.start(deadline, tracked),
+            Backend::Cluster(c) => c.start(deadline),
+        }
+    }
+
+    /// Whether every change to keys under `prefixes` is heard.
+    pub fn hears(&self, prefixes: &[String]) -> bool {
+        match self {
+            Backend::Single(_) => true,
+            Backend::Cluster(c) => c.hears(prefixes),
         }
     }
 

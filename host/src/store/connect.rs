@@ -131,7 +131,7 @@ mod tests {
             ConnectionAddr::Tcp(host, 7001) if host == "10.0.0.2"
         ));
         let cluster = RedisConfig {
-            cluster: true,
+            topology: crate::config::Topology::Cluster,
             seeds: vec![RedisUrl::new("rediss://app:pw@db2:6380")],
             ..secure
         };

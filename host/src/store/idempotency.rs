@@ -8,16 +8,20 @@
 //! between them can let a retry apply it again. A record holds the
 //! request's fingerprint and, when known, the response to replay.
 
+use super::cluster::topology;
 use super::error::reply_error;
 use super::pipeline::{one, pipeline};
-use super::{Store, StoreError};
+use super::{Store, StoreError, plan};
+use crate::namespace::IDEMPOTENCY;
+use crate::plugin::bindings::Plan;
 use redis::Value;
 use std::time::Duration;
 
 /// One idempotency key of one domain, for one request.
 #[derive(Debug, Clone)]
-pub struct Once {
-    /// `idempotency:{domain}:{client's key}`.
+pub struct Record {
+    /// `idempotency:{domain}:{client's key}` (on a cluster
+    /// `idempotency:{TAG}:{domain}:{client's key}`).
     pub key: String,
     /// What the request was (method, path, body): a key reused for another
     /// request is refused, not answered with the first one's response.
@@ -45,7 +49,7 @@ pub enum Seen {
     Reused,
 }
 
-impl Once {
+impl Record {
     /// The record of a finished request: `d|fingerprint|status|body`.
     pub fn done(&self, status: u16, body: &[u8]) -> redis::Cmd {
         let value = [format!("d|{}|{status}|", self.fingerprint).as_bytes(), body].concat();
@@ -107,44 +111,87 @@ impl Once {
     }
 }
 
+/// Why an idempotency record cannot share its write's hash slot (on a
+/// cluster): the write's first key is hashed whole and holds a `}`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "on a Redis Cluster an Idempotency-Key needs the write's key to take a hash tag; {0:?} holds a '}}' outside one"
+)]
+pub struct NoHashTag(pub String);
+
 impl Store {
-    /// Claim `once`'s key, or learn what holds it: one round trip
+    /// The record of `key` (a client's `Idempotency-Key`) in `domain`, for
+    /// a request with `fingerprint` whose writes are `plan`, lasting
+    /// `window`. On a cluster it goes in the write's hash slot (the tag of
+    /// the plan's first key), so that claim, write and record share a
+    /// node. A claim outlives any request (ten command timeouts, at least
+    /// 10 s) and then expires, so a gateway that died mid-request does not
+    /// block retries for long.
+    pub fn record_for(
+        &self,
+        domain: &str,
+        key: &str,
+        fingerprint: String,
+        plan: &Plan,
+        window: Duration,
+    ) -> Result<Record, NoHashTag> {
+        let key = match plan::first_key(plan).filter(|_| self.one_slot()) {
+            None => format!("{IDEMPOTENCY}{domain}:{key}"),
+            Some(write) => {
+                let tag = topology::tag_of(write).ok_or_else(|| NoHashTag(write.to_owned()))?;
+                format!("{IDEMPOTENCY}{tag}:{domain}:{key}")
+            }
+        };
+        Ok(Record {
+            key,
+            fingerprint,
+            window,
+            claim_for: (self.deadline * 10).max(Duration::from_secs(10)),
+        })
+    }
+
+    /// Claim `record`'s key, or learn what holds it: one round trip
     /// (`SET … NX PX`, then `GET`).
-    pub async fn claim(&self, once: &Once, now_ms: u64) -> Result<Seen, StoreError> {
+    pub async fn claim(&self, record: &Record, now_ms: u64) -> Result<Seen, StoreError> {
         let mut pipe = pipeline();
         pipe.cmd("SET")
-            .arg(&once.key)
-            .arg(format!("p|{}", once.fingerprint))
+            .arg(&record.key)
+            .arg(format!("p|{}", record.fingerprint))
             .arg("NX")
             .arg("PX")
-            .arg(once.claim_for.as_millis().max(1) as u64);
-        pipe.cmd("GET").arg(&once.key);
-        let replies = self.query(&pipe, Some(&once.key)).await?;
+            .arg(record.claim_for.as_millis().max(1) as u64);
+        pipe.cmd("GET").arg(&record.key);
+        let replies = self.query(&pipe, Some(&record.key)).await?;
         if let Some(e) = replies.iter().find_map(reply_error) {
             return Err(e);
         }
         Ok(match &replies[..] {
             [Value::Okay, ..] => Seen::Claimed,
-            [_, Value::BulkString(stored)] => once.read(stored, now_ms),
+            [_, Value::BulkString(stored)] => record.read(stored, now_ms),
             // Claimed and gone again between the two commands: in flight.
             _ => Seen::InFlight,
         })
     }
 
-    /// Record what a claimed request answered once it is known.
-    pub async fn record(&self, once: &Once, record: redis::Cmd) -> Result<(), StoreError> {
+    /// Record what a claimed request answered, once it is known.
+    pub async fn answered(
+        &self,
+        record: &Record,
+        status: u16,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
         let mut pipe = pipeline();
-        pipe.add_command(record);
-        one(self.query(&pipe, Some(&once.key)).await?).map(drop)
+        pipe.add_command(record.done(status, body));
+        one(self.query(&pipe, Some(&record.key)).await?).map(drop)
     }
 
     /// Give a claim back: its request was refused before anything was sent
     /// to Redis, and a retry may go ahead at once.
-    pub async fn release(&self, once: &Once) {
+    pub async fn release(&self, record: &Record) {
         let mut pipe = pipeline();
-        pipe.cmd("DEL").arg(&once.key);
-        if let Err(e) = self.query(&pipe, Some(&once.key)).await {
-            tracing::debug!(key = %once.key, error = %e, "idempotency claim not released; it expires");
+        pipe.cmd("DEL").arg(&record.key);
+        if let Err(e) = self.query(&pipe, Some(&record.key)).await {
+            tracing::debug!(key = %record.key, error = %e, "idempotency claim not released; it expires");
         }
     }
 }
@@ -153,8 +200,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn once() -> Once {
-        Once {
+    fn record() -> Record {
+        Record {
             key: "idempotency:cache:k".into(),
             fingerprint: "f1".into(),
             window: Duration::from_secs(86_400),
@@ -164,7 +211,7 @@ mod tests {
 
     #[test]
     fn a_record_reads_back_as_what_it_recorded_for_the_same_request_only() {
-        let o = once();
+        let o = record();
         let read = |stored: &[u8]| o.read(stored, 100_000);
         assert_eq!(read(b"p|f1"), Seen::InFlight);
         // Applied 5 s ago: its request may still be recording the answer;
@@ -193,9 +240,64 @@ mod tests {
         assert_eq!(read(b"d|f1|x|"), Seen::Applied, "an unreadable status");
     }
 
+    fn store(topology: crate::config::Topology) -> Store {
+        let config = crate::config::RedisConfig {
+            topology,
+            ..crate::config::RedisConfig::default()
+        };
+        let scripts = std::sync::Arc::new(super::super::scripts::Scripts::load(None).unwrap());
+        let breaker = crate::config::BreakerConfig::default();
+        let tracking = super::super::tracking::Tracking::none();
+        Store::new(&config, breaker, scripts, tracking).unwrap()
+    }
+
+    fn writes(key: &str) -> Plan {
+        use crate::plugin::bindings::{Action, StringSet};
+        Plan {
+            actions: vec![Action::Set(StringSet {
+                key: key.into(),
+                value: vec![0xc0],
+                ttl_ms: None,
+            })],
+            atomic: false,
+            respond: None,
+            ttl_ms: None,
+            cache: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_is_the_gateways_own_key_and_on_a_cluster_in_its_writes_slot() {
+        use crate::config::Topology;
+        let window = Duration::from_secs(60);
+        let single = store(Topology::Single);
+        let r = single.record_for("cache", "k1", "f".into(), &writes("cache:{u}:a"), window);
+        let r = r.unwrap();
+        assert_eq!(r.key, "idempotency:cache:k1");
+        assert!(crate::namespace::is_reserved(&r.key));
+        assert_eq!(r.claim_for, Duration::from_secs(10), "at least 10 s");
+        let cluster = store(Topology::Cluster);
+        for (write, record) in [
+            ("cache:{u}:a", "idempotency:{u}:cache:k1"),
+            ("cache:a", "idempotency:{cache:a}:cache:k1"),
+        ] {
+            let r = cluster.record_for("cache", "k1", "f".into(), &writes(write), window);
+            let r = r.unwrap();
+            assert_eq!(r.key, record);
+            assert_eq!(
+                topology::slot(r.key.as_bytes()),
+                topology::slot(write.as_bytes())
+            );
+        }
+        let untaggable = cluster.record_for("cache", "k1", "f".into(), &writes("cache:}a"), window);
+        assert!(untaggable.is_err());
+        let anywhere = single.record_for("cache", "k1", "f".into(), &writes("cache:}a"), window);
+        assert!(anywhere.is_ok(), "a single Redis needs no tag");
+    }
+
     #[test]
     fn records_expire_with_the_window() {
-        let o = once();
+        let o = record();
         let args: Vec<Vec<u8>> = o
             .done(204, b"")
             .args_iter()

@@ -37,15 +37,17 @@ mod streams;
 pub mod tracking;
 
 pub use error::StoreError;
-pub use idempotency::{Once, Seen};
-pub use pipeline::{Done, Gather, Job};
+pub use idempotency::{NoHashTag, Record, Seen};
+pub use pipeline::{Done, Gather, Job, Reply};
 pub use ratelimit::Bucket;
 pub use streams::Group;
 
 use crate::config::{BreakerConfig, RedisConfig};
+use crate::plugin::bindings::Plan;
 use crate::telemetry::METRICS;
 use backend::{Backend, Batch};
 use pipeline::{Placed, merge_gets, one, place};
+use plan::PlanLimits;
 use redis::{Pipeline, Value};
 use scripts::Scripts;
 use std::sync::Arc;
@@ -60,37 +62,60 @@ pub struct Store {
     closing: Arc<tokio::sync::watch::Sender<bool>>,
     /// How long any call may take (`redis.command_timeout_ms`).
     deadline: Duration,
+    /// What one plan may ask for (on a cluster: its keys in one slot).
+    limits: PlanLimits,
 }
 
 impl Store {
     /// Set up the backend `config` names. Connections are made lazily, so
     /// the gateway starts (and answers 503) while Redis is down; each new
-    /// connection loads the registered scripts.
+    /// connection loads the registered scripts. `tracking` says where
+    /// invalidations go and which prefixes are near-cached (on a cluster
+    /// those are heard from the start on; see [`Store::hears`]).
     pub fn new(
         config: &RedisConfig,
         breaker: BreakerConfig,
         scripts: Arc<Scripts>,
-        on_invalidate: tracking::Invalidator,
+        tracking: tracking::Tracking,
     ) -> Result<Store, connect::ClientError> {
         METRICS.pool_size.set(i64::from(config.pool_size));
+        let backend = Backend::new(config, breaker, scripts.clone(), tracking)?;
+        let limits = PlanLimits {
+            one_slot: backend.one_slot(),
+            ..PlanLimits::default()
+        };
         Ok(Store {
-            backend: Arc::new(Backend::new(
-                config,
-                breaker,
-                scripts.clone(),
-                on_invalidate,
-            )?),
+            backend: Arc::new(backend),
             scripts,
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             deadline: config.command_timeout(),
+            limits,
         })
     }
 
     /// Start the background tasks: the breakers' (they probe Redis while
-    /// open) and, on a cluster, the trackers of the near-cached `tracked`
-    /// prefixes.
-    pub fn start(&self, tracked: Vec<String>) {
-        self.backend.start(self.deadline, tracked);
+    /// open) and, on a cluster, the trackers of the near-cached prefixes.
+    pub fn start(&self) {
+        self.backend.start(self.deadline);
+    }
+
+    /// Whether this gateway hears every change to keys under `prefixes`
+    /// (so a near-cache copy of them can be trusted): a single Redis tells
+    /// each read's connection; a cluster's trackers hear only the prefixes
+    /// near-cached when the gateway started.
+    pub fn hears(&self, prefixes: &[String]) -> bool {
+        self.backend.hears(prefixes)
+    }
+
+    /// What one plan may ask for.
+    pub fn limits(&self) -> &PlanLimits {
+        &self.limits
+    }
+
+    /// Check a plan before a byte of it reaches Redis (see [`plan::validate`]):
+    /// a plugin is trusted to decide, not to be correct.
+    pub fn check(&self, plan: &Plan, namespaces: &[String]) -> Result<(), String> {
+        plan::validate(plan, namespaces, &self.scripts, &self.limits)
     }
 
     pub fn scripts(&self) -> &Scripts {
@@ -108,8 +133,8 @@ impl Store {
     }
 
     /// Whether one plan's keys must share a hash slot (on a cluster).
-    pub fn one_slot(&self) -> bool {
-        self.backend.one_slot()
+    fn one_slot(&self) -> bool {
+        self.limits.one_slot
     }
 
     /// Run a pipeline for a call on `key` (`None`: one that names no key).
@@ -235,10 +260,11 @@ impl Store {
         };
         placed
             .into_iter()
-            .map(|placed| {
+            .zip(jobs)
+            .map(|(placed, job)| {
                 let placed = placed?;
                 let replies = replies.as_mut().map_err(|e| e.clone())?;
-                placed.take(replies)
+                placed.take(replies, job)
             })
             .collect()
     }

@@ -47,6 +47,18 @@ pub struct Job<'a> {
     pub record: Option<&'a redis::Cmd>,
     /// On a cluster: its reads may go to replicas (`read_from = "replica"`).
     pub replica: bool,
+    /// What its answer is made of.
+    pub reply: Reply,
+}
+
+/// What a plan's answer is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// The reply of the action the plan responds with, shaped by its kind
+    /// (none when it responds with none).
+    Respond,
+    /// The entry id each stream gave an event (a publish).
+    Published,
 }
 
 impl<'a> Job<'a> {
@@ -59,8 +71,8 @@ impl<'a> Job<'a> {
 /// What a plan came to.
 #[derive(Debug)]
 pub struct Done {
-    /// One reply per action, in order.
-    pub replies: Vec<Value>,
+    /// The answer's body, MessagePack (`None`: a miss, or nothing to say).
+    pub body: Option<Vec<u8>>,
     /// For a tracked read: how long the key lives on in Redis (`None`: no
     /// expiry, or not tracked).
     pub expires_in: Option<Duration>,
@@ -184,10 +196,10 @@ pub(super) fn merge_gets(
 }
 
 impl Placed {
-    /// This plan's replies out of the pipeline's; the first error reply among
-    /// its commands fails the plan (its other commands may have run: plans
-    /// that need all-or-nothing ask for atomicity).
-    pub(super) fn take(self, replies: &mut [Value]) -> Result<Done, StoreError> {
+    /// `job`'s answer out of the pipeline's replies; the first error reply
+    /// among its commands fails the plan (its other commands may have run:
+    /// plans that need all-or-nothing ask for atomicity).
+    pub(super) fn take(self, replies: &mut [Value], job: &Job) -> Result<Done, StoreError> {
         let span = replies
             .get(self.span.clone())
             .ok_or_else(|| StoreError::Internal("fewer replies than commands".into()))?;
@@ -217,10 +229,21 @@ impl Placed {
             Some(Value::Int(ms)) if *ms >= 0 => Some(Duration::from_millis(*ms as u64)),
             _ => None,
         };
-        Ok(Done {
-            replies: out,
-            expires_in,
-        })
+        let body = match (job.reply, job.plan.respond) {
+            (Reply::Published, _) => Some(plan::published_ids(job.plan, out)),
+            (Reply::Respond, None) => None,
+            (Reply::Respond, Some(i)) => {
+                let i = i as usize;
+                match (job.plan.actions.get(i), out.into_iter().nth(i)) {
+                    (Some(action), Some(reply)) => plan::shape(action, reply),
+                    _ => {
+                        let m = format!("no reply for action {i} of the plan");
+                        return Err(StoreError::Internal(m));
+                    }
+                }
+            }
+        };
+        Ok(Done { body, expires_in })
     }
 }
 
@@ -297,7 +320,10 @@ mod tests {
         let scripts = Scripts::load(None).unwrap();
         let (a, b) = (
             plan(vec![get("d:a")], false),
-            plan(vec![set("d:b"), get("d:b")], true),
+            Plan {
+                respond: Some(1),
+                ..plan(vec![set("d:b"), get("d:b")], true)
+            },
         );
         let mut pipe = pipeline();
         let jobs = [
@@ -307,6 +333,7 @@ mod tests {
                 track: true,
                 record: None,
                 replica: false,
+                reply: Reply::Respond,
             },
             Job {
                 plan: &b,
@@ -314,6 +341,7 @@ mod tests {
                 track: false,
                 record: None,
                 replica: false,
+                reply: Reply::Respond,
             },
         ];
         let placed: Vec<Placed> = jobs
@@ -339,14 +367,13 @@ mod tests {
             Value::Array(vec![Value::Okay, Value::BulkString(b"y".to_vec())]),
         ];
         let mut placed = placed.into_iter();
-        let first = placed.next().unwrap().take(&mut replies).unwrap();
-        assert_eq!(first.replies, [Value::BulkString(b"x".to_vec())]);
+        // Each answer is the shaped reply of the action its plan responds
+        // with (MessagePack values pass through as they are).
+        let first = placed.next().unwrap().take(&mut replies, &jobs[0]).unwrap();
+        assert_eq!(first.body.as_deref(), Some(&b"x"[..]));
         assert_eq!(first.expires_in, Some(Duration::from_millis(1500)));
-        let second = placed.next().unwrap().take(&mut replies).unwrap();
-        assert_eq!(
-            second.replies,
-            [Value::Okay, Value::BulkString(b"y".to_vec())]
-        );
+        let second = placed.next().unwrap().take(&mut replies, &jobs[1]).unwrap();
+        assert_eq!(second.body.as_deref(), Some(&b"y"[..]));
         assert_eq!(second.expires_in, None);
     }
 
@@ -357,6 +384,7 @@ mod tests {
             track: false,
             record: None,
             replica: false,
+            reply: Reply::Respond,
         }
     }
 
@@ -377,10 +405,14 @@ mod tests {
             Value::Nil,
         ])];
         let mut placed = placed.into_iter().map(Result::unwrap);
-        let a = placed.next().unwrap().take(&mut replies).unwrap();
-        assert_eq!(a.replies, [Value::BulkString(b"x".to_vec())]);
-        let b = placed.next().unwrap().take(&mut replies).unwrap();
-        assert_eq!(b.replies, [Value::Nil]);
+        let a = placed.next().unwrap();
+        let a = a.take(&mut replies, &untracked(&plans[0])).unwrap();
+        assert_eq!(a.body.as_deref(), Some(&b"x"[..]));
+        let b = placed.next().unwrap();
+        assert_eq!(
+            b.take(&mut replies, &untracked(&plans[1])).unwrap().body,
+            None
+        );
         // One alone stays a GET.
         let (mut pipe, mut gets) = (pipeline(), Vec::new());
         let mut one = vec![place(
@@ -406,13 +438,17 @@ mod tests {
         let pb = place(&mut pipe, &untracked(&b), &scripts, &mut gets, true).unwrap();
         assert!(gets.is_empty());
         let mut replies = vec![error_reply("WRONGTYPE"), Value::Nil, Value::Nil, Value::Nil];
-        assert!(matches!(pa.take(&mut replies), Err(StoreError::Command(_))));
-        assert_eq!(
-            pb.take(&mut replies).unwrap().replies,
-            [Value::Nil, Value::Nil]
-        );
-        // A missing reply is an error, not a panic.
-        let pc = place(&mut pipe, &untracked(&a), &scripts, &mut gets, true).unwrap();
-        assert!(pc.take(&mut replies).is_err());
+        let (ja, jb) = (untracked(&a), untracked(&b));
+        assert!(matches!(
+            pa.take(&mut replies, &ja),
+            Err(StoreError::Command(_))
+        ));
+        assert_eq!(pb.take(&mut replies, &jb).unwrap().body, None);
+        // A missing reply is the gateway's own error, not a panic.
+        let pc = place(&mut pipe, &ja, &scripts, &mut gets, true).unwrap();
+        assert!(matches!(
+            pc.take(&mut replies, &ja),
+            Err(StoreError::Internal(_))
+        ));
     }
 }

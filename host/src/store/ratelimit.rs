@@ -27,7 +27,7 @@ impl Store {
         refill_per_s: f64,
         cost: u64,
     ) -> Result<Bucket, StoreError> {
-        let key = format!("ratelimit:{policy}:{subject}");
+        let key = crate::namespace::ratelimit_key(policy, subject);
         let args = [
             capacity.to_string(),
             refill_per_s.to_string(),
@@ -35,7 +35,7 @@ impl Store {
         ];
         let reply = self.eval(scripts::RATE_LIMIT, &[key], &args).await?;
         bucket(&reply)
-            .ok_or_else(|| StoreError::Command(format!("unexpected rate-limit reply {reply:?}")))
+            .ok_or_else(|| StoreError::Internal(format!("unexpected rate-limit reply {reply:?}")))
     }
 }
 

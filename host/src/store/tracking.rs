@@ -24,6 +24,24 @@ pub enum Invalidation {
 /// Where invalidations go.
 pub type Invalidator = Arc<dyn Fn(Invalidation) + Send + Sync>;
 
+/// What the store needs to keep copies coherent: where invalidations go,
+/// and the key prefixes whose copies the near cache keeps (read at start).
+#[derive(Clone)]
+pub struct Tracking {
+    pub invalidate: Invalidator,
+    pub prefixes: Vec<String>,
+}
+
+impl Tracking {
+    /// Nobody keeps copies (a one-off store: `check-config`, benchmarks).
+    pub fn none() -> Tracking {
+        Tracking {
+            invalidate: Arc::new(|_| {}),
+            prefixes: Vec::new(),
+        }
+    }
+}
+
 /// An `invalidate` push: the keys, or nil for "everything".
 pub(super) fn invalidation(data: Vec<redis::Value>) -> Invalidation {
     match data.into_iter().next() {

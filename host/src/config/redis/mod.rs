@@ -35,8 +35,10 @@ pub struct RedisConfig {
     pub connect_timeout_ms: u64,
     /// How long any command or pipeline may take before the request gets 503.
     pub command_timeout_ms: u64,
-    /// Talk to a Redis Cluster: `url` names any node, `seeds` may name more.
-    pub cluster: bool,
+    /// `cluster = true`: talk to a Redis Cluster (`url` names any node,
+    /// `seeds` may name more); a single Redis otherwise.
+    #[serde(rename = "cluster")]
+    pub topology: Topology,
     /// More nodes of the cluster to learn its topology from, like `url`.
     pub seeds: Vec<RedisUrl>,
 }
@@ -50,9 +52,34 @@ impl Default for RedisConfig {
             shared_connections: 2,
             connect_timeout_ms: 2_000,
             command_timeout_ms: 1_000,
-            cluster: false,
+            topology: Topology::Single,
             seeds: Vec::new(),
         }
+    }
+}
+
+/// What Redis is: one server, or a Redis Cluster. Spelled `cluster = true`
+/// or `false` in the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(from = "bool", into = "bool")]
+pub enum Topology {
+    #[default]
+    Single,
+    Cluster,
+}
+
+impl From<bool> for Topology {
+    fn from(clustered: bool) -> Topology {
+        match clustered {
+            true => Topology::Cluster,
+            false => Topology::Single,
+        }
+    }
+}
+
+impl From<Topology> for bool {
+    fn from(t: Topology) -> bool {
+        t == Topology::Cluster
     }
 }
 
@@ -188,7 +215,7 @@ impl RedisConfig {
     pub(super) fn check(&self, at: &Checker) -> Result<(), ConfigError> {
         let refused = |e: ClientError| at.invalid(e.field(), e.to_string());
         self.client_parts().map_err(refused)?;
-        if self.cluster {
+        if self.topology == Topology::Cluster {
             self.cluster_builder()
                 .and_then(|b| b.build().map_err(|e| ClientError::url(&self.url, e)))
                 .map_err(refused)?;

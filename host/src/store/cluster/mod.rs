@@ -16,7 +16,7 @@ use super::connect::ClientError;
 use super::error::StoreError;
 use super::pool::{Budget, Conn, Exclusive};
 use super::scripts::Scripts;
-use super::tracking::Invalidator;
+use super::tracking::Tracking;
 use crate::config::{BreakerConfig, ReadFrom, RedisConfig};
 use crate::telemetry::METRICS;
 use link::Link;
@@ -36,7 +36,8 @@ pub(super) struct Cluster {
     whole: Arc<Breaker>,
     /// Connections of one's own to a node (blocking reads).
     budget: Budget,
-    on_invalidate: Invalidator,
+    /// The near-cached prefixes (fixed at start) and where their changes go.
+    tracking: Tracking,
 }
 
 impl Cluster {
@@ -44,7 +45,7 @@ impl Cluster {
         config: &RedisConfig,
         breaker: BreakerConfig,
         scripts: Arc<Scripts>,
-        on_invalidate: Invalidator,
+        tracking: Tracking,
     ) -> Result<Cluster, ClientError> {
         Ok(Cluster {
             primaries: Arc::new(Link::new(config, ReadFrom::Primary, scripts.clone())?),
@@ -52,7 +53,7 @@ impl Cluster {
             nodes: Nodes::new(breaker.clone()),
             whole: Breaker::new(breaker),
             budget: Budget::new(config),
-            on_invalidate,
+            tracking,
         })
     }
 
@@ -151,9 +152,9 @@ impl Cluster {
     }
 
     /// The task that keeps a breaker per primary (it reads the slot map
-    /// and probes each primary within `deadline`), and, when `tracked`
-    /// names near-cached prefixes, the trackers that hear their changes.
-    pub fn start(&self, deadline: Duration, tracked: Vec<String>) {
+    /// and probes each primary within `deadline`), and, when there are
+    /// near-cached prefixes, the trackers that hear their changes.
+    pub fn start(&self, deadline: Duration) {
         let link = self.primaries.clone();
         let read = {
             let link = link.clone();
@@ -178,10 +179,17 @@ impl Cluster {
             }
         };
         tokio::spawn(self.nodes.clone().run(self.whole.clone(), read, probe));
-        let (nodes, invalidate) = (self.nodes.clone(), self.on_invalidate.clone());
+        let (nodes, tracking) = (self.nodes.clone(), self.tracking.clone());
         tokio::spawn(async move {
-            trackers::follow(&link, tracked, move || nodes.primaries(), invalidate).await
+            let primaries = move || nodes.primaries();
+            trackers::follow(&link, tracking.prefixes, primaries, tracking.invalidate).await
         });
+    }
+
+    /// Only the prefixes near-cached at start are heard: a domain a reload
+    /// adds or gives a near cache keeps no copy until a restart.
+    pub fn hears(&self, prefixes: &[String]) -> bool {
+        prefixes.iter().all(|p| self.tracking.prefixes.contains(p))
     }
 
     /// The gateway-wide state, its transitions, and each primary's breaker.

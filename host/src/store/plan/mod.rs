@@ -143,10 +143,6 @@ pub(crate) fn kind(action: &Action) -> &dyn Kind {
     }
 }
 
-/// Check a plan before a byte of it reaches Redis: a plugin is trusted to
-/// decide, not to be correct. Every key under one of `namespaces`
-/// (`{domain}:` and declared prefixes), scripts only by a registered name,
-/// sizes within `limits`. The error says what is wrong.
 /// The first key a plan touches (its slot is the plan's on a cluster).
 pub fn first_key(plan: &Plan) -> Option<&str> {
     plan.actions
@@ -154,6 +150,10 @@ pub fn first_key(plan: &Plan) -> Option<&str> {
         .find_map(|a| kind(a).keys().first().copied())
 }
 
+/// Check a plan before a byte of it reaches Redis: a plugin is trusted to
+/// decide, not to be correct. Every key under one of `namespaces`
+/// (`{domain}:` and declared prefixes), scripts only by a registered name,
+/// sizes within `limits`. The error says what is wrong.
 pub fn validate(
     plan: &Plan,
     namespaces: &[String],
