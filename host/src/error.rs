@@ -13,8 +13,10 @@ pub enum Error {
     UnknownDomain(String),
     #[error("no rate-limit policy named {0:?} is configured")]
     UnknownPolicy(String),
-    #[error("no value is stored for key {0:?}")]
-    Miss(String),
+    /// A read found nothing: no value, or (asked for `fields` of a
+    /// hash-stored object) none of them.
+    #[error("{}", miss(key, fields))]
+    Miss { key: String, fields: Vec<String> },
     #[error("{0}")]
     BadRequest(String),
     #[error("the body is larger than the limit of {0} bytes")]
@@ -63,6 +65,16 @@ pub enum Error {
     Store(#[from] StoreError),
 }
 
+/// What a miss says: the key, and the fields asked for when there were
+/// some (a hash may exist without any of them: one read cannot tell).
+fn miss(key: &str, fields: &[String]) -> String {
+    match fields {
+        [] => format!("no value is stored for key {key:?}"),
+        [field] => format!("key {key:?} holds no field {field:?} (or no value at all)"),
+        _ => format!("key {key:?} holds none of the fields {fields:?} (or no value at all)"),
+    }
+}
+
 /// Why a request with an `Idempotency-Key` was not served.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 pub enum Conflict {
@@ -81,7 +93,7 @@ impl Error {
         match self {
             Error::UnknownDomain(_)
             | Error::UnknownPolicy(_)
-            | Error::Miss(_)
+            | Error::Miss { .. }
             | Error::NoRoute
             | Error::Store(StoreError::NoGroup(_)) => StatusCode::NOT_FOUND,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -116,7 +128,7 @@ impl Error {
             Error::Store(StoreError::NoGroup(_)) => "unknown-group",
             Error::Store(StoreError::Busy(_)) => "busy",
             Error::RateLimited { .. } => "rate-limited",
-            Error::Miss(_) => "not-found",
+            Error::Miss { .. } => "not-found",
             Error::BadRequest(_) => "bad-request",
             Error::BodyTooLarge(_) => "body-too-large",
             Error::BodyTimeout(_) => "body-timeout",
@@ -137,5 +149,36 @@ impl Error {
             Error::Store(StoreError::Command(_)) => "redis-error",
             Error::Store(_) => "redis-unavailable",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_miss_names_the_fields_it_was_asked_for() {
+        let miss = |fields: &[&str]| {
+            let fields = fields.iter().map(|f| f.to_string()).collect();
+            Error::Miss {
+                key: "btc".into(),
+                fields,
+            }
+            .to_string()
+        };
+        assert_eq!(miss(&[]), "no value is stored for key \"btc\"");
+        assert_eq!(
+            miss(&["nope"]),
+            "key \"btc\" holds no field \"nope\" (or no value at all)"
+        );
+        assert!(miss(&["a", "b"]).contains("none of the fields [\"a\", \"b\"]"));
+        assert_eq!(
+            Error::Miss {
+                key: "k".into(),
+                fields: vec![]
+            }
+            .status(),
+            404
+        );
     }
 }

@@ -68,6 +68,17 @@ async fn price_objects_are_hashes_read_whole_or_by_field_with_types_kept() {
         .await
         .unwrap();
     assert_eq!(got, json!({"price": 64000.5, "ts": 1_732_550_000_000u64}));
+    // None of the fields asked for: a miss that names them.
+    let resp = client
+        .get(format!("{url}?fields=nope"))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(resp, 404).await;
+    assert_eq!(
+        body["detail"],
+        "key \"btc:usd\" holds no field \"nope\" (or no value at all)"
+    );
 
     // A new object replaces the old one: no field of the old survives.
     let newer = json!({"price": 64100.0});

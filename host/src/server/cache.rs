@@ -38,7 +38,7 @@ pub async fn handle(
             )));
         }
     };
-    let fields = (fields.iter())
+    let fields: Vec<String> = (fields.iter())
         .flat_map(|f| f.split(','))
         .filter(|f| !f.is_empty())
         .map(str::to_owned)
@@ -46,7 +46,7 @@ pub async fn handle(
     let format = Format::for_response(req.headers())?;
     let call = Call::Get {
         key: key.clone(),
-        fields,
+        fields: fields.clone(),
     };
     let (body, status, age) = match gateway.call(domain, call).await? {
         Answer::Fresh(value) => (codec::from_msgpack(value, format)?, "sluice; hit", None),
@@ -65,7 +65,7 @@ pub async fn handle(
             "sluice; fwd=stale",
             Some(age.as_secs()),
         ),
-        Answer::Nothing => return Err(Error::Miss(key)),
+        Answer::Nothing => return Err(Error::Miss { key, fields }),
     };
     let mut resp = respond::bytes(StatusCode::OK, format.content_type(), body);
     respond::set(&mut resp, CACHE_STATUS, HeaderValue::from_static(status));

@@ -218,7 +218,7 @@ pub fn problem(err: &Error, format: Format) -> Response<Body> {
         }
         Error::Overloaded(_) => set(&mut resp, RETRY_AFTER, 1u64.into()),
         Error::MethodNotAllowed(allow) => set(&mut resp, ALLOW, HeaderValue::from_static(allow)),
-        Error::Miss(_) => set(
+        Error::Miss { .. } => set(
             &mut resp,
             CACHE_STATUS,
             HeaderValue::from_static("sluice; fwd=uri-miss"),
@@ -345,7 +345,11 @@ mod tests {
         assert_eq!(header(&resp, "retry-after"), None);
         let resp = problem(&Error::MethodNotAllowed("GET, HEAD"), Format::Json);
         assert_eq!(header(&resp, "allow"), Some("GET, HEAD"));
-        let resp = problem(&Error::Miss("k".into()), Format::Json);
+        let miss = Error::Miss {
+            key: "k".into(),
+            fields: Vec::new(),
+        };
+        let resp = problem(&miss, Format::Json);
         assert_eq!(header(&resp, "cache-status"), Some("sluice; fwd=uri-miss"));
         let resp = problem(&Error::Unauthorized, Format::Json);
         assert_eq!(header(&resp, "www-authenticate"), Some("Bearer"));
