@@ -150,6 +150,25 @@ fn plugin_check_prints_what_a_plugin_would_do() {
         config.to_str().unwrap(),
     ]);
     assert!(ok && out.contains("SET market_depth:sample:1"), "{out}");
+
+    // A domain not configured yet: its TTL and settings from flags.
+    let wasm = plugins_dir().join("stream-router.wasm");
+    let (ok, out) = plugin_check(&[
+        wasm.to_str().unwrap(),
+        "--domain",
+        "feed",
+        "--ttl-s",
+        "30",
+        "--settings",
+        "maxlen = 7",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("ttl_s 30 (bounds 1..=86400), settings {\"maxlen\":7}"),
+        "{out}"
+    );
+    assert!(out.contains("MAXLEN ~ 7"), "{out}");
+    assert!(out.contains("PEXPIRE feed:sample 30000"), "{out}");
 }
 
 #[test]
@@ -220,6 +239,10 @@ fn plugin_new_scaffolds_a_crate_that_refuses_to_overwrite() {
         path.join("Cargo.toml").is_file() && path.join("src/lib.rs").is_file(),
         "{out}"
     );
+    // A crate of its own: the guide's commands for one, in order.
+    let next = format!("cd {} && cargo test", path.display());
+    assert!(out.contains(&next), "{out}");
+    assert!(out.contains("sluice plugin check"), "{out}");
     let (ok, out) = sluice(&["plugin", "new", "scores", "--path", path.to_str().unwrap()]);
     assert!(!ok, "a second run must not overwrite: {out}");
     // In this repository's workspace, a name another crate has is refused

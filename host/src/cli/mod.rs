@@ -79,6 +79,14 @@ enum PluginCommand {
         /// The sample value for PUT and publish, as JSON.
         #[arg(long, default_value = plugin::SAMPLE)]
         value: String,
+        /// The domain's default TTL in seconds (over the config's, or the
+        /// default 60): try a domain before it is configured.
+        #[arg(long)]
+        ttl_s: Option<u64>,
+        /// The domain's `[settings]`, as TOML (`'keep = 10'`), over the
+        /// config's.
+        #[arg(long)]
+        settings: Option<String>,
     },
     /// Scaffold a policy crate (manifest, lib.rs, one test) that builds and
     /// passes its test as generated.
@@ -109,21 +117,24 @@ pub fn main() -> ExitCode {
                     config,
                     key,
                     value,
+                    ttl_s,
+                    settings,
                 },
-        } => plugin_check(&file, &domain, config.as_deref(), &key, &value),
+        } => {
+            let over = plugin::Overrides { ttl_s, settings };
+            plugin_check(&file, &domain, config.as_deref(), &over, &key, &value)
+        }
         Command::Plugin {
             command: PluginCommand::New { name, path },
         } => {
             let dir = path.unwrap_or_else(|| PathBuf::from("plugins").join(&name));
-            report(crate::plugin::scaffold::scaffold(&name, &dir).map(|files| {
-                let list: Vec<String> = files
-                    .iter()
+            report(crate::plugin::scaffold::scaffold(&name, &dir).map(|made| {
+                let files: String = (made.files.iter())
                     .map(|f| format!("  {}\n", f.display()))
                     .collect();
+                let next: String = made.next.iter().map(|c| format!("  {c}\n")).collect();
                 format!(
-                    "created {}:\n{}test it with `cargo test --manifest-path {}/Cargo.toml`\n",
-                    dir.display(),
-                    list.concat(),
+                    "created {}:\n{files}next (docs/plugin-guide.md: test, build, check):\n{next}",
                     dir.display()
                 )
             }))
@@ -233,6 +244,7 @@ fn plugin_check(
     file: &std::path::Path,
     domain: &str,
     config: Option<&std::path::Path>,
+    over: &plugin::Overrides,
     key: &str,
     value: &str,
 ) -> ExitCode {
@@ -241,7 +253,7 @@ fn plugin_check(
         .and_then(|s| s.to_str())
         .unwrap_or("plugin");
     report(
-        plugin::domain_config(name, domain, config).and_then(|(config, scripts)| {
+        plugin::domain_config(name, domain, config, over).and_then(|(config, scripts)| {
             let sample = plugin::Sample {
                 domain,
                 config,

@@ -49,6 +49,12 @@ pub fn check(path: &Path, s: &Sample) -> Result<String, String> {
     )
     .map_err(|e| format!("{out}configure for domain {:?} failed: {e}", s.domain))?;
     let _ = writeln!(out, "configure for domain {:?}: ok", s.domain);
+    let settings = serde_json::to_string(&s.config.settings).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  ttl_s {} (bounds {}..={}), settings {settings}",
+        s.config.ttl_s, s.config.min_ttl_s, s.config.max_ttl_s
+    );
     let value = serde_json::from_str::<serde_json::Value>(s.value)
         .map_err(|e| format!("--value is not JSON: {e}"))
         .and_then(|v| rmp_serde::to_vec_named(&v).map_err(|e| e.to_string()))?;
@@ -107,21 +113,101 @@ pub fn check(path: &Path, s: &Sample) -> Result<String, String> {
     if failed { Err(out) } else { Ok(out) }
 }
 
-/// The domain's configuration from a config file, or the defaults.
+/// What `--ttl-s` and `--settings` put over the domain's configuration.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub ttl_s: Option<u64>,
+    /// A TOML snippet: the keys of the domain's `[settings]` table.
+    pub settings: Option<String>,
+}
+
+impl Overrides {
+    /// `dc` with these over it, held to the TTL bounds a config file is.
+    fn apply(&self, mut dc: DomainConfig) -> Result<DomainConfig, String> {
+        if let Some(ttl_s) = self.ttl_s {
+            if !(dc.min_ttl_s..=dc.max_ttl_s).contains(&ttl_s) {
+                return Err(format!(
+                    "--ttl-s {ttl_s} is outside the domain's bounds {}..={} s",
+                    dc.min_ttl_s, dc.max_ttl_s
+                ));
+            }
+            dc.ttl_s = ttl_s;
+        }
+        if let Some(snippet) = &self.settings {
+            let table: std::collections::BTreeMap<String, toml::Value> = toml::from_str(snippet)
+                .map_err(|e| format!("--settings is not a TOML table's keys: {e}"))?;
+            dc.settings.extend(table);
+        }
+        Ok(dc)
+    }
+}
+
+/// The domain's configuration from a config file, or the defaults, with
+/// `over` over it: a domain can be tried before it is configured.
 pub fn domain_config(
     plugin: &str,
     domain: &str,
     config: Option<&Path>,
+    over: &Overrides,
 ) -> Result<(DomainConfig, Scripts), String> {
     let Some(path) = config else {
         let dc = toml::from_str(&format!("plugin = {plugin:?}")).map_err(|e| e.to_string())?;
-        return Ok((dc, Scripts::load(None).map_err(|e| e.to_string())?));
+        let scripts = Scripts::load(None).map_err(|e| e.to_string())?;
+        return Ok((over.apply(dc)?, scripts));
     };
     let c = Config::load(path).map_err(|e| e.to_string())?;
     let scripts = Scripts::load(c.scripts_dir().as_deref()).map_err(|e| e.to_string())?;
-    c.domains
-        .iter()
+    let dc = (c.domains.iter())
         .find(|(k, _)| k.get_ref() == domain)
-        .map(|(_, d)| (d.clone(), scripts))
-        .ok_or_else(|| format!("{}: no domain {domain:?}", path.display()))
+        .map(|(_, d)| d.clone())
+        .ok_or_else(|| {
+            format!(
+                "{}: no domain {domain:?} (leave out --config and give --ttl-s and --settings to try one not configured yet)",
+                path.display()
+            )
+        })?;
+    Ok((over.apply(dc)?, scripts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> DomainConfig {
+        toml::from_str("plugin = \"p\"").unwrap()
+    }
+
+    #[test]
+    fn a_domain_not_yet_configured_takes_its_ttl_and_settings_from_flags() {
+        let over = Overrides {
+            ttl_s: Some(5),
+            settings: Some("maxlen = 10\nper_asset = true".into()),
+        };
+        let dc = over.apply(defaults()).unwrap();
+        assert_eq!(dc.ttl_s, 5);
+        assert_eq!(dc.settings["maxlen"], toml::Value::Integer(10));
+        assert_eq!(dc.settings["per_asset"], toml::Value::Boolean(true));
+        assert_eq!(Overrides::default().apply(defaults()).unwrap(), defaults());
+    }
+
+    #[test]
+    fn flags_are_held_to_what_a_config_file_would_be() {
+        let e = (Overrides {
+            ttl_s: Some(0),
+            ..Overrides::default()
+        })
+        .apply(defaults())
+        .unwrap_err();
+        assert_eq!(e, "--ttl-s 0 is outside the domain's bounds 1..=86400 s");
+        let e = (Overrides {
+            settings: Some("not toml".into()),
+            ..Overrides::default()
+        })
+        .apply(defaults())
+        .unwrap_err();
+        assert!(
+            e.starts_with("--settings is not a TOML table's keys"),
+            "{e}"
+        );
+    }
 }

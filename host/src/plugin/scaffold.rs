@@ -6,9 +6,17 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// What `plugin new` made.
+#[derive(Debug)]
+pub struct Scaffolded {
+    pub files: Vec<PathBuf>,
+    /// What to run next, as docs/plugin-guide.md says it: test, build, check.
+    pub next: Vec<String>,
+}
+
 /// Write the crate `name` into `dir` (created; refused when it exists and
-/// is not empty). Returns the files written.
-pub fn scaffold(name: &str, dir: &Path) -> Result<Vec<PathBuf>, String> {
+/// is not empty). Returns the files written and the commands to run next.
+pub fn scaffold(name: &str, dir: &Path) -> Result<Scaffolded, String> {
     check_name(name)?;
     if dir.is_file() || dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         return Err(format!(
@@ -16,14 +24,17 @@ pub fn scaffold(name: &str, dir: &Path) -> Result<Vec<PathBuf>, String> {
             dir.display()
         ));
     }
-    let manifest = match find_workspace(dir) {
+    let (manifest, next) = match find_workspace(dir) {
         Some(ws) if ws.taken.iter().any(|t| t == name) => {
             return Err(format!(
                 "this workspace already has a crate named `{name}`: choose another name"
             ));
         }
-        Some(ws) => workspace_manifest(name, &ws),
-        None => standalone_manifest(name, &sdk_dependency()),
+        Some(ws) => (workspace_manifest(name, &ws), in_workspace(name)),
+        None => (
+            standalone_manifest(name, &sdk_dependency()),
+            standalone(name, dir),
+        ),
     };
     let files = [
         (dir.join("Cargo.toml"), manifest),
@@ -35,7 +46,35 @@ pub fn scaffold(name: &str, dir: &Path) -> Result<Vec<PathBuf>, String> {
             .and_then(|()| fs::write(path, text))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    Ok(files.into_iter().map(|(path, _)| path).collect())
+    Ok(Scaffolded {
+        files: files.into_iter().map(|(path, _)| path).collect(),
+        next,
+    })
+}
+
+/// The guide's commands for a crate in this repository's workspace:
+/// `make plugins` copies each component to `build/plugins/NAME.wasm`.
+fn in_workspace(name: &str) -> Vec<String> {
+    vec![
+        format!("cargo test -p {name}"),
+        "make plugins".into(),
+        format!("sluice plugin check build/plugins/{name}.wasm --domain {name}"),
+    ]
+}
+
+/// The guide's commands for a crate of its own: cargo names the component
+/// after the library, with underscores.
+fn standalone(name: &str, dir: &Path) -> Vec<String> {
+    let dir = dir.display();
+    let wasm = format!(
+        "{dir}/target/wasm32-wasip2/plugin/{}.wasm",
+        name.replace('-', "_")
+    );
+    vec![
+        format!("cd {dir} && cargo test"),
+        "cargo build --profile plugin --target wasm32-wasip2".into(),
+        format!("sluice plugin check {wasm} --domain {name}"),
+    ]
 }
 
 /// A crate name that is also a plugin file name and a domain name.
@@ -468,7 +507,17 @@ mod tests {
             "[workspace]\nmembers = [\"plugins/*\"]\n[workspace.dependencies]\nsluice-sdk = { path = \"sdk\" }\n",
         )
         .unwrap();
-        let files = scaffold("board", &root.join("plugins/board")).unwrap();
+        let made = scaffold("board", &root.join("plugins/board")).unwrap();
+        // What to run next is what the guide says for a workspace member.
+        assert_eq!(
+            made.next,
+            [
+                "cargo test -p board",
+                "make plugins",
+                "sluice plugin check build/plugins/board.wasm --domain board"
+            ]
+        );
+        let files = made.files;
         assert_eq!(
             files,
             [
@@ -484,7 +533,14 @@ mod tests {
         let again = scaffold("board", &root.join("plugins/board")).unwrap_err();
         assert!(again.contains("not empty"), "{again}");
         // Outside `members`: a crate of its own.
-        scaffold("other", &root.join("elsewhere/other")).unwrap();
+        let made = scaffold("my-other", &root.join("elsewhere/other")).unwrap();
+        let dir = root.join("elsewhere/other").display().to_string();
+        assert_eq!(made.next[0], format!("cd {dir} && cargo test"));
+        assert!(
+            made.next[2].ends_with("/target/wasm32-wasip2/plugin/my_other.wasm --domain my-other"),
+            "{:?}",
+            made.next
+        );
         let other = fs::read_to_string(root.join("elsewhere/other/Cargo.toml")).unwrap();
         assert!(other.contains("\n[workspace]\n"), "{other}");
         fs::remove_dir_all(&root).unwrap();
