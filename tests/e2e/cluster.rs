@@ -336,7 +336,8 @@ info_interval_ms = 100
 
 /// Cache calls, batches spanning every primary, rate limits and events go
 /// through the cluster client to the primary of each key's slot; a plan
-/// whose keys span slots is refused with a message naming hash tags; a
+/// whose keys span slots runs as one pipeline per slot (with an
+/// Idempotency-Key it is refused, naming hash tags); a
 /// killed primary fails only its own keys, and they take writes again once
 /// its replica is promoted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -417,7 +418,7 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
         assert_eq!(resp.status(), expected);
     }
     // One stream per event: published. Two (the type's and the asset's,
-    // in different slots): an invalid plan, naming hash tags.
+    // in different slots): published too, one pipeline per slot.
     let event = json!({"type": "opportunity", "asset": "BTC", "spread": 0.4});
     let one = http
         .post(gw.url("/v1/events/one"))
@@ -435,8 +436,30 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
         .send()
         .await
         .unwrap();
-    let problem = assert_problem(two, 500).await;
-    assert_eq!(problem["type"], "urn:sluice:problem:plugin-failed");
+    assert_eq!(two.status(), 201);
+    let ids = two.json::<Value>().await.unwrap()["ids"].clone();
+    assert_ne!(
+        Slot::for_key("two:opportunity"),
+        Slot::for_key("two:opportunity:btc")
+    );
+    for stream in ["two:opportunity", "two:opportunity:btc"] {
+        let mut node = cluster.conn(&cluster.node_for_key(stream));
+        let len: usize = node.xlen(stream).unwrap();
+        let pttl: i64 = node.pttl(stream).unwrap();
+        assert_eq!(len, 1, "{stream}");
+        assert!(pttl > 0, "{stream} expires: {pttl}");
+        assert!(ids[stream].is_string(), "{ids}");
+    }
+    // With an Idempotency-Key its record would need one transaction over
+    // both slots: refused, naming hash tags.
+    let once = http
+        .post(gw.url("/v1/events/two"))
+        .header("idempotency-key", "two-1")
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(once, 400).await;
     let detail = problem["detail"].as_str().unwrap_or_default();
     assert!(
         detail.contains("hash slot") && detail.contains("hash tag"),

@@ -7,7 +7,7 @@
 
 use super::breaker;
 use super::chain;
-use super::cluster::{Cluster, topology};
+use super::cluster::{Cluster, cut, topology};
 use super::connect::ClientError;
 use super::error::StoreError;
 use super::pipeline::{Job, one, pipeline, script};
@@ -15,6 +15,7 @@ use super::scripts::{self, Scripts};
 use super::single::Single;
 use super::tracking::Tracking;
 use crate::config::{BreakerConfig, RedisConfig, Topology};
+use crate::plugin::bindings::Plan;
 use redis::{Pipeline, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -124,6 +125,16 @@ impl Backend {
                 }
                 by_slot.into_values().collect()
             }
+        }
+    }
+
+    /// A job's plan cut into one plan per hash slot, when it must be: on a
+    /// cluster, a plan that is not atomic (and writes no record) whose keys
+    /// span slots (see `cluster::cut`). `None`: it runs as it is.
+    pub fn parts(&self, job: &Job) -> Option<Vec<Plan>> {
+        match self {
+            Backend::Single(_) => None,
+            Backend::Cluster(_) => job.record.is_none().then(|| cut::cut(job.plan)).flatten(),
         }
     }
 

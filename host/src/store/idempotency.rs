@@ -8,7 +8,7 @@
 //! between them can let a retry apply it again. A record holds the
 //! request's fingerprint and, when known, the response to replay.
 
-use super::cluster::topology;
+use super::cluster::{cut, topology};
 use super::error::reply_error;
 use super::pipeline::{one, pipeline};
 use super::{Store, StoreError, plan};
@@ -112,21 +112,30 @@ impl Record {
 }
 
 /// Why an idempotency record cannot share its write's hash slot (on a
-/// cluster): the write's first key is hashed whole and holds a `}`.
+/// cluster), where it must land in the write's own transaction.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "on a Redis Cluster an Idempotency-Key needs the write's key to take a hash tag; {0:?} holds a '}}' outside one"
-)]
-pub struct NoHashTag(pub String);
+pub enum NoSlot {
+    /// The write's first key is hashed whole and holds a `}`.
+    #[error(
+        "on a Redis Cluster an Idempotency-Key needs the write's key to take a hash tag; {0:?} holds a '}}' outside one"
+    )]
+    Untaggable(String),
+    /// The write's keys span slots: no one transaction holds them all.
+    #[error(
+        "on a Redis Cluster an Idempotency-Key needs the write's keys in one hash slot, and {0:?} and {1:?} are not: give them a common hash tag, e.g. \"{{tag}}\" in both"
+    )]
+    Apart(String, String),
+}
 
 impl Store {
     /// The record of `key` (a client's `Idempotency-Key`) in `domain`, for
     /// a request with `fingerprint` whose writes are `plan`, lasting
     /// `window`. On a cluster it goes in the write's hash slot (the tag of
     /// the plan's first key), so that claim, write and record share a
-    /// node. A claim outlives any request (ten command timeouts, at least
-    /// 10 s) and then expires, so a gateway that died mid-request does not
-    /// block retries for long.
+    /// node; a write whose keys span slots cannot take one. A claim
+    /// outlives any request (ten command timeouts, at least 10 s) and then
+    /// expires, so a gateway that died mid-request does not block retries
+    /// for long.
     pub fn record_for(
         &self,
         domain: &str,
@@ -134,11 +143,15 @@ impl Store {
         fingerprint: String,
         plan: &Plan,
         window: Duration,
-    ) -> Result<Record, NoHashTag> {
+    ) -> Result<Record, NoSlot> {
+        if let Some((a, b)) = cut::apart(plan).filter(|_| self.one_slot()) {
+            return Err(NoSlot::Apart(a.to_owned(), b.to_owned()));
+        }
         let key = match plan::first_key(plan).filter(|_| self.one_slot()) {
             None => format!("{IDEMPOTENCY}{domain}:{key}"),
             Some(write) => {
-                let tag = topology::tag_of(write).ok_or_else(|| NoHashTag(write.to_owned()))?;
+                let tag =
+                    topology::tag_of(write).ok_or_else(|| NoSlot::Untaggable(write.to_owned()))?;
                 format!("{IDEMPOTENCY}{tag}:{domain}:{key}")
             }
         };
@@ -293,6 +306,16 @@ mod tests {
         assert!(untaggable.is_err());
         let anywhere = single.record_for("cache", "k1", "f".into(), &writes("cache:}a"), window);
         assert!(anywhere.is_ok(), "a single Redis needs no tag");
+        // Keys in two slots: no one transaction on a cluster holds them.
+        let mut two = writes("cache:a");
+        two.actions.extend(writes("cache:b").actions);
+        let apart = cluster.record_for("cache", "k1", "f".into(), &two, window);
+        assert!(matches!(apart, Err(NoSlot::Apart(a, b)) if a == "cache:a" && b == "cache:b"));
+        assert!(
+            single
+                .record_for("cache", "k1", "f".into(), &two, window)
+                .is_ok()
+        );
     }
 
     #[test]

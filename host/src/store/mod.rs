@@ -37,7 +37,7 @@ mod streams;
 pub mod tracking;
 
 pub use error::StoreError;
-pub use idempotency::{NoHashTag, Record, Seen};
+pub use idempotency::{NoSlot, Record, Seen};
 pub use pipeline::{Done, Gather, Job, Reply};
 pub use ratelimit::Bucket;
 pub use streams::Group;
@@ -208,6 +208,39 @@ impl Store {
     /// A `track`ed job's read is tracked by Redis (client tracking: this
     /// gateway hears when the key changes) and reports the key's remaining life.
     pub async fn run(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
+        // On a cluster a plan whose keys span slots runs as one plan per slot.
+        let parts: Vec<Option<Vec<Plan>>> = match self.limits.one_slot {
+            false => Vec::new(),
+            true => jobs.iter().map(|j| self.backend.parts(j)).collect(),
+        };
+        if parts.iter().all(Option::is_none) {
+            return self.run_jobs(jobs).await;
+        }
+        let (mut cut, mut whose) = (Vec::new(), Vec::new());
+        for (i, (job, plans)) in jobs.iter().zip(&parts).enumerate() {
+            match plans {
+                None => cut.push(*job),
+                Some(plans) => cut.extend(plans.iter().map(|plan| Job { plan, ..*job })),
+            }
+            whose.resize(cut.len(), i);
+        }
+        let mut done: Vec<Vec<Result<Done, StoreError>>> =
+            jobs.iter().map(|_| Vec::new()).collect();
+        for (i, result) in whose.into_iter().zip(self.run_jobs(&cut).await) {
+            done[i].push(result);
+        }
+        (done.into_iter().zip(jobs))
+            .map(|(mut results, job)| match results.len() {
+                1 => results
+                    .pop()
+                    .unwrap_or_else(|| Err(StoreError::Internal("no part".into()))),
+                _ => cluster::cut::join(results, job.reply),
+            })
+            .collect()
+    }
+
+    /// [`Store::run`] for jobs that each run as they are.
+    async fn run_jobs(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
         let batches = self.backend.batches(jobs);
         if let [batch] = &batches[..] {
             return self.run_batch(jobs, batch).await;

@@ -8,10 +8,11 @@
 //! 10000, the seed's). Each top-level field of the event becomes a field of
 //! the stream entry, as MessagePack (types kept).
 //!
-//! On a Redis Cluster an event's streams must share a hash slot: with
-//! `same_slot = true` the type is the streams' hash tag,
-//! `{domain}:{{type}}` and `{domain}:{{type}}:{asset}` (e.g.
-//! `arbitrage:{opportunity}:btc`), so both live on one node.
+//! On a Redis Cluster an event's streams may live on different nodes (the
+//! gateway writes one pipeline per slot); with `same_slot = true` the type
+//! is the streams' hash tag, `{domain}:{{type}}` and
+//! `{domain}:{{type}}:{asset}` (e.g. `arbitrage:{opportunity}:btc`), so
+//! both live on one node and a publish may take an `Idempotency-Key`.
 
 use sluice_sdk::prelude::*;
 

@@ -2,9 +2,11 @@
 //! client ([`link`]): a link whose reads go to primaries and one whose reads
 //! go to replicas (`read_from = "replica"` domains), a breaker per primary
 //! picked by a call's hash slot ([`nodes`], which also keeps the slot map),
-//! the trackers that keep the near cache coherent ([`trackers`]), and the
-//! pure parsing of what the cluster says about itself ([`topology`]).
+//! the trackers that keep the near cache coherent ([`trackers`]), plans
+//! whose keys span slots cut into one per slot ([`cut`]), and the pure
+//! parsing of what the cluster says about itself ([`topology`]).
 
+pub mod cut;
 pub(crate) mod link;
 mod nodes;
 pub mod topology;

@@ -143,6 +143,11 @@ pub(crate) fn kind(action: &Action) -> &dyn Kind {
     }
 }
 
+/// The Redis keys one action touches.
+pub fn action_keys(action: &Action) -> Vec<&str> {
+    kind(action).keys()
+}
+
 /// The first key a plan touches (its slot is the plan's on a cluster).
 pub fn first_key(plan: &Plan) -> Option<&str> {
     plan.actions
@@ -175,8 +180,10 @@ pub fn validate(
             plan.actions.len()
         ));
     }
-    let one_slot = limits
-        .one_slot
+    // On a cluster a transaction cannot span nodes: an atomic plan's keys
+    // share a slot, and so do one action's. A plan that is not atomic may
+    // span slots: the store runs it as one pipeline per slot.
+    let plan_slot = (limits.one_slot && plan.atomic)
         .then(|| first_key(plan).map(|k| (k, Slot::for_key(k))))
         .flatten();
     for action in &plan.actions {
@@ -195,13 +202,24 @@ pub fn validate(
             }
         }
         let kind = kind(action);
-        for k in kind.keys() {
-            if let Some((first, slot)) = one_slot
-                && slot != Slot::for_key(k)
+        let keys = kind.keys();
+        let action_slot = (limits.one_slot)
+            .then(|| keys.first().map(|k| (*k, Slot::for_key(k))))
+            .flatten();
+        for k in &keys {
+            let k = *k;
+            for (what, first, slot) in [
+                ("an atomic plan's", plan_slot),
+                ("one action's", action_slot),
+            ]
+            .into_iter()
+            .filter_map(|(what, at)| at.map(|(first, slot)| (what, first, slot)))
             {
-                return Err(format!(
-                    "keys {first:?} and {k:?} are in different hash slots: on a Redis Cluster one plan's keys must share a slot; give them a common hash tag, e.g. \"{{tag}}\" in both (see the plugin guide)"
-                ));
+                if slot != Slot::for_key(k) {
+                    return Err(format!(
+                        "keys {first:?} and {k:?} are in different hash slots: on a Redis Cluster {what} keys must share a slot; give them a common hash tag, e.g. \"{{tag}}\" in both (see the plugin guide)"
+                    ));
+                }
             }
             let inside = namespaces
                 .iter()
@@ -457,7 +475,7 @@ mod tests {
     }
 
     #[test]
-    fn on_a_cluster_one_plans_keys_share_a_hash_slot() {
+    fn on_a_cluster_an_atomic_plans_keys_and_one_actions_share_a_hash_slot() {
         let ns = ["cache:".to_owned()];
         let cluster = PlanLimits {
             one_slot: true,
@@ -465,16 +483,40 @@ mod tests {
         };
         // "cache:a" and "cache:b" hash to different slots.
         assert_ne!(Slot::for_key("cache:a"), Slot::for_key("cache:b"));
-        let apart = plan(vec![get("cache:a"), set("cache:b", vec![0xc0])]);
+        let apart = Plan {
+            atomic: true,
+            ..plan(vec![get("cache:a"), set("cache:b", vec![0xc0])])
+        };
         let e = validate(&apart, &ns, &scripts(), &cluster).unwrap_err();
         assert!(
             e.contains("\"cache:a\" and \"cache:b\" are in different hash slots"),
             "{e}"
         );
-        assert!(e.contains("hash tag"), "{e}");
-        // A single Redis takes it; a common hash tag makes it one slot.
+        assert!(
+            e.contains("an atomic plan's") && e.contains("hash tag"),
+            "{e}"
+        );
+        // Not atomic: the store runs it as one pipeline per slot.
+        let spread = Plan {
+            atomic: false,
+            ..apart.clone()
+        };
+        assert_eq!(validate(&spread, &ns, &scripts(), &cluster), Ok(()));
+        // One action's keys cannot be split: a script's keys share a slot.
+        let script = plan(vec![Action::Script(ScriptCall {
+            name: "ready".into(),
+            keys: vec!["cache:a".into(), "cache:b".into()],
+            args: vec![],
+        })]);
+        let e = validate(&script, &ns, &scripts(), &cluster).unwrap_err();
+        assert!(e.contains("one action's keys must share a slot"), "{e}");
+        // A single Redis takes them all; a common hash tag makes one slot.
         assert_eq!(check(&apart), Ok(()));
-        let tagged = plan(vec![get("cache:{x}:a"), set("cache:{x}:b", vec![0xc0])]);
+        assert_eq!(check(&script), Ok(()));
+        let tagged = Plan {
+            atomic: true,
+            ..plan(vec![get("cache:{x}:a"), set("cache:{x}:b", vec![0xc0])])
+        };
         assert_eq!(validate(&tagged, &ns, &scripts(), &cluster), Ok(()));
         assert_eq!(first_key(&tagged), Some("cache:{x}:a"));
     }
