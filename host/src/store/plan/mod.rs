@@ -910,4 +910,28 @@ mod tests {
             serde_json::json!({"cache:a": "1-0", "cache:b": "2-0"})
         );
     }
+
+    #[test]
+    fn a_scripts_string_reply_is_read_as_a_stored_value() {
+        let call = Action::Script(ScriptCall {
+            name: "ready".into(),
+            keys: vec![],
+            args: vec![],
+        });
+        let json = |v: Value| -> Option<serde_json::Value> {
+            shape(&call, v).map(|b| rmp_serde::from_slice(&b).unwrap())
+        };
+        let packed = rmp_serde::to_vec_named(&serde_json::json!({"a": [1, 2]})).unwrap();
+        assert_eq!(
+            json(Value::BulkString(packed)),
+            Some(serde_json::json!({"a": [1, 2]})),
+            "packed MessagePack passes through as the value"
+        );
+        assert_eq!(
+            json(Value::BulkString(b"plain text".to_vec())),
+            Some(serde_json::json!("plain text"))
+        );
+        assert_eq!(json(Value::Int(3)), Some(serde_json::json!(3)));
+        assert_eq!(json(Value::Nil), None, "nil is a miss");
+    }
 }

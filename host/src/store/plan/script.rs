@@ -2,9 +2,9 @@
 
 use super::{Ctx, Kind, PlanLimits, read_items, value};
 use crate::plugin::bindings::ScriptCall;
-use crate::store::{StoreError, scripts};
+use crate::store::{StoreError, reply, scripts};
 use crate::telemetry::METRICS;
-use redis::Cmd;
+use redis::{Cmd, Value};
 
 impl Kind for ScriptCall {
     fn keys(&self) -> Vec<&str> {
@@ -34,6 +34,17 @@ impl Kind for ScriptCall {
             args.to_mut()[i] = ctx.ttl.pick(Some(ms), None).to_string().into_bytes();
         }
         Ok(vec![scripts::evalsha(script, &self.keys, &args)])
+    }
+    /// A string the script returns is read as a stored value: one
+    /// MessagePack value (`cmsgpack.pack(...)`) passes through as that
+    /// value, anything else is a string or binary. Other replies become
+    /// the closest MessagePack value; nil is a miss.
+    fn shape(&self, reply: Value) -> Option<Vec<u8>> {
+        match reply {
+            Value::Nil => None,
+            Value::BulkString(bytes) => Some(reply::stored(&bytes)),
+            other => Some(reply::msgpack(other)),
+        }
     }
 }
 
