@@ -333,34 +333,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_call_naming_no_key_on_a_cluster_counts_nowhere() {
-        let scripts = Scripts::load(None).unwrap();
-        let whole = breaker();
-        let failing = Fake::answering(vec![]);
+        let (scripts, whole) = (Scripts::load(None).unwrap(), breaker());
+        let (failing, pipe, gate) = (Fake::answering(vec![]), get(&["a"]), Gate::Any(&whole));
+        let any = || call(&gate, &failing, &pipe, &scripts, DEADLINE);
         for _ in 0..5 {
-            let _ = call(
-                &Gate::Any(&whole),
-                &failing,
-                &get(&["a"]),
-                &scripts,
-                DEADLINE,
-            )
-            .await;
+            let _ = any().await;
         }
-        assert_eq!(
-            whole.state(),
-            State::Closed,
-            "Any admits and reports nothing"
-        );
+        assert_eq!(whole.state(), State::Closed, "Any admits, reports nothing");
         whole.follow(State::Open, Duration::from_secs(1));
-        let e = call(
-            &Gate::Any(&whole),
-            &failing,
-            &get(&["a"]),
-            &scripts,
-            DEADLINE,
-        )
-        .await;
-        assert!(matches!(e, Err(StoreError::CircuitOpen { .. })));
+        assert!(matches!(any().await, Err(StoreError::CircuitOpen { .. })));
     }
 
     /// A held connection: answers after `delay`; remembers being marked.
