@@ -65,13 +65,22 @@ pub enum Error {
     Store(#[from] StoreError),
 }
 
+/// Fields a miss names at most: a client may ask for a thousand, and the
+/// answer need not echo them all back.
+const MISS_FIELDS_SHOWN: usize = 8;
+
 /// What a miss says: the key, and the fields asked for when there were
 /// some (a hash may exist without any of them: one read cannot tell).
 fn miss(key: &str, fields: &[String]) -> String {
+    let shown = &fields[..fields.len().min(MISS_FIELDS_SHOWN)];
+    let more = match fields.len() - shown.len() {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
     match fields {
         [] => format!("no value is stored for key {key:?}"),
         [field] => format!("key {key:?} holds no field {field:?} (or no value at all)"),
-        _ => format!("key {key:?} holds none of the fields {fields:?} (or no value at all)"),
+        _ => format!("key {key:?} holds none of the fields {shown:?}{more} (or no value at all)"),
     }
 }
 
@@ -171,7 +180,15 @@ mod tests {
             miss(&["nope"]),
             "key \"btc\" holds no field \"nope\" (or no value at all)"
         );
-        assert!(miss(&["a", "b"]).contains("none of the fields [\"a\", \"b\"]"));
+        assert!(miss(&["a", "b"]).contains("none of the fields [\"a\", \"b\"] (or"));
+        let many: Vec<String> = (0..1024).map(|i| format!("f{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let shown = miss(&many);
+        assert!(
+            shown.contains("\"f7\"] and 1016 more (or no value"),
+            "{shown}"
+        );
+        assert!(!shown.contains("\"f8\""), "{shown}");
         assert_eq!(
             Error::Miss {
                 key: "k".into(),
