@@ -219,10 +219,7 @@ impl Gateway {
             }
             step => step,
         };
-        self.finish(domain, vec![Ok(step)])
-            .await
-            .pop()
-            .unwrap_or_else(|| Err(StoreError::Internal("a call without an answer".into()).into()))
+        self.finish_one(domain, step).await
     }
 
     /// Serve a write at most once per idempotency key: plan it, claim the
@@ -260,8 +257,7 @@ impl Gateway {
             kept: None,
             record: Some(written),
         };
-        let result = (self.finish(domain, vec![Ok(step)]).await.pop())
-            .unwrap_or_else(|| Err(StoreError::Internal("a call without an answer".into()).into()));
+        let result = self.finish_one(domain, step).await;
         match &result {
             // Refused before Redis saw it: a retry may go ahead at once.
             Err(Error::Store(StoreError::CircuitOpen { .. } | StoreError::Busy(_))) => {
@@ -298,6 +294,12 @@ impl Gateway {
             .collect();
         drop(planner);
         self.finish(domain, steps).await
+    }
+
+    /// [`Gateway::finish`] of one step.
+    async fn finish_one(&self, domain: &Domain, step: Step) -> Result<Answer, Error> {
+        (self.finish(domain, vec![Ok(step)]).await.pop())
+            .unwrap_or_else(|| Err(StoreError::Internal("a call without an answer".into()).into()))
     }
 
     /// Send the steps that need Redis in one pipeline; answer each step.

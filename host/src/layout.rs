@@ -20,13 +20,9 @@ fn expand(pattern: &str) -> Vec<String> {
 /// docs/architecture.md's "where things live" table names files that exist.
 #[test]
 fn the_architecture_table_matches_the_tree() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
-    let table = doc
-        .split("## Where things live")
-        .nth(1)
-        .and_then(|t| t.split("\n\n").next())
-        .expect("a 'Where things live' table");
+    let root = repo();
+    let doc = architecture();
+    let table = section(&doc, "## Where things live", "\n\n");
     let mut checked = 0;
     for row in table.lines().skip(3) {
         let file_cell = row.split('|').nth(2).unwrap_or("");
@@ -48,18 +44,27 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+fn architecture() -> String {
+    std::fs::read_to_string(repo().join("docs/architecture.md")).unwrap()
+}
+
+/// The part of `doc` after `heading`, up to `end`.
+fn section<'d>(doc: &'d str, heading: &str, end: &str) -> &'d str {
+    let after = doc
+        .split(heading)
+        .nth(1)
+        .unwrap_or_else(|| panic!("docs/architecture.md has no {heading:?}"));
+    after.split(end).next().unwrap_or(after)
+}
+
 /// docs/architecture.md's stops of one GET and one PUT: every
 /// `file::function` names a function of that file.
 #[test]
 fn the_stops_of_a_request_are_functions_of_their_files() {
-    let doc = std::fs::read_to_string(repo().join("docs/architecture.md")).unwrap();
-    let section = doc
-        .split("## The path of one request")
-        .nth(1)
-        .and_then(|t| t.split("\n## ").next())
-        .expect("a 'The path of one request' section");
+    let doc = architecture();
+    let stops = section(&doc, "## The path of one request", "\n## ");
     let mut checked = 0;
-    for stop in section.split('`').skip(1).step_by(2) {
+    for stop in stops.split('`').skip(1).step_by(2) {
         let Some((file, function)) = stop.split_once(".rs::") else {
             continue;
         };

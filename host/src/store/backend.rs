@@ -28,6 +28,7 @@ pub(super) enum Backend {
 }
 
 /// Jobs of a batch that go in one pipeline.
+#[derive(Default)]
 pub(super) struct Batch<'a> {
     /// A key of theirs: picks the breaker (on a cluster, of their slot).
     pub key: Option<&'a str>,
@@ -99,17 +100,13 @@ impl Backend {
         }
     }
 
-    /// How a batch's jobs go to Redis: all in one pipeline to a single
-    /// Redis; on a cluster, where a pipeline cannot span slots, one per
-    /// hash slot (a plan's keys share one, see `PlanLimits::one_slot`) and
-    /// per choice of replica reads.
-    pub fn batches<'a>(&self, jobs: &[Job<'a>]) -> Vec<Batch<'a>> {
+    /// How a batch's jobs go to Redis: `None` for all in one pipeline (a
+    /// single Redis, with nothing to work out per request); on a cluster,
+    /// where a pipeline cannot span slots, one per hash slot (a plan's keys
+    /// share one once `cluster::cut` is done) and per choice of replica reads.
+    pub fn batches<'a>(&self, jobs: &[Job<'a>]) -> Option<Vec<Batch<'a>>> {
         match self {
-            Backend::Single(_) => vec![Batch {
-                key: None,
-                replicas: false,
-                members: (0..jobs.len()).collect(),
-            }],
+            Backend::Single(_) => None,
             Backend::Cluster(_) => {
                 // A map: a batch may span as many slots as it has keys.
                 let mut by_slot: HashMap<(Option<u16>, bool), Batch<'a>> = HashMap::new();
@@ -123,7 +120,7 @@ impl Backend {
                     });
                     batch.members.push(i);
                 }
-                by_slot.into_values().collect()
+                Some(by_slot.into_values().collect())
             }
         }
     }

@@ -241,7 +241,10 @@ impl Store {
 
     /// [`Store::run`] for jobs that each run as they are.
     async fn run_jobs(&self, jobs: &[Job<'_>]) -> Vec<Result<Done, StoreError>> {
-        let batches = self.backend.batches(jobs);
+        // A single Redis takes every job in one pipeline: nothing to split.
+        let Some(batches) = self.backend.batches(jobs) else {
+            return self.run_batch(jobs, &Batch::default()).await;
+        };
         if let [batch] = &batches[..] {
             return self.run_batch(jobs, batch).await;
         }
