@@ -120,7 +120,7 @@ impl Error {
             Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Idempotency(Conflict::Reused) => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::Idempotency(_) => StatusCode::CONFLICT,
+            Error::Idempotency(_) | Error::Store(StoreError::Contended(_)) => StatusCode::CONFLICT,
             Error::Plugin(_) | Error::Store(StoreError::Internal(_)) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -155,6 +155,7 @@ impl Error {
             Error::Plugin(PluginError::Refused { .. }) => "plugin-refused",
             Error::Plugin(_) => "plugin-failed",
             Error::Store(StoreError::Internal(_)) => "internal",
+            Error::Store(StoreError::Contended(_)) => "conflict",
             Error::Store(StoreError::Command(_)) => "redis-error",
             Error::Store(_) => "redis-unavailable",
         }

@@ -7,8 +7,8 @@ use crate::access::{AccessTracker, Event};
 use crate::error::{Conflict, Error};
 use crate::generation::{Domain, Gateway};
 use crate::near_cache::{Entry, Kept};
-use crate::plugin::Planner;
-use crate::plugin::bindings::{Operation, Plan, Request};
+use crate::plugin::{Planner, PluginError};
+use crate::plugin::bindings::{Decision, Operation, Plan, Request};
 use crate::store::{Done, Job, Record, Reply, Seen, StoreError};
 use crate::telemetry::METRICS;
 use bytes::Bytes;
@@ -96,17 +96,40 @@ impl Call {
     }
 
     /// Take back the key and fields lent to the policy's request: they go
-    /// on with the call (near cache, statistics).
-    fn restore(&mut self, req: &mut Request) {
+    /// on with the call (near cache, statistics). A request the policy is
+    /// asked again (after a read) keeps them: they are copied back.
+    fn restore(&mut self, req: &mut Request, again: bool) {
         match self {
+            Call::Get { key, fields } if again => (*key, *fields) = (req.key.clone(), req.fields.clone()),
             Call::Get { key, fields } => {
                 (*key, *fields) = (take(&mut req.key), take(&mut req.fields))
             }
+            Call::Put { key, .. } | Call::Delete { key } if again => *key = req.key.clone(),
             Call::Put { key, .. } | Call::Delete { key } => *key = take(&mut req.key),
             Call::Publish { .. } => {}
         }
     }
+
+    fn reply(&self) -> Reply {
+        match self {
+            Call::Publish { .. } => Reply::Published,
+            _ => Reply::Respond,
+        }
+    }
 }
+
+/// What the policy decided for a call, checked by the store.
+enum Planned {
+    /// Run this plan.
+    Run(Plan),
+    /// Run these reads, then ask the policy again with their answers and
+    /// this request (see [`Gateway::two_rounds`]).
+    Read { read: Plan, req: Request },
+}
+
+/// How many times a read-then-write runs both rounds when another writer
+/// keeps changing what it read, before the client gets 409 `conflict`.
+const WATCH_ATTEMPTS: u32 = 4;
 
 type Stats = crate::plugin::bindings::AccessStats;
 
@@ -155,6 +178,13 @@ enum Step {
         plan: Plan,
         kept: Option<Kept>,
         /// Written in the same transaction as the plan (an idempotency record).
+        record: Option<redis::Cmd>,
+    },
+    /// A read-then-write: two rounds on a connection of its own.
+    Rounds {
+        call: Call,
+        read: Plan,
+        req: Request,
         record: Option<redis::Cmd>,
     },
 }
@@ -235,10 +265,14 @@ impl Gateway {
         known: Option<(StatusCode, &[u8])>,
     ) -> Result<Outcome, Error> {
         let now = now_ms();
-        let plan = self.plan(domain, &mut domain.plugin.planner(), &mut call, now)?;
+        let planned = self.plan(domain, &mut domain.plugin.planner(), &mut call, now)?;
+        // The record shares a slot with what the plan touches first.
+        let first = match &planned {
+            Planned::Run(plan) | Planned::Read { read: plan, .. } => plan,
+        };
         let window = self.idempotency_window();
         let record = (self.store())
-            .record_for(&domain.name, &once.key, once.fingerprint, &plan, window)
+            .record_for(&domain.name, &once.key, once.fingerprint, first, window)
             .map_err(|e| Error::BadRequest(e.to_string()))?;
         match self.store().claim(&record, now).await? {
             Seen::Claimed => {}
@@ -251,18 +285,26 @@ impl Gateway {
             Some((status, body)) => record.done(status.as_u16(), body),
             None => record.applied(now),
         };
-        let step = Step::Redis {
-            call,
-            plan,
-            kept: None,
-            record: Some(written),
+        let step = match planned {
+            Planned::Run(plan) => Step::Redis {
+                call,
+                plan,
+                kept: None,
+                record: Some(written),
+            },
+            Planned::Read { read, req } => Step::Rounds {
+                call,
+                read,
+                req,
+                record: Some(written),
+            },
         };
         let result = self.finish_one(domain, step).await;
         match &result {
-            // Refused before Redis saw it: a retry may go ahead at once.
-            Err(Error::Store(StoreError::CircuitOpen { .. } | StoreError::Busy(_))) => {
-                self.store().release(&record).await
-            }
+            // Refused before anything was written: a retry may go ahead at once.
+            Err(Error::Store(
+                StoreError::CircuitOpen { .. } | StoreError::Busy(_) | StoreError::Contended(_),
+            )) => self.store().release(&record).await,
             // The transaction ran, one of its commands refused: that is
             // what a retry is answered, not a second attempt.
             Err(e @ Error::Store(StoreError::Command(_))) => {
@@ -282,17 +324,39 @@ impl Gateway {
         }
     }
 
-    /// Serve calls into one domain: each asks the policy; reads the near
-    /// cache can answer are answered; every other plan goes to Redis in one
-    /// pipeline, and each call gets its own answer or error.
+    /// Serve calls into one domain: the policy decides for all of them in
+    /// one call; reads the near cache can answer are answered; every other
+    /// plan goes to Redis in one pipeline, and each call gets its own
+    /// answer or error.
     pub async fn call_many(&self, domain: &Domain, calls: Vec<Call>) -> Vec<Result<Answer, Error>> {
         let now = now_ms();
-        let mut planner = domain.plugin.planner();
-        let steps: Vec<Result<Step, Error>> = calls
+        let (mut lent, mut reqs) = (Vec::with_capacity(calls.len()), Vec::new());
+        for mut call in calls {
+            let refused = match self.lend(domain, &mut call, now) {
+                Ok(req) => {
+                    reqs.push(req);
+                    None
+                }
+                Err(e) => Some(e),
+            };
+            lent.push((call, refused));
+        }
+        let decisions = domain.plugin.planner().plan_batch(&reqs);
+        let mut decided = reqs.into_iter().zip(decisions);
+        let steps: Vec<Result<Step, Error>> = lent
             .into_iter()
-            .map(|call| self.step(domain, &mut planner, call, now))
+            .map(|(mut call, refused)| {
+                if let Some(e) = refused {
+                    return Err(e);
+                }
+                let Some((req, decision)) = decided.next() else {
+                    let e = StoreError::Internal("a call without a decision".into());
+                    return Err(e.into());
+                };
+                let planned = self.conclude(domain, &mut call, req, decision);
+                self.stepped(domain, call, planned)
+            })
             .collect();
-        drop(planner);
         self.finish(domain, steps).await
     }
 
@@ -302,7 +366,8 @@ impl Gateway {
             .unwrap_or_else(|| Err(StoreError::Internal("a call without an answer".into()).into()))
     }
 
-    /// Send the steps that need Redis in one pipeline; answer each step.
+    /// Send the steps that need Redis in one pipeline, and the
+    /// read-then-writes each on its own connection, at once; answer each step.
     async fn finish(
         &self,
         domain: &Domain,
@@ -322,15 +387,26 @@ impl Gateway {
                     track: kept.is_some(),
                     record: record.as_ref(),
                     replica: domain.replica_reads,
-                    reply: match call {
-                        Call::Publish { .. } => Reply::Published,
-                        _ => Reply::Respond,
-                    },
+                    reply: call.reply(),
                 }),
                 _ => None,
             })
             .collect();
-        let mut done = self.store().run(&jobs).await.into_iter();
+        let rounds = steps.iter().filter_map(|s| match s {
+            Ok(Step::Rounds {
+                call,
+                read,
+                req,
+                record,
+            }) => Some(self.two_rounds(domain, call, read, req, record.as_ref())),
+            _ => None,
+        });
+        let (done, rounds) = futures_util::future::join(
+            self.store().run(&jobs),
+            futures_util::future::join_all(rounds),
+        )
+        .await;
+        let (mut done, mut rounds) = (done.into_iter(), rounds.into_iter());
         steps
             .into_iter()
             .map(|step| match step? {
@@ -342,10 +418,70 @@ impl Gateway {
                     let result = done.next().unwrap_or_else(|| {
                         Err(StoreError::Internal("a plan without a reply".into()))
                     });
-                    self.answer(domain, &call, &plan, kept, result)
+                    self.answer(domain, &call, Some(&plan), kept, result)
                 }
+                Step::Rounds { call, .. } => match rounds.next() {
+                    Some(Ok(done)) => self.answer(domain, &call, None, None, Ok(done)),
+                    Some(Err(e)) => Err(e),
+                    None => Err(StoreError::Internal("a read without a reply".into()).into()),
+                },
             })
             .collect()
+    }
+
+    /// A read-then-write: the reads under `WATCH`, the policy's second
+    /// decision, its writes as one transaction on the same connection; both
+    /// rounds again when another writer changed a key read in between, up
+    /// to [`WATCH_ATTEMPTS`] times. The response is the write plan's
+    /// `respond`, or, when it has none, the read plan's.
+    async fn two_rounds(
+        &self,
+        domain: &Domain,
+        call: &Call,
+        read: &Plan,
+        req: &Request,
+        record: Option<&redis::Cmd>,
+    ) -> Result<Done, Error> {
+        for _ in 0..WATCH_ATTEMPTS {
+            let (watch, answers) = self.store().watch(read, &domain.ttl).await?;
+            // A fresh planner each time: no instance is held across Redis.
+            let mut write = domain.plugin.planner().after_read(req, &answers)?;
+            if let Err(m) = self.store().check_after(&write, read, &domain.namespaces) {
+                return Err(domain.plugin.invalid_plan(m).into());
+            }
+            let read_answer = (write.respond.is_none())
+                .then(|| read.respond.and_then(|i| answers.get(i as usize).cloned()))
+                .flatten()
+                .flatten();
+            if write.actions.is_empty() && record.is_none() {
+                watch.release().await;
+                return Ok(Done {
+                    body: read_answer,
+                    expires_in: None,
+                });
+            }
+            write.atomic = true;
+            let job = Job {
+                plan: &write,
+                ttl: &domain.ttl,
+                track: false,
+                record,
+                replica: false,
+                reply: call.reply(),
+            };
+            let committed = watch.commit(&job).await;
+            self.near().forget_written(&write);
+            match committed? {
+                Some(done) => {
+                    return Ok(Done {
+                        body: done.body.or(read_answer),
+                        expires_in: None,
+                    });
+                }
+                None => METRICS.watch_conflicts.inc(),
+            }
+        }
+        Err(StoreError::Contended(WATCH_ATTEMPTS).into())
     }
 
     /// Plan one call, and answer it from the near cache if a copy is fresh.
@@ -356,7 +492,29 @@ impl Gateway {
         mut call: Call,
         now_ms: u64,
     ) -> Result<Step, Error> {
-        let plan = self.plan(domain, planner, &mut call, now_ms)?;
+        let planned = self.plan(domain, planner, &mut call, now_ms);
+        self.stepped(domain, call, planned)
+    }
+
+    /// What a call planned comes to: a near-cache copy, a plan for Redis,
+    /// or a read-then-write.
+    fn stepped(
+        &self,
+        domain: &Domain,
+        call: Call,
+        planned: Result<Planned, Error>,
+    ) -> Result<Step, Error> {
+        let plan = match planned? {
+            Planned::Run(plan) => plan,
+            Planned::Read { read, req } => {
+                return Ok(Step::Rounds {
+                    call,
+                    read,
+                    req,
+                    record: None,
+                });
+            }
+        };
         let kept = matches!(call, Call::Get { .. })
             .then(|| self.near().consider(domain.near, &plan))
             .flatten();
@@ -378,14 +536,21 @@ impl Gateway {
         })
     }
 
-    /// Ask the policy, and have the store check its plan.
+    /// Ask the policy, and have the store check what it decided.
     fn plan(
         &self,
         domain: &Domain,
         planner: &mut Planner,
         call: &mut Call,
         now_ms: u64,
-    ) -> Result<Plan, Error> {
+    ) -> Result<Planned, Error> {
+        let req = self.lend(domain, call, now_ms)?;
+        let decision = planner.plan(&req);
+        self.conclude(domain, call, req, decision)
+    }
+
+    /// The policy's request for a call, once the call is found sound.
+    fn lend(&self, domain: &Domain, call: &mut Call, now_ms: u64) -> Result<Request, Error> {
         let max = self.max_key_bytes();
         if let Some(key) = call.key()
             && (key.is_empty() || key.len() > max)
@@ -410,13 +575,32 @@ impl Gateway {
             Call::Put { ttl_s: Some(s), .. } => Some(domain.ttl_override(*s)?),
             _ => None,
         };
-        let mut req = call.lend(ttl_ms, now_ms, self.entropy(), stats);
-        let plan = planner.plan(&req);
-        call.restore(&mut req);
-        let plan = plan?;
+        Ok(call.lend(ttl_ms, now_ms, self.entropy(), stats))
+    }
+
+    /// What the policy decided, checked: the call gets back what it lent.
+    fn conclude(
+        &self,
+        domain: &Domain,
+        call: &mut Call,
+        mut req: Request,
+        decision: Result<Decision, PluginError>,
+    ) -> Result<Planned, Error> {
+        let read = matches!(decision, Ok(Decision::Read(_)));
+        call.restore(&mut req, read);
+        let plan = match decision? {
+            Decision::Run(plan) => plan,
+            Decision::Read(read) => {
+                if let Err(m) = self.store().check_read(&read, &domain.namespaces) {
+                    return Err(domain.plugin.invalid_plan(m).into());
+                }
+                return Ok(Planned::Read { read, req });
+            }
+        };
         if let Err(m) = self.store().check(&plan, &domain.namespaces) {
             // An object with more fields than a plan may write is the
             // client's mistake, not the plugin's.
+            let most = self.store().limits().max_items;
             if let Some(n) = req.value.as_deref().and_then(map_len).filter(|n| *n > most) {
                 return Err(Error::BadRequest(format!(
                     "the object has {n} fields; at most {most}"
@@ -424,17 +608,17 @@ impl Gateway {
             }
             return Err(domain.plugin.invalid_plan(m).into());
         }
-        Ok(plan)
+        Ok(Planned::Run(plan))
     }
 
     /// Turn what the store made of a plan into the call's answer; keep or
-    /// drop near copies; fall back to a kept copy when Redis could not
-    /// answer a read.
+    /// drop near copies (`plan`: what it wrote, when not forgotten yet);
+    /// fall back to a kept copy when Redis could not answer a read.
     fn answer(
         &self,
         domain: &Domain,
         call: &Call,
-        plan: &Plan,
+        plan: Option<&Plan>,
         kept: Option<Kept>,
         result: Result<Done, StoreError>,
     ) -> Result<Answer, Error> {
@@ -453,7 +637,9 @@ impl Gateway {
             }
             Err(e) => return Err(e.into()),
         };
-        self.near().forget_written(plan);
+        if let Some(plan) = plan {
+            self.near().forget_written(plan);
+        }
         let body = done.body.map(Bytes::from);
         self.record(domain, call, body.is_some());
         // A kept read keeps what it found, or that it found nothing.

@@ -63,6 +63,7 @@ pub struct Metrics {
     pub script_calls: IntCounterVec,
     pub script_loads: IntCounter,
     pub noscript_recoveries: IntCounter,
+    pub watch_conflicts: IntCounter,
     pub l1: IntCounterVec,
     pub shed: IntCounterVec,
     pub ratelimit: IntCounterVec,
@@ -225,6 +226,13 @@ impl Metrics {
                 c(
                     "sluice_script_noscript_recoveries_total",
                     "NOSCRIPT answers recovered by loading and retrying",
+                ),
+            ),
+            watch_conflicts: reg(
+                &r,
+                c(
+                    "sluice_watch_conflicts_total",
+                    "Read-then-write rounds refused because another writer changed a key read (both rounds ran again)",
                 ),
             ),
             l1: reg(

@@ -123,7 +123,7 @@ fn plugin_check_prints_what_a_plugin_would_do() {
     let wasm = plugins_dir().join("price-hash.wasm");
     let (ok, out) = plugin_check(&[wasm.to_str().unwrap(), "--domain", "price"]);
     assert!(ok, "{out}");
-    assert!(out.contains("sluice:policy@0.2.0 component"), "{out}");
+    assert!(out.contains("sluice:policy@0.3.0 component"), "{out}");
     assert!(out.contains("configure for domain \"price\": ok"), "{out}");
     // The real commands, in order, as Redis receives them; values as JSON.
     assert!(
@@ -195,9 +195,16 @@ fn a_component_built_for_another_contract_version_is_refused_naming_both() {
     let (ok, out) = plugin_check(&[old.to_str().unwrap()]);
     assert!(!ok, "{out}");
     assert!(
-        out.contains("sluice:policy@0.1.0") && out.contains("sluice:policy@0.2.0"),
+        out.contains("sluice:policy@0.1.0") && out.contains("sluice:policy@0.3.0"),
         "{out}"
     );
+    // The previous contract is still served, and said to be.
+    let older =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/fixed-ttl-contract-0.2.wasm");
+    let (ok, out) = plugin_check(&[older.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(out.contains("sluice:policy@0.2.0 component"), "{out}");
+    assert!(out.contains("SET check:sample:1"), "{out}");
     assert!(out.contains("rebuild it with sluice-sdk"), "{out}");
 }
 

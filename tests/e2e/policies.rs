@@ -262,3 +262,82 @@ async fn a_leaderboard_keeps_best_scores_trims_and_reads_the_top_ten() {
     assert_eq!(resp.status(), 204);
     assert_problem(client.get(&url).send().await.unwrap(), 404).await;
 }
+
+/// A read-then-write under contention: clients add to one number at once,
+/// each PUT reading the number and writing the sum after
+/// (tests/fixtures/read-modify-write). No update is lost: every PUT
+/// answered 204 is counted in the number, and a PUT refused after its
+/// rounds ran out is a 409 `conflict` that wrote nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_read_then_writes_lose_no_update() {
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&["read-modify-write"]);
+    let extra = "[domains.tally]\nplugin = \"read-modify-write\"\n";
+    let gw = Gateway::start(&config_in(&redis, plugins.path(), extra));
+    let client = reqwest::Client::new();
+    let url = gw.url("/v1/cache/tally/n");
+
+    let puts = (0..24).map(|_| {
+        let (client, url) = (client.clone(), url.clone());
+        tokio::spawn(async move {
+            let resp = client.put(&url).json(&1).send().await.expect("PUT");
+            let status = resp.status().as_u16();
+            let body = resp.text().await.expect("body");
+            (status, body)
+        })
+    });
+    let mut applied = 0;
+    for put in futures_util::future::join_all(puts).await {
+        let (status, body) = put.expect("task");
+        match status {
+            204 => applied += 1,
+            409 => assert!(body.contains("conflict"), "{body}"),
+            _ => panic!("{status}: {body}"),
+        }
+    }
+    assert!(applied > 0, "some PUT went through");
+    let n: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(n, json!(applied), "every acknowledged add is counted, no other");
+    // The sum expires like any write.
+    let pttl: i64 = redis.conn().pttl("tally:n").unwrap();
+    assert!(pttl > 0, "{pttl}");
+}
+
+/// A component built for the previous contract (tests/data: fixed-ttl as
+/// built for sluice:policy@0.2.0) keeps serving, and the log says once
+/// that it uses the older contract.
+#[tokio::test]
+async fn a_component_built_for_contract_0_2_still_serves() {
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&[]);
+    let old = support::repo_root().join("tests/data/fixed-ttl-contract-0.2.wasm");
+    std::fs::copy(&old, plugins.path().join("fixed-ttl-0-2.wasm")).unwrap();
+    let extra = "[domains.old]\nplugin = \"fixed-ttl-0-2\"\nttl_s = 30\n";
+    let gw = Gateway::start(&config_in(&redis, plugins.path(), extra));
+    let client = reqwest::Client::new();
+    let url = gw.url("/v1/cache/old/k");
+
+    let resp = client.put(&url).json(&json!({"a": 1})).send().await.unwrap();
+    assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
+    let got: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got, json!({"a": 1}));
+    // A batch goes through it one plan at a time.
+    let many: Value = client
+        .post(gw.url("/v1/mget/old"))
+        .json(&json!({"keys": ["k", "nope"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(many["values"], json!({"k": {"a": 1}, "nope": null}), "{many}");
+    let pttl: i64 = redis.conn().pttl("old:k").unwrap();
+    assert!((1..=30_000).contains(&pttl), "{pttl}");
+    let log = gw.log();
+    assert_eq!(
+        log.matches("built for sluice:policy@0.2.0").count(),
+        1,
+        "said once: {log}"
+    );
+}

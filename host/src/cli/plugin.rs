@@ -3,8 +3,8 @@
 
 use crate::config::{Config, DomainConfig};
 use crate::generation::{contract_domain, namespaces, sandbox, ttl_bounds};
-use crate::plugin::bindings::{AccessStats, Operation, Request};
-use crate::plugin::{Plugin, PluginError, Runtime, WORLD};
+use crate::plugin::bindings::{AccessStats, Decision, Operation, Plan, Request};
+use crate::plugin::{Plugin, PluginError, Runtime};
 use crate::store::plan::{self, Ctx, PlanLimits};
 use crate::store::scripts::Scripts;
 use std::fmt::Write;
@@ -38,8 +38,9 @@ pub fn check(path: &Path, s: &Sample) -> Result<String, String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{}: {WORLD} component, sha256 {}",
+        "{}: {} component, sha256 {}",
         path.display(),
+        compiled.contract,
         compiled.sha256
     );
     let plugin = Plugin::new(
@@ -94,14 +95,42 @@ pub fn check(path: &Path, s: &Sample) -> Result<String, String> {
             scripts: &s.scripts,
             with: None,
         };
-        let lines = match plugin.plan(&req) {
-            Ok(p) => plan::validate(&p, &namespaces, &s.scripts, &PlanLimits::default())
-                .and_then(|()| plan::describe(&p, &ctx).map_err(|e| e.to_string()))
-                .map(|cmds| cmds.iter().map(|c| format!("  {c}\n")).collect())
-                .unwrap_or_else(|e| {
-                    failed = true;
-                    format!("  INVALID PLAN: {e}\n")
-                }),
+        let limits = PlanLimits::default();
+        let shown = |plan: &Plan| {
+            plan::describe(plan, &ctx)
+                .map_err(|e| e.to_string())
+                .map(|cmds| cmds.iter().map(|c| format!("  {c}\n")).collect::<String>())
+        };
+        let mut planner = plugin.planner();
+        let described = planner.plan(&req).map(|decision| match decision {
+            Decision::Run(p) => {
+                plan::validate(&p, &namespaces, &s.scripts, &limits).and_then(|()| shown(&p))
+            }
+            // The reads, and what the policy writes when each read misses.
+            Decision::Read(read) => {
+                plan::validate_read(&read, &namespaces, &s.scripts, &limits)?;
+                let keys: Vec<&str> = read.actions.iter().flat_map(plan::action_keys).collect();
+                let reads = shown(&read)?;
+                let misses = vec![None; read.actions.len()];
+                let mut write = planner.after_read(&req, &misses).map_err(|e| e.to_string())?;
+                plan::validate_after(&write, &read, &namespaces, &s.scripts, &limits)?;
+                write.atomic = true;
+                let writes = match write.actions.is_empty() {
+                    true => "  (nothing)\n".to_owned(),
+                    false => shown(&write)?,
+                };
+                Ok(format!(
+                    "  WATCH {}\n{reads}  then, every read a miss, the policy writes:\n{writes}",
+                    keys.join(" ")
+                ))
+            }
+        });
+        let lines = match described {
+            Ok(Ok(lines)) => lines,
+            Ok(Err(e)) => {
+                failed = true;
+                format!("  INVALID PLAN: {e}\n")
+            }
             Err(PluginError::Refused { message, .. }) => format!("  refused (a 400): {message}\n"),
             Err(e) => {
                 failed = true;

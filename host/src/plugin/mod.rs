@@ -11,11 +11,12 @@
 
 pub mod bindings;
 mod epoch;
+mod older;
 mod sandbox;
 pub mod scaffold;
 
 use crate::telemetry::METRICS;
-use bindings::{Domain, Plan, PolicyError, PolicyPre, Request};
+use bindings::{Decision, Domain, Plan, PolicyError, PolicyPre, Request};
 use epoch::{Ticker, ticks};
 use sandbox::State;
 use std::path::Path;
@@ -34,14 +35,14 @@ const MAX_IDLE_INSTANCES: usize = 64;
 /// first burst after a (re)load does not instantiate under its deadline.
 const PREWARM_INSTANCES: usize = 4;
 /// The contract this gateway speaks (`package` in `sdk/wit/policy.wit`).
-pub const WORLD: &str = "sluice:policy@0.2.0";
+pub const WORLD: &str = "sluice:policy@0.3.0";
 
 /// Making and configuring an instance is the host's work, not a policy
 /// decision: it gets this much time, not the per-call deadline.
 const INSTANTIATE_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Why a plugin failed; each maps to one HTTP answer in [`crate::error`].
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PluginError {
     #[error("plugin `{plugin}` refused the request: {message}")]
     Refused { plugin: Arc<str>, message: String },
@@ -114,11 +115,19 @@ pub struct Compiled {
     pub name: Arc<str>,
     /// Hex SHA-256 of the file, so an operator can tell versions apart.
     pub sha256: String,
+    /// The contract it was built for: [`WORLD`] or an older one still served.
+    pub contract: &'static str,
     pub loaded_at: SystemTime,
     engine: Engine,
     /// Told before each call how long it may run.
     ticker: Arc<Ticker>,
-    pre: PolicyPre<State>,
+    pre: Pre,
+}
+
+/// A component ready to instantiate, by the contract it was built for.
+enum Pre {
+    Now(PolicyPre<State>),
+    Older(older::PolicyPre<State>),
 }
 
 impl Runtime {
@@ -157,22 +166,42 @@ impl Runtime {
         tracing::debug!(plugin = name, ?imports, "plugin imports");
         // A component of another contract version would fail to link with a
         // message about a missing import; say what is actually wrong.
-        if let Some(found) = built_for(imports.iter().copied())
-            && Some(found) != WORLD.split_once('@').map(|(_, v)| v)
+        let found = built_for(imports.iter().copied());
+        let older = found == Some(older::VERSION);
+        if let Some(found) = found
+            && !older
+            && found != sdk_version()
         {
             return Err(LoadError::Version {
                 path: shown,
                 found: found.to_owned(),
             });
         }
-        let pre = self.linker.instantiate_pre(&component).map_err(compile)?;
+        let linked = self.linker.instantiate_pre(&component).map_err(compile)?;
+        let pre = match older {
+            true => {
+                tracing::info!(
+                    plugin = name,
+                    path = %shown,
+                    "plugin built for sluice:policy@{}: it serves as before; rebuild it with sluice-sdk {} for reads before writes and batches in one call",
+                    older::VERSION,
+                    sdk_version()
+                );
+                Pre::Older(older::PolicyPre::new(linked).map_err(compile)?)
+            }
+            false => Pre::Now(PolicyPre::new(linked).map_err(compile)?),
+        };
         Ok(Arc::new(Compiled {
             name: name.into(),
             sha256: sha256_hex(&bytes),
+            contract: match older {
+                true => older::WORLD,
+                false => WORLD,
+            },
             loaded_at: SystemTime::now(),
             engine: self.engine.clone(),
             ticker: self.ticker.clone(),
-            pre: PolicyPre::new(pre).map_err(compile)?,
+            pre,
         }))
     }
 }
@@ -194,11 +223,72 @@ pub struct Planner<'p> {
 }
 
 impl Planner<'_> {
-    /// Ask the policy for a plan. A trap or timeout fails this call only.
-    pub fn plan(&mut self, req: &Request) -> Result<Plan, PluginError> {
-        self.plugin.call_with(&mut self.held, |inst| {
-            inst.policy.call_plan(&mut inst.store, req)
-        })
+    /// Ask the policy what to do. A trap or timeout fails this call only.
+    pub fn plan(&mut self, req: &Request) -> Result<Decision, PluginError> {
+        let answer = self.plugin.call_with(&mut self.held, 1, |inst| {
+            let store = &mut inst.store;
+            match &inst.policy {
+                Exports::Now(p) => p.call_plan(store, req),
+                Exports::Older(p) => Ok(p
+                    .call_plan(store, &older::request(req))?
+                    .map(older::decision)
+                    .map_err(older::error)),
+            }
+        });
+        self.plugin.answer(answer?)
+    }
+
+    /// The second round of a read: the plan that writes, given what the
+    /// first round's reads answered (MessagePack, `None` for a miss).
+    pub fn after_read(
+        &mut self,
+        req: &Request,
+        replies: &[Option<Vec<u8>>],
+    ) -> Result<Plan, PluginError> {
+        let answer = self.plugin.call_with(&mut self.held, 1, |inst| {
+            let store = &mut inst.store;
+            match &inst.policy {
+                Exports::Now(p) => p.call_plan_after_read(store, req, replies),
+                // A 0.2 plan never reads first, so this is never asked.
+                Exports::Older(_) => Ok(Err(PolicyError::Internal(
+                    "a sluice:policy@0.2.0 component cannot plan after a read".into(),
+                ))),
+            }
+        });
+        self.plugin.answer(answer?)
+    }
+
+    /// What to do with each request of a batch, in one call across the
+    /// boundary (a 0.2 component: one call each). The call may take the
+    /// deadline once per request, as that many calls could.
+    pub fn plan_batch(&mut self, reqs: &[Request]) -> Vec<Result<Decision, PluginError>> {
+        let n = reqs.len() as u32;
+        let answers = self.plugin.call_with(&mut self.held, n, |inst| {
+            let store = &mut inst.store;
+            match &inst.policy {
+                Exports::Now(p) => p.call_plan_batch(store, reqs),
+                Exports::Older(p) => reqs
+                    .iter()
+                    .map(|req| {
+                        Ok(p.call_plan(&mut *store, &older::request(req))?
+                            .map(older::decision)
+                            .map_err(older::error))
+                    })
+                    .collect(),
+            }
+        });
+        match answers {
+            Ok(answers) if answers.len() == reqs.len() => answers
+                .into_iter()
+                .map(|a| self.plugin.answer(a))
+                .collect(),
+            Ok(answers) => {
+                let m = format!("{} answers to a batch of {}", answers.len(), reqs.len());
+                let e = self.plugin.failed(m);
+                reqs.iter().map(|_| Err(e.clone())).collect()
+            }
+            Err(e) => reqs.iter().map(|_| Err(e.clone())).collect(),
+        }
     }
 }
 
@@ -260,8 +350,14 @@ impl Outcome {
 
 struct Instance {
     store: Store<State>,
-    policy: bindings::Policy,
+    policy: Exports,
     calls: u32,
+}
+
+/// An instance's exports, by the contract it was built for.
+enum Exports {
+    Now(bindings::Policy),
+    Older(older::Policy),
 }
 
 impl Plugin {
@@ -301,8 +397,8 @@ impl Plugin {
         &self.compiled
     }
 
-    /// Ask the policy for a plan. A trap or timeout fails this call only.
-    pub fn plan(&self, req: &Request) -> Result<Plan, PluginError> {
+    /// Ask the policy what to do. A trap or timeout fails this call only.
+    pub fn plan(&self, req: &Request) -> Result<Decision, PluginError> {
         self.planner().plan(req)
     }
 
@@ -317,13 +413,15 @@ impl Plugin {
     }
 
     /// One call on the instance `held` (taken from the idle ones, or made,
-    /// when empty). It stays held after an answer; a trap drops it.
+    /// when empty), for `decisions` decisions: it may take the deadline
+    /// that many times. It stays held after an answer; a trap drops it.
     fn call_with<T>(
         &self,
         held: &mut Option<Instance>,
-        call: impl FnOnce(&mut Instance) -> wasmtime::Result<Result<T, PolicyError>>,
+        decisions: u32,
+        call: impl FnOnce(&mut Instance) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
-        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        (self.stats.calls).fetch_add(u64::from(decisions), Ordering::Relaxed);
         let taken = match held.take() {
             Some(inst) => Some(inst),
             None => self.lock_idle().pop(),
@@ -332,31 +430,15 @@ impl Plugin {
             Some(inst) => inst,
             None => self.instantiate()?,
         };
-        self.compiled.ticker.busy_for(sandbox::wall_cap(
-            self.deadline_ticks(),
-            self.deadline_ticks(),
-        ));
-        inst.store.set_epoch_deadline(self.deadline_ticks());
+        let ticks = self.deadline_ticks().saturating_mul(u64::from(decisions.max(1)));
+        (self.compiled.ticker).busy_for(sandbox::wall_cap(ticks, self.deadline_ticks()));
+        inst.store.set_epoch_deadline(ticks);
         inst.store.data_mut().overtime = None;
-        inst.calls += 1;
-        let (result, outcome) = match call(&mut inst) {
+        inst.calls = inst.calls.saturating_add(decisions);
+        match call(&mut inst) {
             Ok(answer) => {
                 *held = Some(inst);
-                match answer {
-                    Ok(v) => (Ok(v), Outcome::Ok),
-                    Err(PolicyError::BadRequest(message)) => (
-                        Err(PluginError::Refused {
-                            plugin: self.compiled.name.clone(),
-                            message,
-                        }),
-                        Outcome::Refused,
-                    ),
-                    Err(PolicyError::BadConfig(m)) => (
-                        Err(self.failed(format!("bad config: {m}"))),
-                        Outcome::Failed,
-                    ),
-                    Err(PolicyError::Internal(m)) => (Err(self.failed(m)), Outcome::Failed),
-                }
+                Ok(answer)
             }
             // After a trap the instance refuses further calls: it is dropped here.
             Err(trap) => {
@@ -381,8 +463,28 @@ impl Plugin {
                     }
                 };
                 tracing::warn!(plugin = %self.compiled.name, %message, "plugin call failed");
-                (Err(self.failed(message)), outcome)
+                self.outcomes[outcome as usize].inc_by(u64::from(decisions.max(1)));
+                Err(self.failed(message))
             }
+        }
+    }
+
+    /// One decision's answer: what the policy said, counted by outcome.
+    fn answer<T>(&self, answer: Result<T, PolicyError>) -> Result<T, PluginError> {
+        let (result, outcome) = match answer {
+            Ok(v) => (Ok(v), Outcome::Ok),
+            Err(PolicyError::BadRequest(message)) => (
+                Err(PluginError::Refused {
+                    plugin: self.compiled.name.clone(),
+                    message,
+                }),
+                Outcome::Refused,
+            ),
+            Err(PolicyError::BadConfig(m)) => (
+                Err(self.failed(format!("bad config: {m}"))),
+                Outcome::Failed,
+            ),
+            Err(PolicyError::Internal(m)) => (Err(self.failed(m)), Outcome::Failed),
         };
         self.outcomes[outcome as usize].inc();
         result
@@ -403,12 +505,21 @@ impl Plugin {
             .ticker
             .busy_for(sandbox::wall_cap(first, self.deadline_ticks()));
         store.set_epoch_deadline(first);
-        let policy = self
-            .compiled
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| self.failed(format!("cannot instantiate: {e:#}")))?;
-        match policy.call_configure(&mut store, &self.domain) {
+        let cannot = |e: wasmtime::Error| self.failed(format!("cannot instantiate: {e:#}"));
+        let (policy, configured) = match &self.compiled.pre {
+            Pre::Now(pre) => {
+                let policy = pre.instantiate(&mut store).map_err(cannot)?;
+                let configured = policy.call_configure(&mut store, &self.domain);
+                (Exports::Now(policy), configured)
+            }
+            Pre::Older(pre) => {
+                let policy = pre.instantiate(&mut store).map_err(cannot)?;
+                let configured = (policy.call_configure(&mut store, &older::domain(&self.domain)))
+                    .map(|r| r.map_err(older::error));
+                (Exports::Older(policy), configured)
+            }
+        };
+        match configured {
             Ok(Ok(())) => {}
             Ok(Err(
                 PolicyError::BadConfig(m) | PolicyError::BadRequest(m) | PolicyError::Internal(m),
@@ -509,7 +620,7 @@ mod tests {
         };
         let text = e.to_string();
         assert!(text.contains("sluice:policy@0.1.0"), "{text}");
-        assert!(text.contains("sluice:policy@0.2.0"), "{text}");
+        assert!(text.contains("sluice:policy@0.3.0"), "{text}");
     }
 
     #[test]

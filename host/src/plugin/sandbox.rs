@@ -126,7 +126,8 @@ pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
         }
     }
     linker.allow_shadowing(false);
-    log::add_to_linker::<State, HasSelf<State>>(linker, |s| s)
+    log::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    super::older::add_to_linker(linker)
 }
 
 impl WasiView for State {
@@ -140,14 +141,19 @@ impl WasiView for State {
 
 impl log::Host for State {
     fn log(&mut self, level: log::Level, message: String) {
-        let plugin = &*self.plugin;
-        match level {
-            log::Level::Trace => tracing::trace!(plugin, "{message}"),
-            log::Level::Debug => tracing::debug!(plugin, "{message}"),
-            log::Level::Info => tracing::info!(plugin, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin, "{message}"),
-            log::Level::Error => tracing::error!(plugin, "{message}"),
-        }
+        self::log(self, level, message);
+    }
+}
+
+/// A policy's log line, tagged with its plugin (every contract version's `log`).
+pub fn log(state: &State, level: log::Level, message: String) {
+    let plugin = &*state.plugin;
+    match level {
+        log::Level::Trace => tracing::trace!(plugin, "{message}"),
+        log::Level::Debug => tracing::debug!(plugin, "{message}"),
+        log::Level::Info => tracing::info!(plugin, "{message}"),
+        log::Level::Warn => tracing::warn!(plugin, "{message}"),
+        log::Level::Error => tracing::error!(plugin, "{message}"),
     }
 }
 

@@ -292,7 +292,7 @@ fn sdk_dependency() -> String {
                 .replace('"', "\\\"");
             format!("{{ path = \"{path}\" }}")
         }
-        _ => "\"0.2\"".to_owned(),
+        _ => "\"0.3\"".to_owned(),
     }
 }
 
@@ -472,8 +472,8 @@ mod tests {
         assert!(ws.contains("version.workspace = true\nedition.workspace = true\npublish = false"));
         assert!(ws.contains("sluice-sdk.workspace = true") && !ws.contains("[workspace]"));
         assert!(ws.contains("crate-type = [\"cdylib\", \"rlib\"]"));
-        let alone = standalone_manifest("board", "\"0.2\"");
-        assert!(alone.contains("sluice-sdk = \"0.2\"\n") && alone.contains("\n[workspace]\n"));
+        let alone = standalone_manifest("board", "\"0.3\"");
+        assert!(alone.contains("sluice-sdk = \"0.3\"\n") && alone.contains("\n[workspace]\n"));
         assert!(alone.contains("[profile.plugin]"));
     }
 

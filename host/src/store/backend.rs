@@ -11,6 +11,7 @@ use super::cluster::{Cluster, cut, topology};
 use super::connect::ClientError;
 use super::error::StoreError;
 use super::pipeline::{Job, one, pipeline, script};
+use super::pool::Exclusive;
 use super::scripts::{self, Scripts};
 use super::single::Single;
 use super::tracking::Tracking;
@@ -85,11 +86,32 @@ impl Backend {
     ) -> Result<Vec<Value>, StoreError> {
         match self {
             Backend::Single(s) => {
-                chain::hold(&s.gate(), s.exclusive(), pipe, deadline, holds_for).await
+                chain::hold(&s.gate(), s.exclusive(false), pipe, deadline, holds_for).await
             }
             Backend::Cluster(c) => {
-                let open = c.exclusive(key);
+                let open = c.exclusive(key, false);
                 let result = chain::hold(&c.gate(Some(key)), open, pipe, deadline, holds_for).await;
+                if let Err(e) = &result
+                    && e.is_unavailable()
+                {
+                    c.moved();
+                }
+                result
+            }
+        }
+    }
+
+    /// A connection of its own for `key`'s node, held across round trips
+    /// (read-then-write), waited for within `deadline`.
+    pub async fn session(
+        &self,
+        key: &str,
+        deadline: Duration,
+    ) -> Result<chain::Session<'_, Exclusive>, StoreError> {
+        match self {
+            Backend::Single(s) => chain::session(s.gate(), s.exclusive(true), deadline).await,
+            Backend::Cluster(c) => {
+                let result = chain::session(c.gate(Some(key)), c.exclusive(key, true), deadline).await;
                 if let Err(e) = &result
                     && e.is_unavailable()
                 {

@@ -154,6 +154,57 @@ pub(super) async fn hold<C: Held>(
     result
 }
 
+/// A connection held alone across round trips (a read under `WATCH`, then
+/// its `MULTI`…`EXEC`), each admitted by the breaker and bounded by the
+/// deadline. Until [`Session::clean`] says its state is the pool's again
+/// (after `EXEC` or `UNWATCH` answered), dropping it — an error, a
+/// cancelled request — leaves the connection to nobody, so no `WATCH`
+/// outlives its request on a connection another caller gets.
+pub(super) struct Session<'g, C: Held> {
+    gate: Gate<'g>,
+    conn: Unfinished<C>,
+    deadline: Duration,
+}
+
+/// Open a session on a connection from `open` (waited for within `deadline`).
+pub(super) async fn session<'g, C: Held>(
+    gate: Gate<'g>,
+    open: impl Future<Output = Result<C, StoreError>>,
+    deadline: Duration,
+) -> Result<Session<'g, C>, StoreError> {
+    gate.admit(false).map(drop)?;
+    let conn = tokio::time::timeout(deadline, open)
+        .await
+        .unwrap_or(Err(StoreError::Timeout(deadline)))?;
+    Ok(Session {
+        gate,
+        conn: Unfinished(conn, true),
+        deadline,
+    })
+}
+
+impl<C: Held> Session<'_, C> {
+    /// One round trip: every command's reply, error replies in place.
+    pub async fn query(&mut self, pipe: &Pipeline) -> Result<Vec<Value>, StoreError> {
+        let ticket = self.gate.admit(false)?;
+        METRICS.round_trips.inc();
+        METRICS.pipeline_commands.observe(pipe.len() as f64);
+        let result = match tokio::time::timeout(self.deadline, self.conn.0.query(pipe)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(StoreError::Timeout(self.deadline)),
+        };
+        settle(ticket, &result);
+        result
+    }
+
+    /// The connection holds nothing of this session's any more: it may go
+    /// back to the pool when dropped.
+    pub fn clean(&mut self) {
+        self.conn.1 = false;
+    }
+}
+
 /// A held connection, marked broken when dropped armed.
 struct Unfinished<C: Held>(C, bool);
 

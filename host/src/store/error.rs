@@ -26,6 +26,12 @@ pub enum StoreError {
         "no such consumer group on this stream; create it with POST /v1/streams/{{stream}}/groups/{{group}} ({0})"
     )]
     NoGroup(String),
+    /// A read-then-write found a key it read changed by another writer
+    /// before its write, every one of this many times: nothing was written.
+    #[error(
+        "another writer changed what this request read before it could write, {0} times in a row; nothing was written: retry"
+    )]
+    Contended(u32),
     /// The gateway broke its own rule (a reply it cannot place, a reply of
     /// a shape its own script never gives): neither Redis's fault nor the
     /// client's, and not counted by the breaker.

@@ -11,6 +11,7 @@
 //! - [`chain`] is the way every call goes: admission by its breaker
 //!   ([`breaker`]), the command deadline, NOSCRIPT recovery ([`scripts`]);
 //! - [`pipeline`] places plans in pipelines and takes their replies back;
+//!   [`watch`] runs a read-then-write's two rounds on one connection;
 //! - [`error`] says what went wrong and whose fault it was;
 //! - [`connect`] makes clients from `[redis]`; [`tracking`] carries what
 //!   Redis says changed to the near cache; [`reply`] turns replies into
@@ -35,12 +36,14 @@ pub mod scripts;
 mod single;
 mod streams;
 pub mod tracking;
+mod watch;
 
 pub use error::StoreError;
 pub use idempotency::{NoSlot, Record, Seen};
 pub use pipeline::{Done, Gather, Job, Reply};
 pub use ratelimit::Bucket;
 pub use streams::Group;
+pub use watch::{Answers, Watch};
 
 use crate::config::{BreakerConfig, RedisConfig};
 use crate::plugin::bindings::Plan;
@@ -116,6 +119,21 @@ impl Store {
     /// a plugin is trusted to decide, not to be correct.
     pub fn check(&self, plan: &Plan, namespaces: &[String]) -> Result<(), String> {
         plan::validate(plan, namespaces, &self.scripts, &self.limits)
+    }
+
+    /// Check the first round of a read-then-write ([`plan::validate_read`]).
+    pub fn check_read(&self, plan: &Plan, namespaces: &[String]) -> Result<(), String> {
+        plan::validate_read(plan, namespaces, &self.scripts, &self.limits)
+    }
+
+    /// Check the plan that writes after `read` ([`plan::validate_after`]).
+    pub fn check_after(
+        &self,
+        write: &Plan,
+        read: &Plan,
+        namespaces: &[String],
+    ) -> Result<(), String> {
+        plan::validate_after(write, read, namespaces, &self.scripts, &self.limits)
     }
 
     pub fn scripts(&self) -> &Scripts {

@@ -297,10 +297,11 @@ impl Pool {
     }
 
     /// A connection of one's own, from the same budget (blocking commands,
-    /// WATCH).
-    pub async fn exclusive(&self) -> Result<Exclusive, StoreError> {
+    /// WATCH). `wait`: wait in line for the budget (a short read-then-write)
+    /// rather than fail at once (a blocking read).
+    pub async fn exclusive(&self, wait: bool) -> Result<Exclusive, StoreError> {
         let started = Instant::now();
-        let permit = self.budget.take()?;
+        let permit = self.budget.take(wait).await?;
         let held = Origin::Pooled(self.pool.get_owned().await?);
         METRICS.pool_wait.observe(started.elapsed().as_secs_f64());
         Ok(Exclusive(held, permit))
@@ -369,12 +370,18 @@ impl Budget {
         Budget { permits, total }
     }
 
-    /// One connection's worth, or `Busy` at once: a blocking read never
-    /// waits in line behind others.
-    pub fn take(&self) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
-        self.permits.clone().try_acquire_owned().map_err(|_| {
+    /// One connection's worth. Without `wait`, `Busy` at once: a blocking
+    /// read never waits in line behind others, which hold theirs for
+    /// seconds. With it, in line (the caller bounds the wait).
+    pub async fn take(&self, wait: bool) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
+        let permits = self.permits.clone();
+        let taken = match wait {
+            true => permits.acquire_owned().await.map_err(|_| ()),
+            false => permits.try_acquire_owned().map_err(|_| ()),
+        };
+        taken.map_err(|()| {
             StoreError::Busy(
-                "every connection for blocking reads is in use (raise redis.pool_size)".into(),
+                "every connection for blocking reads and read-then-writes is in use (raise redis.pool_size)".into(),
             )
         })
     }

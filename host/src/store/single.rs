@@ -42,8 +42,8 @@ impl Single {
     }
 
     /// A connection of one's own, out of the same budget.
-    pub async fn exclusive(&self) -> Result<Exclusive, StoreError> {
-        self.pool.exclusive().await
+    pub async fn exclusive(&self, wait: bool) -> Result<Exclusive, StoreError> {
+        self.pool.exclusive(wait).await
     }
 
     /// The breaker's task: while open it probes Redis within `deadline`.

@@ -77,9 +77,9 @@ impl Cluster {
 
     /// A connection of its own to the primary serving `key`: a blocking
     /// command would hold up every call on the shared link.
-    pub async fn exclusive(&self, key: &str) -> Result<Exclusive, StoreError> {
+    pub async fn exclusive(&self, key: &str, wait: bool) -> Result<Exclusive, StoreError> {
         let started = Instant::now();
-        let permit = self.budget.take()?;
+        let permit = self.budget.take(wait).await?;
         let addr = self.nodes.addr(topology::slot(key.as_bytes()))?;
         let config = AsyncConnectionConfig::new().set_response_timeout(None);
         let conn = self.primaries.connect_node(&addr, config).await?;

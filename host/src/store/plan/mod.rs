@@ -165,6 +165,58 @@ pub fn validate(
     scripts: &Scripts,
     limits: &PlanLimits,
 ) -> Result<(), String> {
+    validate_as(plan, plan.atomic, namespaces, scripts, limits)
+}
+
+/// Check the first round of a read-then-write: reads only (their keys are
+/// watched, on one node: on a cluster, in one slot), at least one.
+pub fn validate_read(
+    plan: &Plan,
+    namespaces: &[String],
+    scripts: &Scripts,
+    limits: &PlanLimits,
+) -> Result<(), String> {
+    if plan.actions.is_empty() {
+        return Err("a plan that reads first has nothing to read".into());
+    }
+    if let Some(i) = plan.actions.iter().position(|a| kind(a).writes()) {
+        return Err(format!(
+            "action {i} of a plan that reads first writes: it may only read (the writes belong in the plan after the read)"
+        ));
+    }
+    validate_as(plan, true, namespaces, scripts, limits)
+}
+
+/// Check the plan a policy made after reading `read`: it runs as one
+/// transaction on the connection that watched `read`'s keys, so on a
+/// cluster its keys share their slot.
+pub fn validate_after(
+    write: &Plan,
+    read: &Plan,
+    namespaces: &[String],
+    scripts: &Scripts,
+    limits: &PlanLimits,
+) -> Result<(), String> {
+    validate_as(write, true, namespaces, scripts, limits)?;
+    if limits.one_slot
+        && let (Some(r), Some(w)) = (first_key(read), first_key(write))
+        && Slot::for_key(r) != Slot::for_key(w)
+    {
+        return Err(format!(
+            "keys {r:?} (read) and {w:?} (written) are in different hash slots: on a Redis Cluster the write after a read runs on the node of the keys it read; give them a common hash tag, e.g. \"{{tag}}\" in both (see the plugin guide)"
+        ));
+    }
+    Ok(())
+}
+
+/// [`validate`], the plan checked as a transaction when `atomic`.
+fn validate_as(
+    plan: &Plan,
+    atomic: bool,
+    namespaces: &[String],
+    scripts: &Scripts,
+    limits: &PlanLimits,
+) -> Result<(), String> {
     if plan.actions.len() > limits.max_actions {
         return Err(format!(
             "{} actions, at most {} allowed",
@@ -183,7 +235,7 @@ pub fn validate(
     // On a cluster a transaction cannot span nodes: an atomic plan's keys
     // share a slot, and so do one action's. A plan that is not atomic may
     // span slots: the store runs it as one pipeline per slot.
-    let plan_slot = (limits.one_slot && plan.atomic)
+    let plan_slot = (limits.one_slot && atomic)
         .then(|| first_key(plan).map(|k| (k, Slot::for_key(k))))
         .flatten();
     for action in &plan.actions {
