@@ -141,8 +141,8 @@ pub(crate) fn kind(action: &Action) -> &dyn Kind {
         Action::SetContains(a) => a,
         Action::Script(a) => a,
         Action::CounterAdd(_) => &Pending("counter-add"),
-        Action::SetIfAbsent(_) => &Pending("set-if-absent"),
-        Action::KeyTtl(_) => &Pending("key-ttl"),
+        Action::SetIfAbsent(a) => a,
+        Action::KeyTtl(a) => a,
         Action::HashDelete(_) => &Pending("hash-delete"),
         Action::HashAdd(_) => &Pending("hash-add"),
         Action::SetRemove(_) => &Pending("set-remove"),
@@ -514,7 +514,7 @@ mod tests {
     use super::*;
     use crate::plugin::bindings::*;
 
-    fn plan(actions: Vec<Action>) -> Plan {
+    pub(super) fn plan(actions: Vec<Action>) -> Plan {
         Plan {
             actions,
             atomic: false,
@@ -540,9 +540,19 @@ mod tests {
         Scripts::load(None).unwrap()
     }
 
-    fn check(p: &Plan) -> Result<(), String> {
+    pub(super) fn check(p: &Plan) -> Result<(), String> {
         let ns = ["cache:".to_owned(), "shared:".to_owned()];
         validate(p, &ns, &scripts(), &PlanLimits::default())
+    }
+
+    /// What one action of a plan of its own becomes, one command a line.
+    pub(super) fn describe_one(action: Action) -> Vec<String> {
+        describe_plan(&plan(vec![action]))
+    }
+
+    /// Validation of a plan of `action` alone (keys under `cache:`).
+    pub(super) fn check_one(action: Action) -> Result<(), String> {
+        check(&plan(vec![action]))
     }
 
     const TTL: TtlBounds = TtlBounds {
@@ -551,7 +561,7 @@ mod tests {
         max_ms: 120_000,
     };
 
-    fn describe_plan(p: &Plan) -> Vec<String> {
+    pub(super) fn describe_plan(p: &Plan) -> Vec<String> {
         let scripts = scripts();
         let ctx = Ctx {
             ttl: &TTL,
@@ -903,7 +913,7 @@ mod tests {
         );
     }
 
-    fn json(body: Option<Vec<u8>>) -> serde_json::Value {
+    pub(super) fn json(body: Option<Vec<u8>>) -> serde_json::Value {
         rmp_serde::from_slice(&body.expect("a body")).unwrap()
     }
 
