@@ -20,7 +20,7 @@ pub use stream::published_ids;
 use super::StoreError;
 use super::reply;
 use super::scripts::Scripts;
-use crate::plugin::bindings::{Action, Plan};
+use crate::plugin::bindings::{Action, Number, Plan};
 use redis::cluster_routing::Slot;
 use redis::{Cmd, Value};
 
@@ -143,8 +143,8 @@ pub(crate) fn kind(action: &Action) -> &dyn Kind {
         Action::CounterAdd(_) => &Pending("counter-add"),
         Action::SetIfAbsent(a) => a,
         Action::KeyTtl(a) => a,
-        Action::HashDelete(_) => &Pending("hash-delete"),
-        Action::HashAdd(_) => &Pending("hash-add"),
+        Action::HashDelete(a) => a,
+        Action::HashAdd(a) => a,
         Action::SetRemove(_) => &Pending("set-remove"),
         Action::SetMembers(_) => &Pending("set-members"),
         Action::SetCount(_) => &Pending("set-count"),
@@ -507,6 +507,43 @@ fn not_nan(what: &str, s: f64) -> Result<(), String> {
         return Err(format!("a sorted-set {what} is NaN"));
     }
     Ok(())
+}
+
+/// An amount to add as Redis reads it: a whole number for `INCRBY`, a
+/// decimal one for `INCRBYFLOAT` (never an exponent, which it would refuse).
+fn amount(n: Number) -> String {
+    match n {
+        Number::Int(i) => i.to_string(),
+        Number::Float(f) => f.to_string(),
+    }
+}
+
+/// A float add of NaN or an infinity is refused by Redis (or would make a
+/// counter no one can add to again): refused here first.
+fn finite(what: &str, n: Number) -> Result<(), String> {
+    match n {
+        Number::Float(f) if !f.is_finite() => Err(format!("{what} {f} is not a finite number")),
+        _ => Ok(()),
+    }
+}
+
+/// The reply of an add as the kind of number added: an int for an int
+/// amount, a float for a float one (Redis answers a float add with a bulk
+/// string, which the answer must not be). Nil, a counter that is not
+/// there, is 0.
+fn added(reply: Value, like: Number) -> Value {
+    match (like, reply) {
+        (Number::Int(_), Value::Nil) => Value::Int(0),
+        (Number::Float(_), Value::Nil) => Value::Double(0.0),
+        (Number::Int(_), Value::Int(n)) => Value::Int(n),
+        (Number::Int(_), Value::BulkString(b)) => {
+            match std::str::from_utf8(&b).ok().and_then(|t| t.parse().ok()) {
+                Some(n) => Value::Int(n),
+                None => Value::Double(reply::score(Value::BulkString(b))),
+            }
+        }
+        (_, other) => Value::Double(reply::score(other)),
+    }
 }
 
 #[cfg(test)]
