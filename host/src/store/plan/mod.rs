@@ -145,9 +145,9 @@ pub(crate) fn kind(action: &Action) -> &dyn Kind {
         Action::KeyTtl(a) => a,
         Action::HashDelete(a) => a,
         Action::HashAdd(a) => a,
-        Action::SetRemove(_) => &Pending("set-remove"),
-        Action::SetMembers(_) => &Pending("set-members"),
-        Action::SetCount(_) => &Pending("set-count"),
+        Action::SetRemove(a) => a,
+        Action::SetMembers(a) => a,
+        Action::SetCount(a) => a,
         Action::ZsetRemove(_) => &Pending("zset-remove"),
         Action::ZsetScore(_) => &Pending("zset-score"),
         Action::ZsetCount(_) => &Pending("zset-count"),
@@ -349,6 +349,20 @@ fn read_items(n: usize, limits: &PlanLimits) -> Result<(), String> {
         return items(n, limits);
     }
     Ok(())
+}
+
+/// A read that names how many items it wants: at least one (a count of 0
+/// would read nothing) and at most `max_items`, so no one answer gathers a
+/// whole structure.
+fn count(n: u32, limits: &PlanLimits) -> Result<(), String> {
+    match n as usize {
+        0 => Err("a count of 0 reads nothing".into()),
+        n if n > limits.max_items => Err(format!(
+            "a count of {n}, at most {} allowed",
+            limits.max_items
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn value(v: &[u8], limits: &PlanLimits) -> Result<(), String> {
