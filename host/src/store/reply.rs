@@ -29,6 +29,15 @@ pub fn object(pairs: Vec<(Value, Value)>) -> Vec<u8> {
     out
 }
 
+/// An array of stored values (a list's items), each read as [`stored`] reads
+/// one: the gateway's MessagePack embedded as itself.
+pub fn stored_array(items: Vec<Value>) -> Vec<u8> {
+    let mut out = Vec::new();
+    infallible(encode::write_array_len(&mut out, items.len() as u32));
+    items.into_iter().for_each(|v| write_value(&mut out, v));
+    out
+}
+
 /// A RESP2 flat `[k, v, k, v, ...]` as pairs.
 pub fn pairs(flat: Vec<Value>) -> Vec<(Value, Value)> {
     let mut out = Vec::with_capacity(flat.len() / 2);
@@ -84,10 +93,16 @@ fn write_object(out: &mut Vec<u8>, pairs: Vec<(Value, Value)>) {
     infallible(encode::write_map_len(out, pairs.len() as u32));
     for (k, v) in pairs {
         generic(out, k);
-        match v {
-            Value::BulkString(bytes) => write_stored(out, &bytes),
-            other => generic(out, other),
-        }
+        write_value(out, v);
+    }
+}
+
+/// A value as stored: bytes as [`stored`] reads them, anything else (a nil
+/// in place) as the closest MessagePack value.
+fn write_value(out: &mut Vec<u8>, v: Value) {
+    match v {
+        Value::BulkString(bytes) => write_stored(out, &bytes),
+        other => generic(out, other),
     }
 }
 

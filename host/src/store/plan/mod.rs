@@ -9,6 +9,7 @@
 
 mod hash;
 mod key;
+mod list;
 mod script;
 mod set;
 mod stream;
@@ -151,9 +152,9 @@ pub(crate) fn kind(action: &Action) -> &dyn Kind {
         Action::ZsetRemove(a) => a,
         Action::ZsetScore(a) => a,
         Action::ZsetCount(a) => a,
-        Action::ListPush(_) => &Pending("list-push"),
-        Action::ListRange(_) => &Pending("list-range"),
-        Action::ListRemove(_) => &Pending("list-remove"),
+        Action::ListPush(a) => a,
+        Action::ListRange(a) => a,
+        Action::ListRemove(a) => a,
     }
 }
 
