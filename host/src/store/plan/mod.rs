@@ -1,7 +1,8 @@
 //! One home per plan action. Each action kind of the WIT contract lives in
 //! one file of this module, which says everything the host knows about it:
 //! the keys it touches, whether it writes, what else it must satisfy, the
-//! Redis command(s) it becomes and how its reply becomes a response body.
+//! Redis command(s) it becomes (and the script it calls, if any) and how
+//! its reply becomes a response body.
 //! Validation, execution, `sluice plugin check`'s description and the near
 //! cache all ask the same [`Kind`], so what a plan is checked as, what it is
 //! described as and what is sent cannot drift apart. Adding an action: one
@@ -20,10 +21,11 @@ pub use stream::published_ids;
 
 use super::StoreError;
 use super::reply;
-use super::scripts::Scripts;
+use super::scripts::{Script, Scripts};
 use crate::plugin::bindings::{Action, Number, Plan};
 use redis::cluster_routing::Slot;
 use redis::{Cmd, Value};
+use std::sync::Arc;
 
 /// Bounds on what one plan may ask for.
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +123,12 @@ pub(crate) trait Kind {
     /// Whether the near cache may keep what it read (a plain read of one key).
     fn cacheable(&self) -> bool {
         false
+    }
+    /// The registered script its command calls by `EVALSHA`, if any: a
+    /// transaction loads it first (see [`commands`]).
+    fn script<'s>(&self, scripts: &'s Scripts) -> Option<&'s Arc<Script>> {
+        let _ = scripts;
+        None
     }
 }
 
@@ -423,8 +431,8 @@ pub struct Commands {
 }
 
 /// Every command a plan becomes, in order (MULTI/EXEC around it when atomic,
-/// registered scripts loaded first inside a transaction, where a NOSCRIPT
-/// could not be retried without breaking atomicity).
+/// the scripts its actions call loaded first inside a transaction, once
+/// each, where a NOSCRIPT could not be retried without breaking atomicity).
 pub fn commands(plan: &Plan, ctx: &Ctx) -> Result<Commands, StoreError> {
     let per_action = plan
         .actions
@@ -435,10 +443,14 @@ pub fn commands(plan: &Plan, ctx: &Ctx) -> Result<Commands, StoreError> {
     let mut list = Vec::with_capacity(plan.actions.len() + 2);
     if atomic {
         list.push((None, redis::cmd("MULTI")));
-        for action in &plan.actions {
-            if let Action::Script(s) = action
-                && let Some(script) = ctx.scripts.get(&s.name)
-            {
+        let mut loaded: Vec<&str> = Vec::new();
+        for script in plan
+            .actions
+            .iter()
+            .filter_map(|a| kind(a).script(ctx.scripts))
+        {
+            if !loaded.contains(&script.sha.as_str()) {
+                loaded.push(&script.sha);
                 let mut load = redis::cmd("SCRIPT");
                 load.arg("LOAD").arg(&script.source);
                 list.push((None, load));
@@ -939,6 +951,29 @@ mod tests {
         assert_eq!(lines[3], r#"SET cache:p {"price":1.5} PX 120000"#);
         assert!(lines[4].starts_with("EVALSHA "), "{lines:?}");
         assert_eq!(lines[5], "EXEC");
+    }
+
+    #[test]
+    fn a_transaction_loads_each_script_it_calls_once_before_its_calls() {
+        let ready = || {
+            Action::Script(ScriptCall {
+                name: "ready".into(),
+                keys: vec![],
+                args: vec![],
+            })
+        };
+        let mut p = plan(vec![ready(), get("cache:k"), ready()]);
+        p.atomic = true;
+        let lines = describe_plan(&p);
+        let loads = lines
+            .iter()
+            .filter(|l| l.starts_with("SCRIPT LOAD"))
+            .count();
+        assert_eq!(loads, 1, "{lines:?}");
+        assert!(lines[1].starts_with("SCRIPT LOAD"), "{lines:?}");
+        // Outside a transaction a NOSCRIPT is recovered: nothing is loaded.
+        p.atomic = false;
+        assert!(describe_plan(&p).iter().all(|l| !l.starts_with("SCRIPT")));
     }
 
     #[test]

@@ -2,9 +2,11 @@
 
 use super::{Ctx, Kind, PlanLimits, read_items, value};
 use crate::plugin::bindings::ScriptCall;
-use crate::store::{StoreError, reply, scripts};
+use crate::store::scripts::{self, Script, Scripts};
+use crate::store::{StoreError, reply};
 use crate::telemetry::METRICS;
 use redis::{Cmd, Value};
+use std::sync::Arc;
 
 impl Kind for ScriptCall {
     fn keys(&self) -> Vec<&str> {
@@ -34,6 +36,9 @@ impl Kind for ScriptCall {
             args.to_mut()[i] = ctx.ttl.pick(Some(ms), None).to_string().into_bytes();
         }
         Ok(vec![scripts::evalsha(script, &self.keys, &args)])
+    }
+    fn script<'s>(&self, scripts: &'s Scripts) -> Option<&'s Arc<Script>> {
+        scripts.get(&self.name)
     }
     /// A string the script returns is read as a stored value: one
     /// MessagePack value (`cmsgpack.pack(...)`) passes through as that
