@@ -12,10 +12,19 @@ pub const RATE_LIMIT: &str = "ratelimit";
 /// A trivial script: readiness asks Redis to run it.
 pub const READY: &str = "ready";
 
+/// Counters' add (`counter-add`, `plan/counter.rs`). Its name holds a `/`,
+/// which no script file's name can: an operator's scripts never clash with it.
+pub const COUNTER_ADD: &str = "sluice/counter-add";
+
 const BUILTIN: [(&str, &str); 2] = [
     (RATE_LIMIT, include_str!("ratelimit.lua")),
     (READY, "return 1"),
 ];
+
+/// Scripts only the host calls, for actions it runs as one script: loaded
+/// and recovered like every other, but no plan may call them by name (a
+/// call would pass the action's checks, its TTL's bounds among them).
+const OWN: [(&str, &str); 1] = [(COUNTER_ADD, include_str!("plan/counter.lua"))];
 
 /// One script: its name, source and SHA1.
 #[derive(Debug)]
@@ -27,6 +36,8 @@ pub struct Script {
     /// by a line `-- sluice: ttl-ms ARGV[n]`: the host holds it to the
     /// calling domain's TTL bounds, as every other TTL.
     pub ttl_arg: Option<usize>,
+    /// The host's own ([`OWN`]): no plan may call it by name.
+    pub own: bool,
 }
 
 /// `-- sluice: ttl-ms ARGV[n]` → `n - 1`.
@@ -56,7 +67,10 @@ impl Scripts {
     pub fn load(dir: Option<&Path>) -> std::io::Result<Scripts> {
         let mut scripts = Scripts::default();
         for (name, source) in BUILTIN {
-            scripts.add(name, source.to_owned());
+            scripts.add(name, source.to_owned(), false);
+        }
+        for (name, source) in OWN {
+            scripts.add(name, source.to_owned(), true);
         }
         if let Some(dir) = dir {
             let named = |path: &Path, e: std::io::Error| {
@@ -78,14 +92,14 @@ impl Scripts {
                         ));
                     }
                     let source = std::fs::read_to_string(&path).map_err(|e| named(&path, e))?;
-                    scripts.add(name, source);
+                    scripts.add(name, source, false);
                 }
             }
         }
         Ok(scripts)
     }
 
-    fn add(&mut self, name: &str, source: String) {
+    fn add(&mut self, name: &str, source: String, own: bool) {
         let sha = redis::Script::new(&source).get_hash().to_owned();
         self.by_name.insert(
             name.to_owned(),
@@ -94,12 +108,19 @@ impl Scripts {
                 ttl_arg: declared_ttl_arg(&source),
                 source,
                 sha,
+                own,
             }),
         );
     }
 
+    /// Any script, the host's own included.
     pub fn get(&self, name: &str) -> Option<&Arc<Script>> {
         self.by_name.get(name)
+    }
+
+    /// A script a plan may call by name: registered, and not the host's own.
+    pub fn callable(&self, name: &str) -> Option<&Arc<Script>> {
+        self.get(name).filter(|s| !s.own)
     }
 
     pub fn by_sha(&self, sha: &[u8]) -> Option<&Arc<Script>> {
@@ -164,8 +185,8 @@ mod tests {
     #[test]
     fn the_built_ins_are_there_with_their_sha1() {
         let scripts = Scripts::load(None).unwrap();
-        assert_eq!(names(&scripts), [RATE_LIMIT, READY]);
-        for (name, source) in BUILTIN {
+        assert_eq!(names(&scripts), [RATE_LIMIT, READY, COUNTER_ADD]);
+        for (name, source) in BUILTIN.into_iter().chain(OWN) {
             let s = scripts.get(name).unwrap();
             assert_eq!((s.name.as_str(), s.source.as_str()), (name, source));
             assert_eq!(s.sha, redis::Script::new(source).get_hash());
@@ -189,7 +210,7 @@ mod tests {
         ]);
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         let scripts = Scripts::load(Some(dir.path())).unwrap();
-        assert_eq!(names(&scripts), ["a", "b", RATE_LIMIT, READY]);
+        assert_eq!(names(&scripts), ["a", "b", RATE_LIMIT, READY, COUNTER_ADD]);
         let b = scripts.get("b").unwrap();
         assert_eq!(b.source, "return 2");
         assert_eq!(b.sha, redis::Script::new("return 2").get_hash());
@@ -265,7 +286,24 @@ mod tests {
         let mut sources: Vec<String> = scripts.all().map(|s| s.source.clone()).collect();
         sources.sort();
         assert_eq!(loaded, sources);
-        assert_eq!(loaded.len(), 3);
+        assert_eq!(loaded.len(), 4, "the host's own scripts too");
+    }
+
+    #[test]
+    fn the_hosts_own_scripts_are_loaded_but_not_callable_by_name() {
+        let scripts = Scripts::load(None).unwrap();
+        let counter = scripts.get(COUNTER_ADD).unwrap();
+        assert!(counter.own);
+        assert!(scripts.callable(COUNTER_ADD).is_none());
+        assert_eq!(
+            scripts.by_sha(counter.sha.as_bytes()).unwrap().name,
+            COUNTER_ADD
+        );
+        for name in [RATE_LIMIT, READY] {
+            assert!(scripts.callable(name).is_some(), "{name}");
+        }
+        // No file can take its name: a name with a `/` is no file's stem.
+        assert!(COUNTER_ADD.contains('/'));
     }
 
     #[test]

@@ -22,7 +22,7 @@ impl Kind for ScriptCall {
     }
     /// A TTL argument the script declares is held to the domain's bounds.
     fn commands(&self, ctx: &Ctx) -> Result<Vec<Cmd>, StoreError> {
-        let script = ctx.scripts.get(&self.name).ok_or_else(|| {
+        let script = ctx.scripts.callable(&self.name).ok_or_else(|| {
             StoreError::Command(format!("no registered script named {:?}", self.name))
         })?;
         METRICS
@@ -38,7 +38,7 @@ impl Kind for ScriptCall {
         Ok(vec![scripts::evalsha(script, &self.keys, &args)])
     }
     fn script<'s>(&self, scripts: &'s Scripts) -> Option<&'s Arc<Script>> {
-        scripts.get(&self.name)
+        scripts.callable(&self.name)
     }
     /// A string the script returns is read as a stored value: one
     /// MessagePack value (`cmsgpack.pack(...)`) passes through as that

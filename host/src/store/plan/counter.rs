@@ -1,0 +1,204 @@
+//! Counters: add (`INCRBY`/`INCRBYFLOAT`) within an optional cap, and give
+//! a counter the add creates its TTL — one command, so it runs as the
+//! host's own script (`counter.lua`, [`scripts::COUNTER_ADD`]). It goes the
+//! way every registered script goes: `EVALSHA`, loaded on every new
+//! connection, `NOSCRIPT` recovered in a plain pipeline, loaded first
+//! inside a transaction ([`Kind::script`]).
+
+use super::{Ctx, Kind, PlanLimits, added, amount, finite};
+use crate::plugin::bindings::{CounterAdd, Number};
+use crate::store::scripts::{self, Script, Scripts};
+use crate::store::{StoreError, reply};
+use crate::telemetry::METRICS;
+use redis::{Cmd, Value};
+use std::sync::Arc;
+
+impl Kind for CounterAdd {
+    fn keys(&self) -> Vec<&str> {
+        vec![&self.key]
+    }
+    fn writes(&self) -> bool {
+        true
+    }
+    /// Finite numbers only; a cap of the amount's kind (which kind the
+    /// counter holds is Redis's to judge when it adds).
+    fn check(&self, _: &PlanLimits) -> Result<(), String> {
+        finite("an amount", self.by)?;
+        let Some(cap) = self.cap else {
+            return Ok(());
+        };
+        finite("a cap", cap)?;
+        match (self.by, cap) {
+            (Number::Int(_), Number::Int(_)) | (Number::Float(_), Number::Float(_)) => Ok(()),
+            _ => Err("a counter's cap must be of its amount's kind (int or float)".into()),
+        }
+    }
+    /// `EVALSHA` of the counter script: the command, the amount, the cap
+    /// (empty for none) and the TTL, held to the domain's bounds.
+    fn commands(&self, ctx: &Ctx) -> Result<Vec<Cmd>, StoreError> {
+        let script = self.script(ctx.scripts).ok_or_else(|| {
+            StoreError::Internal(format!("no script {:?} registered", scripts::COUNTER_ADD))
+        })?;
+        METRICS
+            .script_calls
+            .with_label_values(&[&script.name])
+            .inc();
+        let command = match self.by {
+            Number::Int(_) => "INCRBY",
+            Number::Float(_) => "INCRBYFLOAT",
+        };
+        let args = [
+            command.to_owned(),
+            amount(self.by),
+            self.cap.map(amount).unwrap_or_default(),
+            ctx.ttl(self.ttl_ms).to_string(),
+        ];
+        Ok(vec![scripts::evalsha(script, &[&self.key], &args)])
+    }
+    fn script<'s>(&self, scripts: &'s Scripts) -> Option<&'s Arc<Script>> {
+        scripts.get(scripts::COUNTER_ADD)
+    }
+    /// `{"value": …, "added": …}`: the counter after the add (unchanged
+    /// when refused; 0 when there is none), a number of the amount's kind,
+    /// and whether the add was applied.
+    fn shape(&self, reply: Value) -> Option<Vec<u8>> {
+        let Value::Array(pair) = reply else {
+            return Some(reply::msgpack(reply));
+        };
+        let mut pair = pair.into_iter();
+        let value = added(pair.next().unwrap_or(Value::Nil), self.by);
+        let applied = matches!(pair.next(), Some(Value::Int(1)));
+        Some(reply::msgpack(Value::Map(vec![
+            (Value::SimpleString("value".into()), value),
+            (Value::SimpleString("added".into()), Value::Boolean(applied)),
+        ])))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{check_one, describe_plan, json, plan};
+    use super::super::{shape, written_keys};
+    use super::*;
+    use crate::plugin::bindings::Action;
+    use serde_json::json as j;
+
+    fn add(by: Number, cap: Option<Number>, ttl_ms: Option<u64>) -> Action {
+        Action::CounterAdd(CounterAdd {
+            key: "cache:n".into(),
+            by,
+            cap,
+            ttl_ms,
+        })
+    }
+
+    fn sha() -> String {
+        let scripts = Scripts::load(None).unwrap();
+        scripts.get(scripts::COUNTER_ADD).unwrap().sha.clone()
+    }
+
+    #[test]
+    fn an_add_is_one_evalsha_of_the_hosts_counter_script() {
+        let sha = sha();
+        let p = plan(vec![add(Number::Int(5), Some(Number::Int(10)), None)]);
+        assert_eq!(
+            describe_plan(&p),
+            [format!("EVALSHA {sha} 1 cache:n INCRBY 5 10 60000")]
+        );
+        // No cap: an empty argument; a float amount: INCRBYFLOAT; the TTL
+        // held to the domain's bounds.
+        let p = plan(vec![add(Number::Float(-0.5), None, Some(u64::MAX))]);
+        assert_eq!(
+            describe_plan(&p),
+            [format!(
+                r#"EVALSHA {sha} 1 cache:n INCRBYFLOAT -0.5 "" 120000"#
+            )]
+        );
+        assert_eq!(written_keys(&p).collect::<Vec<_>>(), ["cache:n"]);
+    }
+
+    #[test]
+    fn inside_a_transaction_the_counter_script_is_loaded_first() {
+        let mut p = plan(vec![
+            add(Number::Int(1), None, None),
+            add(Number::Int(2), None, None),
+        ]);
+        p.atomic = true;
+        let lines = describe_plan(&p);
+        assert_eq!(lines[0], "MULTI");
+        assert!(lines[1].starts_with("SCRIPT LOAD "), "{lines:?}");
+        assert!(lines[2].starts_with("EVALSHA "), "{lines:?}");
+        assert!(lines[3].starts_with("EVALSHA "), "{lines:?}");
+        assert_eq!(lines[4], "EXEC", "loaded once for both adds");
+    }
+
+    #[test]
+    fn amounts_and_caps_are_finite_and_of_one_kind() {
+        assert_eq!(check_one(add(Number::Int(-3), None, None)), Ok(()));
+        assert_eq!(
+            check_one(add(Number::Float(0.1), Some(Number::Float(1.0)), None)),
+            Ok(())
+        );
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let e = check_one(add(Number::Float(bad), None, None)).unwrap_err();
+            assert!(e.starts_with("an amount"), "{e}");
+            let capped = add(Number::Float(1.0), Some(Number::Float(bad)), None);
+            let e = check_one(capped).unwrap_err();
+            assert!(e.starts_with("a cap"), "{e}");
+        }
+        for (by, cap) in [
+            (Number::Int(1), Number::Float(10.0)),
+            (Number::Float(1.0), Number::Int(10)),
+        ] {
+            assert_eq!(
+                check_one(add(by, Some(cap), None)).unwrap_err(),
+                "a counter's cap must be of its amount's kind (int or float)"
+            );
+        }
+    }
+
+    #[test]
+    fn plans_cannot_call_the_counter_script_by_name() {
+        let call = Action::Script(crate::plugin::bindings::ScriptCall {
+            name: scripts::COUNTER_ADD.into(),
+            keys: vec!["cache:n".into()],
+            args: vec![b"INCRBY".to_vec(), b"1".to_vec(), vec![], b"0".to_vec()],
+        });
+        assert_eq!(
+            check_one(call).unwrap_err(),
+            format!("no registered script named {:?}", scripts::COUNTER_ADD)
+        );
+    }
+
+    #[test]
+    fn the_answer_is_the_value_as_the_amounts_kind_and_whether_it_was_added() {
+        let int = add(Number::Int(1), Some(Number::Int(10)), None);
+        let reply = |v: Value, added: i64| Value::Array(vec![v, Value::Int(added)]);
+        assert_eq!(
+            json(shape(&int, reply(Value::Int(6), 1))),
+            j!({"value": 6, "added": true})
+        );
+        // Refused: the old value as stored, a string to read as a number.
+        assert_eq!(
+            json(shape(&int, reply(Value::BulkString(b"10".to_vec()), 0))),
+            j!({"value": 10, "added": false})
+        );
+        // Refused with no counter there: 0.
+        assert_eq!(
+            json(shape(&int, reply(Value::Int(0), 0))),
+            j!({"value": 0, "added": false})
+        );
+        let float = add(Number::Float(0.5), None, None);
+        let body = shape(&float, reply(Value::BulkString(b"2.5".to_vec()), 1)).unwrap();
+        assert_eq!(json(Some(body.clone())), j!({"value": 2.5, "added": true}));
+        assert!(
+            body.windows(9)
+                .any(|w| w[0] == 0xcb && w[1..] == 2.5f64.to_be_bytes()),
+            "the value is a float 64, not a string"
+        );
+        assert_eq!(
+            json(shape(&float, reply(Value::Int(0), 0))),
+            j!({"value": 0.0, "added": false})
+        );
+    }
+}
