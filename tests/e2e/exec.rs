@@ -7,9 +7,10 @@ use redis::Commands;
 use serde_json::{Value, json};
 use sluice::config::{BreakerConfig, RedisConfig};
 use sluice::plugin::bindings::{
-    Action, FieldValue, HashGet, HashSet, Plan, ScoredMember, ScriptCall, SetAdd, SetContains,
-    StreamAdd, StringGet, StringSet, ZsetAdd, ZsetBounds, ZsetCondition, ZsetIncr, ZsetRange,
-    ZsetTrim,
+    Action, CounterAdd, FieldValue, HashAdd, HashDelete, HashGet, HashSet, KeyTtl, ListEnd,
+    ListPush, ListRange, ListRemove, Number, Plan, ScoredMember, ScriptCall, SetAdd, SetContains,
+    SetCount, SetIfAbsent, SetMembers, SetRemove, StreamAdd, StringGet, StringSet, ZsetAdd,
+    ZsetBounds, ZsetCondition, ZsetCount, ZsetIncr, ZsetRange, ZsetRemove, ZsetScore, ZsetTrim,
 };
 use sluice::store::plan::TtlBounds;
 use sluice::store::scripts::Scripts;
@@ -55,6 +56,17 @@ fn mp(v: Value) -> Vec<u8> {
 /// One plan, as its own round trip, responding with action `respond`: the
 /// answer a client would get, as JSON (`null`: a miss or no answer).
 async fn run(store: &Store, plan: &Plan, respond: Option<u32>) -> Result<Value, StoreError> {
+    Ok(body(store, plan, respond)
+        .await?
+        .map_or(Value::Null, |b| rmp_serde::from_slice(&b).unwrap()))
+}
+
+/// [`run`]'s answer as the MessagePack body it is (`None`: a miss or no answer).
+async fn body(
+    store: &Store,
+    plan: &Plan,
+    respond: Option<u32>,
+) -> Result<Option<Vec<u8>>, StoreError> {
     let plan = Plan {
         respond,
         ..plan.clone()
@@ -67,10 +79,17 @@ async fn run(store: &Store, plan: &Plan, respond: Option<u32>) -> Result<Value, 
         replica: false,
         reply: Reply::Respond,
     };
-    let done = store.run(&[job]).await.pop().unwrap()?;
-    Ok(done
-        .body
-        .map_or(Value::Null, |b| rmp_serde::from_slice(&b).unwrap()))
+    Ok(store.run(&[job]).await.pop().unwrap()?.body)
+}
+
+/// The answer of a plan of `action` alone.
+async fn one(store: &Store, action: Action) -> Result<Value, StoreError> {
+    run(store, &plan(vec![action], false), Some(0)).await
+}
+
+/// Whether a body is one MessagePack float 64 (not, say, a string of one).
+fn is_float(body: &[u8]) -> bool {
+    body.len() == 9 && body[0] == 0xcb
 }
 
 fn get(key: &str) -> Action {
@@ -340,4 +359,355 @@ async fn sorted_sets_keep_the_best_score_increment_and_trim_by_rank() {
     let _: () = redis.conn().del("d:board").unwrap();
     let empty = run(&store, &plan(vec![top.clone()], false), Some(0)).await;
     assert_eq!(empty.unwrap(), Value::Null);
+}
+
+fn counter(key: &str, by: Number, cap: Option<Number>) -> Action {
+    Action::CounterAdd(CounterAdd {
+        key: key.into(),
+        by,
+        cap,
+        ttl_ms: None,
+    })
+}
+
+fn pttl(redis: &Redis, key: &str) -> i64 {
+    redis.conn().pttl(key).unwrap()
+}
+
+#[tokio::test]
+async fn counters_add_within_their_cap_and_expire_only_without_an_expiry() {
+    let redis = Redis::start();
+    let store = store(&redis);
+    let add = |by: i64, cap: i64| counter("d:n", Number::Int(by), Some(Number::Int(cap)));
+    // Created by the add: it expires after the domain's TTL.
+    assert_eq!(
+        one(&store, add(5, 10)).await.unwrap(),
+        json!({"value": 5, "added": true})
+    );
+    assert!((55_000..=60_000).contains(&pttl(&redis, "d:n")));
+    // An existing counter keeps its expiry.
+    let _: () = redis.conn().pexpire("d:n", 100_000).unwrap();
+    assert_eq!(
+        one(&store, add(5, 10)).await.unwrap(),
+        json!({"value": 10, "added": true}),
+        "reaching the cap is allowed"
+    );
+    assert!(pttl(&redis, "d:n") > 60_000, "its own expiry, not the TTL");
+    // Past the cap, up or down: refused, the value and its expiry as they were.
+    assert_eq!(
+        one(&store, add(1, 10)).await.unwrap(),
+        json!({"value": 10, "added": false})
+    );
+    assert_eq!(
+        one(&store, add(-20, -5)).await.unwrap(),
+        json!({"value": 10, "added": false})
+    );
+    let stored: String = redis.conn().get("d:n").unwrap();
+    assert_eq!(stored, "10");
+    assert!(pttl(&redis, "d:n") > 60_000);
+    assert_eq!(
+        one(&store, add(-15, -5)).await.unwrap(),
+        json!({"value": -5, "added": true})
+    );
+    // Refused on no counter: none is made.
+    let none = counter("d:none", Number::Int(20), Some(Number::Int(10)));
+    assert_eq!(
+        one(&store, none).await.unwrap(),
+        json!({"value": 0, "added": false})
+    );
+    let exists: bool = redis.conn().exists("d:none").unwrap();
+    assert!(!exists);
+    // A counter written without an expiry gets one: every key written expires.
+    let _: () = redis.conn().set("d:plain", 3).unwrap();
+    let plain = counter("d:plain", Number::Int(1), None);
+    assert_eq!(
+        one(&store, plain).await.unwrap(),
+        json!({"value": 4, "added": true})
+    );
+    assert!(pttl(&redis, "d:plain") > 0);
+}
+
+#[tokio::test]
+async fn float_counters_answer_floats_and_mixing_kinds_is_redis_to_judge() {
+    let redis = Redis::start();
+    let store = store(&redis);
+    let add = |by: f64, cap: Option<f64>| counter("d:f", Number::Float(by), cap.map(Number::Float));
+    let p = plan(vec![add(1.5, None)], false);
+    let raw = body(&store, &p, Some(0)).await.unwrap().unwrap();
+    let answer: Value = rmp_serde::from_slice(&raw).unwrap();
+    assert_eq!(answer, json!({"value": 1.5, "added": true}));
+    // {"value": <float 64>, …}: the 0xcb of a float, not a string's 0xa3.
+    let value_at = raw.windows(6).position(|w| w == b"\xa5value").unwrap() + 6;
+    assert_eq!(raw[value_at], 0xcb, "{raw:x?}");
+    assert_eq!(
+        one(&store, add(0.25, Some(1.6))).await.unwrap(),
+        json!({"value": 1.5, "added": false})
+    );
+    assert_eq!(
+        one(&store, add(-0.5, Some(0.5))).await.unwrap(),
+        json!({"value": 1.0, "added": true})
+    );
+    // A float amount on a whole counter makes it a float (Redis's rule);
+    // a whole amount on a float counter is Redis's error, failing the plan.
+    let _: () = redis.conn().set("d:i", 2).unwrap();
+    let onto_int = counter("d:i", Number::Float(0.5), None);
+    assert_eq!(
+        one(&store, onto_int).await.unwrap(),
+        json!({"value": 2.5, "added": true})
+    );
+    let onto_float = counter("d:i", Number::Int(1), None);
+    let e = one(&store, onto_float).await.unwrap_err();
+    assert!(e.to_string().contains("not an integer"), "{e}");
+    let kept: String = redis.conn().get("d:i").unwrap();
+    assert_eq!(kept, "2.5", "nothing written");
+}
+
+#[tokio::test]
+async fn the_counter_script_is_reloaded_after_a_flush_in_a_pipeline_and_a_transaction() {
+    let redis = Redis::start();
+    let store = store(&redis);
+    let flush = || {
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query(&mut redis.conn())
+            .unwrap();
+    };
+    let add = || counter("d:c", Number::Int(1), None);
+    assert_eq!(
+        one(&store, add()).await.unwrap(),
+        json!({"value": 1, "added": true}),
+        "a new connection runs it (every connection loads the scripts)"
+    );
+    flush();
+    assert_eq!(
+        one(&store, add()).await.unwrap(),
+        json!({"value": 2, "added": true}),
+        "NOSCRIPT recovered in a plain pipeline"
+    );
+    flush();
+    let atomic = plan(vec![add(), get("d:c")], true);
+    assert_eq!(
+        run(&store, &atomic, Some(0)).await.unwrap(),
+        json!({"value": 3, "added": true}),
+        "loaded first inside MULTI/EXEC"
+    );
+}
+
+#[tokio::test]
+async fn lists_push_trimmed_to_keep_and_read_in_ranges_from_either_end() {
+    let redis = Redis::start();
+    let store = store(&redis);
+    let push = |end, values: Vec<Value>, keep| {
+        Action::ListPush(ListPush {
+            key: "d:l".into(),
+            values: values.into_iter().map(mp).collect(),
+            end,
+            keep,
+            ttl_ms: None,
+        })
+    };
+    let range = |start, count| {
+        Action::ListRange(ListRange {
+            key: "d:l".into(),
+            start,
+            count,
+        })
+    };
+    let items: Vec<Value> = (0..5).map(|i| json!({"n": i})).collect();
+    // At the head the last pushed is first; keep the three newest.
+    assert_eq!(
+        one(&store, push(ListEnd::Head, items, Some(3)))
+            .await
+            .unwrap(),
+        json!(3),
+        "the length after the trim"
+    );
+    assert!(pttl(&redis, "d:l") > 0);
+    assert_eq!(
+        one(&store, range(0, 10)).await.unwrap(),
+        json!([{"n": 4}, {"n": 3}, {"n": 2}])
+    );
+    // At the tail, the four nearest the tail are kept.
+    let tail = push(ListEnd::Tail, vec![json!("a"), json!(2.5)], Some(4));
+    assert_eq!(one(&store, tail).await.unwrap(), json!(4));
+    assert_eq!(
+        one(&store, range(0, 10)).await.unwrap(),
+        json!([{"n": 3}, {"n": 2}, "a", 2.5])
+    );
+    // From the tail: -2 with 10 stops at the tail, not at index 7.
+    assert_eq!(one(&store, range(-2, 10)).await.unwrap(), json!(["a", 2.5]));
+    assert_eq!(one(&store, range(-3, 1)).await.unwrap(), json!([{"n": 2}]));
+    // A float item comes back a float 64.
+    let last = body(&store, &plan(vec![range(-1, 1)], false), Some(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((last[0], is_float(&last[1..])), (0x91, true), "{last:x?}");
+    let remove = Action::ListRemove(ListRemove {
+        key: "d:l".into(),
+        value: mp(json!("a")),
+        count: 0,
+    });
+    assert_eq!(one(&store, remove).await.unwrap(), json!(1));
+    // Past the end, or no list: a miss.
+    assert_eq!(one(&store, range(10, 5)).await.unwrap(), Value::Null);
+    let _: () = redis.conn().del("d:l").unwrap();
+    assert_eq!(one(&store, range(0, 5)).await.unwrap(), Value::Null);
+    let unkept = push(ListEnd::Tail, vec![json!(1), json!(2)], None);
+    assert_eq!(one(&store, unkept).await.unwrap(), json!(2));
+}
+
+#[tokio::test]
+async fn sets_sorted_sets_and_hashes_remove_count_score_and_add() {
+    let redis = Redis::start();
+    let store = store(&redis);
+    let sadd = Action::SetAdd(SetAdd {
+        key: "d:s".into(),
+        members: vec!["pear".into(), "apple".into(), "fig".into()],
+        ttl_ms: None,
+    });
+    one(&store, sadd).await.unwrap();
+    let members = |count| {
+        Action::SetMembers(SetMembers {
+            key: "d:s".into(),
+            count,
+        })
+    };
+    let scard = || Action::SetCount(SetCount { key: "d:s".into() });
+    assert_eq!(
+        one(&store, members(10)).await.unwrap(),
+        json!(["apple", "fig", "pear"]),
+        "all of them, sorted"
+    );
+    let two = one(&store, members(2)).await.unwrap();
+    let two: Vec<&str> = two
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(two.len() == 2 && two[0] < two[1], "{two:?}");
+    assert_eq!(one(&store, scard()).await.unwrap(), json!(3));
+    let srem = Action::SetRemove(SetRemove {
+        key: "d:s".into(),
+        members: vec!["fig".into(), "kiwi".into()],
+    });
+    assert_eq!(one(&store, srem).await.unwrap(), json!(1));
+    assert_eq!(one(&store, scard()).await.unwrap(), json!(2));
+    let _: () = redis.conn().del("d:s").unwrap();
+    assert_eq!(
+        one(&store, scard()).await.unwrap(),
+        json!(0),
+        "0 is an answer"
+    );
+    assert_eq!(
+        one(&store, members(3)).await.unwrap(),
+        Value::Null,
+        "a miss"
+    );
+
+    let zadd = Action::ZsetAdd(ZsetAdd {
+        key: "d:z".into(),
+        members: vec![
+            ScoredMember {
+                member: "ann".into(),
+                score: 12.5,
+            },
+            ScoredMember {
+                member: "bob".into(),
+                score: 3.0,
+            },
+        ],
+        condition: ZsetCondition::Always,
+        ttl_ms: None,
+    });
+    one(&store, zadd).await.unwrap();
+    let score = |member: &str| {
+        Action::ZsetScore(ZsetScore {
+            key: "d:z".into(),
+            member: member.into(),
+        })
+    };
+    let zcard = || Action::ZsetCount(ZsetCount { key: "d:z".into() });
+    let ann = body(&store, &plan(vec![score("ann")], false), Some(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(is_float(&ann), "{ann:x?}");
+    assert_eq!(rmp_serde::from_slice::<f64>(&ann).unwrap(), 12.5);
+    assert_eq!(one(&store, score("bob")).await.unwrap(), json!(3.0));
+    assert_eq!(one(&store, score("cid")).await.unwrap(), Value::Null);
+    assert_eq!(one(&store, zcard()).await.unwrap(), json!(2));
+    let zrem = Action::ZsetRemove(ZsetRemove {
+        key: "d:z".into(),
+        members: vec!["ann".into()],
+    });
+    assert_eq!(one(&store, zrem).await.unwrap(), json!(1));
+    assert_eq!(one(&store, zcard()).await.unwrap(), json!(1));
+
+    let hadd = |field: &str, by| {
+        Action::HashAdd(HashAdd {
+            key: "d:h".into(),
+            field: field.into(),
+            by,
+            ttl_ms: Some(5_000),
+        })
+    };
+    assert_eq!(
+        one(&store, hadd("hits", Number::Int(2))).await.unwrap(),
+        json!(2)
+    );
+    assert_eq!(
+        one(&store, hadd("hits", Number::Int(3))).await.unwrap(),
+        json!(5)
+    );
+    assert!(
+        (1..=5_000).contains(&pttl(&redis, "d:h")),
+        "the action's TTL"
+    );
+    let p = plan(vec![hadd("avg", Number::Float(0.25))], false);
+    let avg = body(&store, &p, Some(0)).await.unwrap().unwrap();
+    assert!(
+        is_float(&avg),
+        "a float, not HINCRBYFLOAT's string: {avg:x?}"
+    );
+    assert_eq!(rmp_serde::from_slice::<f64>(&avg).unwrap(), 0.25);
+    let hdel = Action::HashDelete(HashDelete {
+        key: "d:h".into(),
+        fields: vec!["hits".into(), "nope".into()],
+    });
+    assert_eq!(one(&store, hdel).await.unwrap(), json!(1));
+}
+
+#[tokio::test]
+async fn set_if_absent_claims_once_and_key_ttl_tells_what_is_left() {
+    let redis = Redis::start();
+    let store = store(&redis);
+    let claim = || {
+        Action::SetIfAbsent(SetIfAbsent {
+            key: "d:lock".into(),
+            value: mp(json!({"owner": "a"})),
+            ttl_ms: Some(5_000),
+        })
+    };
+    assert_eq!(one(&store, claim()).await.unwrap(), json!(true));
+    assert_eq!(
+        one(&store, claim()).await.unwrap(),
+        json!(false),
+        "never a miss"
+    );
+    let ttl = |key: &str| plan(vec![Action::KeyTtl(KeyTtl { key: key.into() })], false);
+    let left = run(&store, &ttl("d:lock"), Some(0)).await.unwrap();
+    assert!((1..=5_000).contains(&left.as_i64().unwrap()), "{left}");
+    assert_eq!(
+        run(&store, &plan(vec![get("d:lock")], false), Some(0))
+            .await
+            .unwrap(),
+        json!({"owner": "a"})
+    );
+    // No expiry: an answer of nil; no key: a miss.
+    let _: () = redis.conn().set("d:forever", 1).unwrap();
+    let forever = body(&store, &ttl("d:forever"), Some(0)).await.unwrap();
+    assert_eq!(forever, Some(vec![0xc0]));
+    assert_eq!(body(&store, &ttl("d:absent"), Some(0)).await.unwrap(), None);
 }
