@@ -26,8 +26,12 @@ const TTL: TtlBounds = TtlBounds {
 };
 
 fn store(redis: &Redis) -> Store {
+    store_at(redis.url())
+}
+
+fn store_at(url: String) -> Store {
     let config = RedisConfig {
-        url: redis.url().into(),
+        url: url.into(),
         ..RedisConfig::default()
     };
     Store::new(
@@ -710,4 +714,102 @@ async fn set_if_absent_claims_once_and_key_ttl_tells_what_is_left() {
     let forever = body(&store, &ttl("d:forever"), Some(0)).await.unwrap();
     assert_eq!(forever, Some(vec![0xc0]));
     assert_eq!(body(&store, &ttl("d:absent"), Some(0)).await.unwrap(), None);
+}
+
+/// Every 0.3 action, one plan each, writes first.
+fn every_new_action() -> Vec<Action> {
+    vec![
+        counter("d:n", Number::Int(1), Some(Number::Int(10))),
+        counter("d:f", Number::Float(0.5), None),
+        Action::SetIfAbsent(SetIfAbsent {
+            key: "d:lock".into(),
+            value: mp(json!(1)),
+            ttl_ms: None,
+        }),
+        Action::HashAdd(HashAdd {
+            key: "d:h".into(),
+            field: "a".into(),
+            by: Number::Int(1),
+            ttl_ms: None,
+        }),
+        Action::HashAdd(HashAdd {
+            key: "d:h".into(),
+            field: "b".into(),
+            by: Number::Float(0.5),
+            ttl_ms: None,
+        }),
+        Action::HashDelete(HashDelete {
+            key: "d:h".into(),
+            fields: vec!["a".into()],
+        }),
+        Action::SetRemove(SetRemove {
+            key: "d:s".into(),
+            members: vec!["a".into()],
+        }),
+        Action::ZsetRemove(ZsetRemove {
+            key: "d:z".into(),
+            members: vec!["a".into()],
+        }),
+        Action::ListPush(ListPush {
+            key: "d:l".into(),
+            values: vec![mp(json!(1))],
+            end: ListEnd::Head,
+            keep: Some(10),
+            ttl_ms: None,
+        }),
+        Action::ListRemove(ListRemove {
+            key: "d:l".into(),
+            value: mp(json!(2)),
+            count: 0,
+        }),
+        Action::KeyTtl(KeyTtl { key: "d:n".into() }),
+        Action::SetMembers(SetMembers {
+            key: "d:s".into(),
+            count: 5,
+        }),
+        Action::SetCount(SetCount { key: "d:s".into() }),
+        Action::ZsetScore(ZsetScore {
+            key: "d:z".into(),
+            member: "a".into(),
+        }),
+        Action::ZsetCount(ZsetCount { key: "d:z".into() }),
+        Action::ListRange(ListRange {
+            key: "d:l".into(),
+            start: -5,
+            count: 5,
+        }),
+    ]
+}
+
+#[tokio::test]
+async fn the_documented_acl_user_may_run_every_new_action() {
+    let redis = Redis::start();
+    // docs/configuration.md's line, with this test's keys (`d:`) added.
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+    let doc = std::fs::read_to_string(doc).unwrap();
+    let line = doc
+        .lines()
+        .find(|l| l.starts_with("ACL SETUSER sluice "))
+        .expect("docs/configuration.md has the ACL line");
+    let mut rules: Vec<String> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|w| w.replace("CHANGE-ME", "pw"))
+        .collect();
+    rules.push("~d:*".into());
+    let _: () = redis::cmd("ACL")
+        .arg(&rules)
+        .query(&mut redis.conn())
+        .unwrap();
+    let store = store_at(format!("{}?user=sluice&pass=pw", redis.url()));
+    for action in every_new_action() {
+        let shown = format!("{action:?}");
+        run(&store, &plan(vec![action.clone()], false), Some(0))
+            .await
+            .unwrap_or_else(|e| panic!("{shown}: {e}"));
+        // Inside a transaction the counter script is loaded by this user too.
+        run(&store, &plan(vec![action], true), Some(0))
+            .await
+            .unwrap_or_else(|e| panic!("{shown}, atomic: {e}"));
+    }
 }
