@@ -609,6 +609,39 @@ impl Action {
         }
     }
 
+    /// Whether the action only reads, so it may be in a [`Plan::read`](crate::Plan::read):
+    /// `Get`, `HashGet`, `ZsetRange` and `SetContains`. A script counts as a
+    /// write: the gateway cannot tell what it does.
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Action::Get(_) | Action::HashGet(_) | Action::ZsetRange(_) | Action::SetContains(_)
+        )
+    }
+
+    /// The contract's names of the actions that only read, for messages.
+    pub(crate) const READS: &[&str] = &["get", "hash-get", "zset-range", "set-contains"];
+
+    /// The contract's name of the action, for messages.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Action::Get(_) => "get",
+            Action::Set(_) => "set",
+            Action::Delete(_) => "delete",
+            Action::Expire(_) => "expire",
+            Action::HashGet(_) => "hash-get",
+            Action::HashSet(_) => "hash-set",
+            Action::StreamAdd(_) => "stream-add",
+            Action::ZsetAdd(_) => "zset-add",
+            Action::ZsetIncr(_) => "zset-incr",
+            Action::ZsetRange(_) => "zset-range",
+            Action::ZsetTrim(_) => "zset-trim",
+            Action::SetAdd(_) => "set-add",
+            Action::SetContains(_) => "set-contains",
+            Action::Script(_) => "script",
+        }
+    }
+
     /// The contract's form of the action.
     pub(crate) fn into_wit(self) -> wit::Action {
         let fields = |fields: Vec<(String, Value)>| {

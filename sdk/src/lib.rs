@@ -73,6 +73,7 @@ extern crate self as sluice_sdk;
 
 mod action;
 mod plan;
+mod replies;
 mod request;
 mod value;
 
@@ -81,6 +82,7 @@ pub use action::{
     SetContains, StreamAdd, ZsetAdd, ZsetBounds, ZsetCondition, ZsetIncr, ZsetRange, ZsetTrim,
 };
 pub use plan::{CacheHint, Plan, Step};
+pub use replies::Replies;
 pub use request::{AccessStats, Operation, Request};
 pub use value::{IntoValue, Value};
 
@@ -138,8 +140,33 @@ pub trait Policy: Sized + 'static {
     /// range) refuses the domain and the old version keeps serving.
     fn configure(domain: Domain, settings: Self::Settings) -> Result<Self, Error>;
 
-    /// Decide what to do with one request.
+    /// Decide what to do with one request: a plan that runs
+    /// ([`Plan::new`]), or one that reads first ([`Plan::read`]), after which
+    /// [`after_read`](Self::after_read) decides the writes.
     fn plan(&self, req: &Request) -> Result<Plan, Error>;
+
+    /// The second round of a read-then-write: `plan` answered `req` with a
+    /// [`Plan::read`], the gateway ran it, and `read` holds each of its
+    /// actions' replies, in order. The plan returned runs (it may not read
+    /// again: at most two rounds) as one transaction under `WATCH` of the
+    /// keys read; when another writer changed one of them in between, both
+    /// rounds run again, so this may be called more than once per request.
+    ///
+    /// The default refuses: only a policy that plans reads needs this.
+    fn after_read(&self, req: &Request, read: &Replies) -> Result<Plan, Error> {
+        let _ = (req, read);
+        Err(Error::internal(
+            "this policy planned a read (Plan::read) but has no after_read to plan the writes",
+        ))
+    }
+
+    /// [`plan`](Self::plan) for each request of a batch (an mget's keys, an
+    /// mset's items), answered in one call across the boundary: one result
+    /// per request, in order. The default asks `plan` for each; a policy may
+    /// work something out once per batch instead.
+    fn plan_batch(&self, reqs: &[Request]) -> Vec<Result<Plan, Error>> {
+        reqs.iter().map(|req| self.plan(req)).collect()
+    }
 
     /// Build the instance as the gateway does: `settings` (a table: a map or
     /// struct, or the gateway's MessagePack as a [`Value`]) is decoded into
@@ -284,10 +311,31 @@ macro_rules! export_policy {
             fn plan(
                 request: $crate::bindings::sluice::policy::types::Request,
             ) -> ::core::result::Result<
-                $crate::bindings::sluice::policy::types::Plan,
+                $crate::bindings::sluice::policy::types::Decision,
                 $crate::bindings::sluice::policy::types::PolicyError,
             > {
                 $crate::__export::plan(&__SLUICE_POLICY, request)
+            }
+
+            fn plan_after_read(
+                request: $crate::bindings::sluice::policy::types::Request,
+                replies: ::std::vec::Vec<::core::option::Option<::std::vec::Vec<u8>>>,
+            ) -> ::core::result::Result<
+                $crate::bindings::sluice::policy::types::Plan,
+                $crate::bindings::sluice::policy::types::PolicyError,
+            > {
+                $crate::__export::plan_after_read(&__SLUICE_POLICY, request, replies)
+            }
+
+            fn plan_batch(
+                requests: ::std::vec::Vec<$crate::bindings::sluice::policy::types::Request>,
+            ) -> ::std::vec::Vec<
+                ::core::result::Result<
+                    $crate::bindings::sluice::policy::types::Decision,
+                    $crate::bindings::sluice::policy::types::PolicyError,
+                >,
+            > {
+                $crate::__export::plan_batch(&__SLUICE_POLICY, requests)
             }
         }
 
@@ -327,13 +375,65 @@ pub mod __export {
     pub fn plan<P: Policy>(
         slot: &'static Slot<P>,
         r: wit::Request,
+    ) -> Result<wit::Decision, wit::PolicyError> {
+        let req = Request::from_wit(r);
+        let decided = slot.with_borrow(|policy| match policy {
+            Some(policy) => policy.plan(&req)?.into_decision(),
+            None => Err(before_configure("plan")),
+        });
+        Ok(decided?)
+    }
+
+    pub fn plan_after_read<P: Policy>(
+        slot: &'static Slot<P>,
+        r: wit::Request,
+        replies: Vec<Option<Vec<u8>>>,
     ) -> Result<wit::Plan, wit::PolicyError> {
         let req = Request::from_wit(r);
+        let read = Replies::from_wit(replies);
         let planned = slot.with_borrow(|policy| match policy {
-            Some(policy) => policy.plan(&req)?.into_wit(),
-            None => Err(Error::internal("plan was called before configure")),
+            Some(policy) => match policy.after_read(&req, &read)? {
+                plan if plan.is_read() => Err(Error::internal(
+                    "after_read answered with a read plan (Plan::read): a read-then-write has \
+                     at most two rounds, so the plan after a read runs (Plan::new)",
+                )),
+                plan => plan.into_wit(),
+            },
+            None => Err(before_configure("plan_after_read")),
         });
         Ok(planned?)
+    }
+
+    /// A batch costs one crossing and one borrow of the instance; per
+    /// request, only what `plan` itself allocates: requests and plans are
+    /// moved into and out of the contract's types, never copied.
+    pub fn plan_batch<P: Policy>(
+        slot: &'static Slot<P>,
+        rs: Vec<wit::Request>,
+    ) -> Vec<Result<wit::Decision, wit::PolicyError>> {
+        let reqs: Vec<Request> = rs.into_iter().map(Request::from_wit).collect();
+        let planned = slot.with_borrow(|policy| policy.as_ref().map(|p| p.plan_batch(&reqs)));
+        // The host needs one answer per request, in order.
+        let plans = match planned {
+            Some(plans) if plans.len() == reqs.len() => plans,
+            Some(plans) => {
+                let why = Error::internal(format!(
+                    "plan_batch answered {} plans for {} requests: one each, in order",
+                    plans.len(),
+                    reqs.len()
+                ));
+                return vec![Err(why.into()); reqs.len()];
+            }
+            None => return vec![Err(before_configure("plan_batch").into()); reqs.len()],
+        };
+        plans
+            .into_iter()
+            .map(|p| Ok(p.and_then(Plan::into_decision)?))
+            .collect()
+    }
+
+    fn before_configure(what: &str) -> Error {
+        Error::internal(format!("{what} was called before configure"))
     }
 
     /// A policy has no stderr: route panic messages to the gateway's log, so
@@ -383,7 +483,8 @@ mod tests {
     use super::*;
 
     /// The glue `export_policy!` expands to, driven natively with the
-    /// contract's types: settings decoded once, requests moved in, plans out.
+    /// contract's types: settings decoded once, requests moved in, plans
+    /// out, one by one or as a batch, and a read's replies back in.
     #[test]
     fn the_export_configures_once_and_plans_with_the_instance() {
         struct Echo(Domain, u32);
@@ -397,9 +498,24 @@ mod tests {
                 Ok(Echo(domain, s.n))
             }
             fn plan(&self, req: &Request) -> Result<Plan, Error> {
-                let value = req.value()?;
-                Ok(Plan::new()
-                    .respond_with(Set::new(self.0.key(&req.key), value).ttl_ms(u64::from(self.1))))
+                let key = self.0.key(&req.key);
+                Ok(match req.operation {
+                    // Delete only what holds 42: read first.
+                    Operation::Delete => Plan::read().respond_with(Get::new(key)),
+                    // Misplaced writes, refused at the boundary.
+                    Operation::Publish if req.key == "write" => Plan::read().then(Delete::new(key)),
+                    Operation::Publish => Plan::read().then(Get::new(key)),
+                    _ => Plan::new()
+                        .respond_with(Set::new(key, req.value()?).ttl_ms(u64::from(self.1))),
+                })
+            }
+            fn after_read(&self, req: &Request, read: &Replies) -> Result<Plan, Error> {
+                let key = self.0.key(&req.key);
+                Ok(match read.decode::<u8>(0)? {
+                    _ if req.operation == Operation::Publish => Plan::read(),
+                    Some(42) => Plan::new().then(Delete::new(key)).atomic(),
+                    _ => Plan::new(),
+                })
             }
         }
         std::thread_local!(static SLOT: std::cell::RefCell<Option<Echo>> = const { std::cell::RefCell::new(None) });
@@ -410,10 +526,10 @@ mod tests {
             max_ttl_ms: 86_400_000,
             settings,
         };
-        let request = wit::Request {
-            key: "k".into(),
-            operation: wit::Operation::Put,
-            value: Some(vec![0x2a]),
+        let request = |key: &str, operation, value: Option<Vec<u8>>| wit::Request {
+            key: key.into(),
+            operation,
+            value,
             fields: Vec::new(),
             ttl_ms: None,
             now_ms: 0,
@@ -426,9 +542,15 @@ mod tests {
                 read_rate: 0.0,
             },
         };
+        let put = || request("k", wit::Operation::Put, Some(vec![0x2a]));
+        let delete = || request("k", wit::Operation::Delete, None);
         assert!(matches!(
-            __export::plan(&SLOT, request.clone()),
+            __export::plan(&SLOT, put()),
             Err(wit::PolicyError::Internal(_))
+        ));
+        assert!(matches!(
+            &__export::plan_batch(&SLOT, vec![put()])[..],
+            [Err(wit::PolicyError::Internal(m))] if m.contains("before configure")
         ));
         let typo = Value::encode(&std::collections::BTreeMap::from([("m", 1)])).unwrap();
         assert!(matches!(
@@ -437,10 +559,70 @@ mod tests {
         ));
         let ok = Value::encode(&std::collections::BTreeMap::from([("n", 7)])).unwrap();
         __export::configure(&SLOT, domain(ok.into_bytes())).unwrap();
-        let plan = __export::plan(&SLOT, request).unwrap();
+        let Ok(wit::Decision::Run(plan)) = __export::plan(&SLOT, put()) else {
+            panic!("a put runs")
+        };
         assert_eq!(plan.respond, Some(0));
         assert!(matches!(&plan.actions[..],
             [wit::Action::Set(s)] if s.key == "d:k" && s.value == [0x2a] && s.ttl_ms == Some(7)));
+
+        // A batch: one answer per request, in order, each on its own.
+        let batch = __export::plan_batch(
+            &SLOT,
+            vec![
+                put(),
+                request("j", wit::Operation::Get, None),
+                delete(),
+                request("write", wit::Operation::Publish, None),
+            ],
+        );
+        assert!(matches!(&batch[..], [
+            Ok(wit::Decision::Run(a)),
+            Err(wit::PolicyError::BadRequest(_)),
+            Ok(wit::Decision::Read(c)),
+            Err(wit::PolicyError::Internal(m)),
+        ] if a.actions.len() == 1 && c.actions.len() == 1
+            && m.contains("action 0 (delete \"d:write\") writes")));
+        assert!(__export::plan_batch(&SLOT, Vec::new()).is_empty());
+
+        // Read, then write with what was read.
+        let Ok(wit::Decision::Read(read)) = __export::plan(&SLOT, delete()) else {
+            panic!("a delete reads first")
+        };
+        assert!(matches!(&read.actions[..], [wit::Action::Get(g)] if g.key == "d:k"));
+        let write = __export::plan_after_read(&SLOT, delete(), vec![Some(vec![0x2a])]).unwrap();
+        assert!(write.atomic);
+        assert!(matches!(&write.actions[..], [wit::Action::Delete(d)] if d.key == "d:k"));
+        let nothing = __export::plan_after_read(&SLOT, delete(), vec![None]).unwrap();
+        assert!(nothing.actions.is_empty());
+        assert!(matches!(
+            __export::plan_after_read(&SLOT, delete(), vec![Some(vec![0xa1])]),
+            Err(wit::PolicyError::Internal(m)) if m.starts_with("reply 0 of the read")
+        ));
+        let again = request("k", wit::Operation::Publish, None);
+        assert!(matches!(
+            __export::plan_after_read(&SLOT, again, vec![None]),
+            Err(wit::PolicyError::Internal(m)) if m.contains("at most two rounds")
+        ));
+    }
+
+    #[test]
+    fn a_policy_that_plans_no_reads_needs_no_after_read() {
+        struct Plain;
+        impl Policy for Plain {
+            type Settings = NoSettings;
+            fn configure(_: Domain, _: NoSettings) -> Result<Self, Error> {
+                Ok(Plain)
+            }
+            fn plan(&self, req: &Request) -> Result<Plan, Error> {
+                Ok(Plan::new().respond_with(Get::new(&req.key)))
+            }
+        }
+        let err = Plain.after_read(&Request::get("k"), &Replies::default());
+        assert!(matches!(err, Err(Error::Internal(m)) if m.contains("no after_read")));
+        let plans = Plain.plan_batch(&[Request::get("a"), Request::get("b")]);
+        assert!(matches!(&plans[..], [Ok(a), Ok(b)]
+            if a.response().map(Action::key) == Some("a") && b.response().map(Action::key) == Some("b")));
     }
 
     #[test]

@@ -6,6 +6,11 @@ use crate::{Action, Error, IntoAction};
 /// What the gateway should do with a request: actions it runs in order as one
 /// pipeline (or MULTI/EXEC), which one's reply is the response, and hints.
 ///
+/// A plan made with [`Plan::new`] runs and answers. One made with
+/// [`Plan::read`] only reads: the gateway runs it, then asks the policy's
+/// [`after_read`](crate::Policy::after_read) for the plan that writes, with
+/// what it read.
+///
 /// ```
 /// use sluice_sdk::{Delete, HashSet, Plan, Value, ZsetRange};
 /// // A read: the action added with `respond_with` is the response.
@@ -28,6 +33,8 @@ pub struct Plan {
     atomic: bool,
     ttl_ms: Option<u64>,
     cache: Option<CacheHint>,
+    /// Made by [`Plan::read`]: reads first, then `after_read` plans the writes.
+    read: bool,
     /// The first action that could not be built; the plan fails with it when exported.
     error: Option<Error>,
 }
@@ -51,6 +58,27 @@ impl Plan {
     /// An empty plan: nothing to do, no response body.
     pub fn new() -> Self {
         Plan::default()
+    }
+
+    /// An empty plan that only reads, the first of two rounds: the gateway
+    /// runs its reads, then calls [`Policy::after_read`](crate::Policy::after_read)
+    /// with their replies for the plan that writes, and runs that one under
+    /// `WATCH` of the keys read, as one transaction (both rounds run again
+    /// when another writer changed one of them in between). Reads only:
+    /// [`Action::is_read`] says which actions are; a plan with any other
+    /// fails when exported. The response is the second plan's, or, when
+    /// that one has none, this one's.
+    ///
+    /// ```
+    /// use sluice_sdk::{HashGet, Plan, SetAdd};
+    /// let read = Plan::read().then(HashGet::new("d:obj:1").fields(["owner"]));
+    /// assert!(read.is_read() && read.error().is_none());
+    /// ```
+    pub fn read() -> Self {
+        Plan {
+            read: true,
+            ..Plan::default()
+        }
     }
 
     /// Add an action and get its handle, e.g. to [`respond`](Self::respond) with it.
@@ -126,6 +154,11 @@ impl Plan {
         self.atomic
     }
 
+    /// Whether the plan is the read round of a read-then-write ([`Plan::read`]).
+    pub fn is_read(&self) -> bool {
+        self.read
+    }
+
     /// The plan's TTL for writes that name none.
     pub fn default_ttl_ms(&self) -> Option<u64> {
         self.ttl_ms
@@ -140,6 +173,27 @@ impl Plan {
     /// contradictory option): exporting the plan fails with this error.
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
+    }
+
+    /// The contract's answer to a request: a plan to run, or reads to run
+    /// first; or the first error met building it. A read plan that writes
+    /// fails here, naming the action, rather than at the gateway.
+    pub(crate) fn into_decision(self) -> Result<wit::Decision, Error> {
+        if !self.read {
+            return self.into_wit().map(wit::Decision::Run);
+        }
+        if let Some((i, a)) = self.actions.iter().enumerate().find(|(_, a)| !a.is_read())
+            && self.error.is_none()
+        {
+            return Err(Error::internal(format!(
+                "a read plan (Plan::read) may only read, but action {i} ({} {:?}) writes; the \
+                 writes go in the plan after_read returns. Reads: {}",
+                a.name(),
+                a.key(),
+                Action::READS.join(", ")
+            )));
+        }
+        self.into_wit().map(wit::Decision::Read)
     }
 
     /// The contract's form of the plan, or the first error met building it.
@@ -229,6 +283,36 @@ mod tests {
         assert!(upside_down.into_wit().is_err());
         let foreign = Plan::new().respond(Plan::new().add(Get::new("d:a")));
         assert!(foreign.into_wit().is_err());
+    }
+
+    #[test]
+    fn a_read_plan_is_a_read_decision_and_may_not_write() {
+        let plan = Plan::new().respond_with(Get::new("d:a"));
+        assert!(!plan.is_read());
+        assert!(matches!(plan.into_decision(), Ok(wit::Decision::Run(_))));
+
+        let read = Plan::read()
+            .then(Get::new("d:a"))
+            .respond_with(ZsetRange::rank("d:z", 0, 9));
+        assert!(read.is_read());
+        assert!(read.actions().iter().all(Action::is_read));
+        assert!(matches!(read.into_decision(), Ok(wit::Decision::Read(p)) if p.respond == Some(1)));
+
+        let writes = Plan::read()
+            .then(Get::new("d:a"))
+            .then(Script::new("bump").keys(["d:a"]));
+        assert_eq!(
+            writes.into_decision().unwrap_err(),
+            Error::internal(
+                "a read plan (Plan::read) may only read, but action 1 (script \"d:a\") writes; \
+                 the writes go in the plan after_read returns. Reads: get, hash-get, zset-range, \
+                 set-contains"
+            )
+        );
+        let broken = Plan::read().then(ZsetRange::rank("d:z", 0, 9).limit(3));
+        assert!(
+            matches!(broken.into_decision(), Err(Error::Internal(m)) if m.contains("score ranges"))
+        );
     }
 
     #[test]

@@ -149,6 +149,19 @@ fn decode_at<T: DeserializeOwned>(bytes: &[u8], at: &str) -> Result<T, Error> {
     })
 }
 
+/// Decode `bytes` that are not a client's (a reply Redis gave), saying what
+/// went wrong of `subject`: "`owner` in reply 0 of the read must be a
+/// string, not 5". The subject is worked out only for a failure.
+pub(crate) fn decode_named<T: DeserializeOwned>(
+    bytes: &[u8],
+    subject: impl FnOnce() -> String,
+) -> Result<T, String> {
+    rmp_serde::from_slice(bytes).map_err(|e| match explain::<T>(bytes, "") {
+        Some((path, problem)) => problem.in_named(&subject(), &path),
+        None => format!("{} could not be read: {e}", subject()),
+    })
+}
+
 /// Decode the settings table of domain `domain` into `S`, refusing settings
 /// that `S` does not read: a typo must not silently leave a default in place.
 pub(crate) fn settings<S: DeserializeOwned>(domain: &str, bytes: &[u8]) -> Result<S, Error> {
@@ -274,6 +287,21 @@ impl Problem {
                     .map_or(String::new(), |k| format!(" (it takes {k})"));
                 format!("the value has a field `{field}` this domain does not take{takes}")
             }
+            Problem::Other(msg) => at(&format!("could not be read: {msg}")),
+        }
+    }
+
+    /// Said of something that is not the client's, e.g. a reply (`path`
+    /// empty: the thing itself).
+    fn in_named(&self, subject: &str, path: &str) -> String {
+        let at = |what: &str| match path {
+            "" => format!("{subject} {what}"),
+            p => format!("`{p}` in {subject} {what}"),
+        };
+        match self {
+            Problem::Shape { expected, found } => at(&format!("must be {expected}, not {found}")),
+            Problem::Missing(f) => at(&format!("needs a `{f}` field")),
+            Problem::Unknown { field, .. } => at(&format!("has a field `{field}` it should not")),
             Problem::Other(msg) => at(&format!("could not be read: {msg}")),
         }
     }
