@@ -78,8 +78,10 @@ mod request;
 mod value;
 
 pub use action::{
-    Action, Delete, Expire, Get, HashGet, HashSet, IntoAction, ScoredMember, Script, Set, SetAdd,
-    SetContains, StreamAdd, ZsetAdd, ZsetBounds, ZsetCondition, ZsetIncr, ZsetRange, ZsetTrim,
+    Action, CounterAdd, Delete, Expire, Get, HashAdd, HashDelete, HashGet, HashSet, IntoAction,
+    KeyTtl, ListEnd, ListPush, ListRange, ListRemove, Number, ScoredMember, Script, Set, SetAdd,
+    SetContains, SetCount, SetIfAbsent, SetMembers, SetRemove, StreamAdd, ZsetAdd, ZsetBounds,
+    ZsetCondition, ZsetCount, ZsetIncr, ZsetRange, ZsetRemove, ZsetScore, ZsetTrim,
 };
 pub use plan::{CacheHint, Plan, Step};
 pub use replies::Replies;
@@ -98,9 +100,11 @@ pub use serde;
 /// Everything a policy usually names: `use sluice_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Action, CacheHint, Delete, Domain, Error, Expire, Get, HashGet, HashSet, NoSettings,
-        Operation, Plan, Policy, Request, ScoredMember, Script, Set, SetAdd, SetContains,
-        StreamAdd, Value, ZsetAdd, ZsetIncr, ZsetRange, ZsetTrim,
+        Action, CacheHint, CounterAdd, Delete, Domain, Error, Expire, Get, HashAdd, HashDelete,
+        HashGet, HashSet, KeyTtl, ListPush, ListRange, ListRemove, NoSettings, Number, Operation,
+        Plan, Policy, Replies, Request, ScoredMember, Script, Set, SetAdd, SetContains, SetCount,
+        SetIfAbsent, SetMembers, SetRemove, StreamAdd, Value, ZsetAdd, ZsetCount, ZsetIncr,
+        ZsetRange, ZsetRemove, ZsetScore, ZsetTrim,
     };
     /// The trait and its derive (the plugin crate depends on `serde` for the derive).
     pub use serde::Deserialize;

@@ -306,13 +306,64 @@ mod tests {
             Error::internal(
                 "a read plan (Plan::read) may only read, but action 1 (script \"d:a\") writes; \
                  the writes go in the plan after_read returns. Reads: get, hash-get, zset-range, \
-                 set-contains"
+                 zset-score, zset-count, set-contains, set-members, set-count, list-range, key-ttl"
             )
         );
         let broken = Plan::read().then(ZsetRange::rank("d:z", 0, 9).limit(3));
         assert!(
             matches!(broken.into_decision(), Err(Error::Internal(m)) if m.contains("score ranges"))
         );
+    }
+
+    #[test]
+    fn the_reads_of_contract_0_3_are_reads_and_its_writes_are_not() {
+        use crate::*;
+        let reads = Plan::read()
+            .then(Get::new("d:a"))
+            .then(HashGet::new("d:h"))
+            .then(ZsetRange::rank("d:z", 0, 9))
+            .then(ZsetScore::new("d:z", "m"))
+            .then(ZsetCount::new("d:z"))
+            .then(SetContains::new("d:s", "m"))
+            .then(SetMembers::new("d:s", 10))
+            .then(SetCount::new("d:s"))
+            .then(ListRange::first("d:l", 10))
+            .then(KeyTtl::new("d:a"));
+        let names: Vec<&str> = reads.actions().iter().map(Action::name).collect();
+        assert_eq!(names, Action::READS);
+        assert!(
+            matches!(reads.into_decision(), Ok(wit::Decision::Read(p)) if p.actions.len() == 10)
+        );
+        let v = || Value::encode(&1).unwrap();
+        let writes: Vec<Action> = [
+            Set::new("d:a", v()).into_action(),
+            Delete::new("d:a").into_action(),
+            Expire::new("d:a", 1).into_action(),
+            HashSet::new("d:h", [("f", v())]).into_action(),
+            StreamAdd::new("d:x", [("f", v())]).into_action(),
+            ZsetAdd::new("d:z", "m", 1.0).into_action(),
+            ZsetIncr::new("d:z", "m", 1.0).into_action(),
+            ZsetTrim::new("d:z", 0, 1).into_action(),
+            SetAdd::new("d:s", ["m"]).into_action(),
+            Script::new("s").keys(["d:a"]).into_action(),
+            CounterAdd::new("d:c", 1).into_action(),
+            SetIfAbsent::new("d:a", v()).into_action(),
+            HashDelete::new("d:h", ["f"]).into_action(),
+            HashAdd::new("d:h", "f", 1).into_action(),
+            SetRemove::new("d:s", ["m"]).into_action(),
+            ZsetRemove::new("d:z", ["m"]).into_action(),
+            ListPush::head("d:l", [v()]).into_action(),
+            ListRemove::all("d:l", v()).into_action(),
+        ]
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+        for w in writes {
+            let name = w.name();
+            assert!(!w.is_read(), "{name}");
+            let refused = Plan::read().then(w).into_decision();
+            assert!(matches!(refused, Err(Error::Internal(m)) if m.contains(&format!("({name} "))));
+        }
     }
 
     #[test]

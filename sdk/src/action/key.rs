@@ -1,9 +1,9 @@
-//! Keys whatever they hold: `DEL` and `PEXPIRE`.
+//! Keys whatever they hold: `DEL`, `PEXPIRE` and `PTTL`.
 
 use super::{Action, IntoAction, wit};
 use crate::Error;
 
-plain_actions!(Delete, Expire);
+plain_actions!(Delete, Expire, KeyTtl);
 
 /// `DEL key`.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +38,32 @@ impl Expire {
     }
 }
 
+/// `PTTL key`: the reply is the ms the key has left, an integer; nil when
+/// it never expires (only a key another client wrote: every write through
+/// the gateway expires); a miss when there is no key.
+///
+/// ```
+/// use sluice_sdk::{Action, KeyTtl, Plan};
+/// let plan = Plan::new().respond_with(KeyTtl::new("sessions:ann"));
+/// assert!(plan.response().is_some_and(Action::is_read));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyTtl {
+    /// The key.
+    pub key: String,
+}
+
+impl KeyTtl {
+    /// How long `key` has left.
+    pub fn new(key: impl Into<String>) -> Self {
+        KeyTtl { key: key.into() }
+    }
+
+    pub(super) fn into_wit(self) -> wit::Action {
+        wit::Action::KeyTtl(wit::KeyTtl { key: self.key })
+    }
+}
+
 impl Delete {
     pub(super) fn into_wit(self) -> wit::Action {
         wit::Action::Delete(wit::KeyDelete { key: self.key })
@@ -50,5 +76,21 @@ impl Expire {
             key: self.key,
             ttl_ms: self.ttl_ms,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Plan;
+
+    #[test]
+    fn key_ttl_reads_one_key() {
+        let wit = Plan::new()
+            .respond_with(KeyTtl::new("d:k"))
+            .into_wit()
+            .unwrap();
+        assert!(matches!(&wit.actions[..], [wit::Action::KeyTtl(t)] if t.key == "d:k"));
+        assert_eq!(wit.respond, Some(0));
     }
 }

@@ -31,21 +31,28 @@ macro_rules! ttl_option {
     )*};
 }
 
+mod counter;
 mod hash;
 mod key;
+mod list;
 mod script;
 mod set;
 mod stream;
 mod string;
 mod zset;
 
-pub use hash::{HashGet, HashSet};
-pub use key::{Delete, Expire};
+pub use counter::{CounterAdd, Number};
+pub use hash::{HashAdd, HashDelete, HashGet, HashSet};
+pub use key::{Delete, Expire, KeyTtl};
+pub use list::{ListEnd, ListPush, ListRange, ListRemove};
 pub use script::Script;
-pub use set::{SetAdd, SetContains};
+pub use set::{SetAdd, SetContains, SetCount, SetMembers, SetRemove};
 pub use stream::StreamAdd;
-pub use string::{Get, Set};
-pub use zset::{ScoredMember, ZsetAdd, ZsetBounds, ZsetCondition, ZsetIncr, ZsetRange, ZsetTrim};
+pub use string::{Get, Set, SetIfAbsent};
+pub use zset::{
+    ScoredMember, ZsetAdd, ZsetBounds, ZsetCondition, ZsetCount, ZsetIncr, ZsetRange, ZsetRemove,
+    ZsetScore, ZsetTrim,
+};
 
 /// One Redis action of a plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +72,20 @@ pub enum Action {
     SetAdd(SetAdd),
     SetContains(SetContains),
     Script(Script),
+    CounterAdd(CounterAdd),
+    SetIfAbsent(SetIfAbsent),
+    KeyTtl(KeyTtl),
+    HashDelete(HashDelete),
+    HashAdd(HashAdd),
+    SetRemove(SetRemove),
+    SetMembers(SetMembers),
+    SetCount(SetCount),
+    ZsetRemove(ZsetRemove),
+    ZsetScore(ZsetScore),
+    ZsetCount(ZsetCount),
+    ListPush(ListPush),
+    ListRange(ListRange),
+    ListRemove(ListRemove),
 }
 
 /// Anything a plan accepts as an action: the action structs of this module
@@ -98,23 +119,58 @@ impl Action {
             | Action::ZsetRange(ZsetRange { key, .. })
             | Action::ZsetTrim(ZsetTrim { key, .. })
             | Action::SetAdd(SetAdd { key, .. })
-            | Action::SetContains(SetContains { key, .. }) => key,
+            | Action::SetContains(SetContains { key, .. })
+            | Action::CounterAdd(CounterAdd { key, .. })
+            | Action::SetIfAbsent(SetIfAbsent { key, .. })
+            | Action::KeyTtl(KeyTtl { key })
+            | Action::HashDelete(HashDelete { key, .. })
+            | Action::HashAdd(HashAdd { key, .. })
+            | Action::SetRemove(SetRemove { key, .. })
+            | Action::SetMembers(SetMembers { key, .. })
+            | Action::SetCount(SetCount { key })
+            | Action::ZsetRemove(ZsetRemove { key, .. })
+            | Action::ZsetScore(ZsetScore { key, .. })
+            | Action::ZsetCount(ZsetCount { key })
+            | Action::ListPush(ListPush { key, .. })
+            | Action::ListRange(ListRange { key, .. })
+            | Action::ListRemove(ListRemove { key, .. }) => key,
             Action::Script(s) => s.keys.first().map_or("", String::as_str),
         }
     }
 
     /// Whether the action only reads, so it may be in a [`Plan::read`](crate::Plan::read):
-    /// `Get`, `HashGet`, `ZsetRange` and `SetContains`. A script counts as a
-    /// write: the gateway cannot tell what it does.
+    /// `Get`, `HashGet`, `ZsetRange`, `ZsetScore`, `ZsetCount`,
+    /// `SetContains`, `SetMembers`, `SetCount`, `ListRange` and `KeyTtl`.
+    /// A script counts as a write: the gateway cannot tell what it does.
     pub fn is_read(&self) -> bool {
         matches!(
             self,
-            Action::Get(_) | Action::HashGet(_) | Action::ZsetRange(_) | Action::SetContains(_)
+            Action::Get(_)
+                | Action::HashGet(_)
+                | Action::ZsetRange(_)
+                | Action::ZsetScore(_)
+                | Action::ZsetCount(_)
+                | Action::SetContains(_)
+                | Action::SetMembers(_)
+                | Action::SetCount(_)
+                | Action::ListRange(_)
+                | Action::KeyTtl(_)
         )
     }
 
     /// The contract's names of the actions that only read, for messages.
-    pub(crate) const READS: &[&str] = &["get", "hash-get", "zset-range", "set-contains"];
+    pub(crate) const READS: &[&str] = &[
+        "get",
+        "hash-get",
+        "zset-range",
+        "zset-score",
+        "zset-count",
+        "set-contains",
+        "set-members",
+        "set-count",
+        "list-range",
+        "key-ttl",
+    ];
 
     /// The contract's name of the action, for messages.
     pub(crate) fn name(&self) -> &'static str {
@@ -133,6 +189,20 @@ impl Action {
             Action::SetAdd(_) => "set-add",
             Action::SetContains(_) => "set-contains",
             Action::Script(_) => "script",
+            Action::CounterAdd(_) => "counter-add",
+            Action::SetIfAbsent(_) => "set-if-absent",
+            Action::KeyTtl(_) => "key-ttl",
+            Action::HashDelete(_) => "hash-delete",
+            Action::HashAdd(_) => "hash-add",
+            Action::SetRemove(_) => "set-remove",
+            Action::SetMembers(_) => "set-members",
+            Action::SetCount(_) => "set-count",
+            Action::ZsetRemove(_) => "zset-remove",
+            Action::ZsetScore(_) => "zset-score",
+            Action::ZsetCount(_) => "zset-count",
+            Action::ListPush(_) => "list-push",
+            Action::ListRange(_) => "list-range",
+            Action::ListRemove(_) => "list-remove",
         }
     }
 
@@ -153,6 +223,20 @@ impl Action {
             Action::SetAdd(a) => a.into_wit(),
             Action::SetContains(a) => a.into_wit(),
             Action::Script(a) => a.into_wit(),
+            Action::CounterAdd(a) => a.into_wit(),
+            Action::SetIfAbsent(a) => a.into_wit(),
+            Action::KeyTtl(a) => a.into_wit(),
+            Action::HashDelete(a) => a.into_wit(),
+            Action::HashAdd(a) => a.into_wit(),
+            Action::SetRemove(a) => a.into_wit(),
+            Action::SetMembers(a) => a.into_wit(),
+            Action::SetCount(a) => a.into_wit(),
+            Action::ZsetRemove(a) => a.into_wit(),
+            Action::ZsetScore(a) => a.into_wit(),
+            Action::ZsetCount(a) => a.into_wit(),
+            Action::ListPush(a) => a.into_wit(),
+            Action::ListRange(a) => a.into_wit(),
+            Action::ListRemove(a) => a.into_wit(),
         }
     }
 }
@@ -163,6 +247,14 @@ fn encode_fields<V: IntoValue>(fields: Vec<(String, V)>) -> Result<Vec<(String, 
         .into_iter()
         .map(|(k, v)| Ok((k, v.into_value()?)))
         .collect()
+}
+
+/// Why an action that names items (fields, members, values) names none:
+/// Redis refuses the command, so the plan fails before it gets there.
+fn nothing(action: &str, key: &str, items: &str) -> Error {
+    Error::internal(format!(
+        "{action} of {key:?} with no {items}: it needs one at least"
+    ))
 }
 
 /// Fields as the contract has them.

@@ -1,9 +1,10 @@
-//! Sorted sets: `ZADD`, `ZINCRBY`, `ZRANGE` and `ZREMRANGEBYRANK`.
+//! Sorted sets: `ZADD`, `ZINCRBY`, `ZRANGE`, `ZREMRANGEBYRANK`, `ZREM`,
+//! `ZSCORE` and `ZCARD`.
 
-use super::{Action, IntoAction, wit};
+use super::{Action, IntoAction, nothing, wit};
 use crate::Error;
 
-plain_actions!(ZsetAdd, ZsetIncr, ZsetTrim);
+plain_actions!(ZsetAdd, ZsetIncr, ZsetTrim, ZsetScore, ZsetCount);
 ttl_option!(ZsetAdd, ZsetIncr);
 
 /// A sorted-set member and its score: what [`ZsetAdd`] adds and what a
@@ -224,6 +225,107 @@ impl ZsetTrim {
     }
 }
 
+/// `ZREM key member ...`: the reply is the number of members removed.
+///
+/// ```
+/// use sluice_sdk::{Plan, ZsetRemove};
+/// let plan = Plan::new().then(ZsetRemove::new("board:w", ["cheater"]));
+/// assert!(plan.error().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZsetRemove {
+    /// The key.
+    pub key: String,
+    /// The members to remove: one at least.
+    pub members: Vec<String>,
+}
+
+impl ZsetRemove {
+    /// Remove `members` from the sorted set at `key`.
+    pub fn new<S: Into<String>>(
+        key: impl Into<String>,
+        members: impl IntoIterator<Item = S>,
+    ) -> Self {
+        ZsetRemove {
+            key: key.into(),
+            members: members.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    pub(super) fn into_wit(self) -> wit::Action {
+        wit::Action::ZsetRemove(wit::ZsetRemove {
+            key: self.key,
+            members: self.members,
+        })
+    }
+}
+
+impl IntoAction for ZsetRemove {
+    fn into_action(self) -> Result<Action, Error> {
+        match self.members.is_empty() {
+            true => Err(nothing("ZsetRemove", &self.key, "members")),
+            false => Ok(Action::ZsetRemove(self)),
+        }
+    }
+}
+
+/// `ZSCORE key member`: the reply is the member's score, a float; a miss
+/// (404) when the member is not there.
+///
+/// ```
+/// use sluice_sdk::{Plan, ZsetScore};
+/// let plan = Plan::new().respond_with(ZsetScore::new("board:w", "ann"));
+/// assert!(plan.response().is_some());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZsetScore {
+    /// The key.
+    pub key: String,
+    /// The member asked about.
+    pub member: String,
+}
+
+impl ZsetScore {
+    /// The score of `member` in the sorted set at `key`.
+    pub fn new(key: impl Into<String>, member: impl Into<String>) -> Self {
+        ZsetScore {
+            key: key.into(),
+            member: member.into(),
+        }
+    }
+
+    pub(super) fn into_wit(self) -> wit::Action {
+        wit::Action::ZsetScore(wit::ZsetScore {
+            key: self.key,
+            member: self.member,
+        })
+    }
+}
+
+/// `ZCARD key`: the reply is the number of members, 0 when there is no key.
+///
+/// ```
+/// use sluice_sdk::{Plan, ZsetCount};
+/// let plan = Plan::new().respond_with(ZsetCount::new("board:w"));
+/// assert!(plan.response().is_some());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZsetCount {
+    /// The key.
+    pub key: String,
+}
+
+impl ZsetCount {
+    /// How many members the sorted set at `key` has.
+    pub fn new(key: impl Into<String>) -> Self {
+        ZsetCount { key: key.into() }
+    }
+
+    pub(super) fn into_wit(self) -> wit::Action {
+        wit::Action::ZsetCount(wit::ZsetCount { key: self.key })
+    }
+}
+
 impl ZsetAdd {
     pub(super) fn into_wit(self) -> wit::Action {
         wit::Action::ZsetAdd(wit::ZsetAdd {
@@ -279,5 +381,28 @@ impl ZsetTrim {
             start: self.start,
             stop: self.stop,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Plan;
+
+    #[test]
+    fn zset_removal_score_and_count_reach_the_contract() {
+        let wit = Plan::new()
+            .then(ZsetRemove::new("d:z", ["ann"]))
+            .then(ZsetScore::new("d:z", "bob"))
+            .respond_with(ZsetCount::new("d:z"))
+            .into_wit()
+            .unwrap();
+        assert!(matches!(&wit.actions[..], [
+            wit::Action::ZsetRemove(r),
+            wit::Action::ZsetScore(s),
+            wit::Action::ZsetCount(c),
+        ] if r.members == ["ann"] && s.member == "bob" && c.key == "d:z"));
+        let none = Plan::new().then(ZsetRemove::new("d:z", Vec::<String>::new()));
+        assert!(matches!(none.error(), Some(Error::Internal(m)) if m.contains("no members")));
     }
 }
