@@ -61,6 +61,15 @@
 //! # Ok::<(), Error>(())
 //! ```
 //!
+//! A plan runs as it is ([`Plan::new`]), or only reads ([`Plan::read`]): then
+//! the gateway runs the reads and asks [`Policy::after_read`], with their
+//! [`Replies`], for the plan that writes, and runs that one as a transaction
+//! under `WATCH` of what was read, so no other writer slips in between. An
+//! mget or mset crosses into the plugin once, through [`Policy::plan_batch`].
+//! [`Action`] lists what a plan can do; [`Action::is_read`] says which
+//! actions only read. The contract is `sluice:policy@0.3.0`
+//! (`sdk/wit/policy.wit`); this crate's version follows it.
+//!
 //! A plugin crate has `crate-type = ["cdylib", "rlib"]` (the component, and
 //! the library its tests link) and builds with
 //! `cargo build --profile plugin --target wasm32-wasip2`; in the Sluice
