@@ -153,9 +153,13 @@ pub enum Answer {
 /// What an idempotent call came to.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Served now; `record` takes the response once it is known
-    /// ([`Gateway::answered`]).
-    Fresh { answer: Answer, record: Record },
+    /// Served now; unless `recorded` with the write, `record` takes the
+    /// response once it is known ([`Gateway::answered`]).
+    Fresh {
+        answer: Answer,
+        record: Record,
+        recorded: bool,
+    },
     /// Served before with this key: the first response (status, MessagePack
     /// body or nothing).
     Replay { status: u16, body: Vec<u8> },
@@ -255,8 +259,9 @@ impl Gateway {
     /// Serve a write at most once per idempotency key: plan it, claim the
     /// key in the write's place (a duplicate in flight is a 409, one done
     /// is replayed), then write and record together. `known` is the
-    /// response when it is known before the write (a PUT's 204); otherwise
-    /// the caller records it with [`Gateway::answered`] once built.
+    /// response when it is known before the write (a PUT's 204) and the
+    /// plan gives no answer of its own; otherwise the caller records it
+    /// with [`Gateway::answered`] once built.
     pub async fn call_once(
         &self,
         domain: &Domain,
@@ -281,6 +286,8 @@ impl Gateway {
             Seen::Applied => return Err(Error::Idempotency(Conflict::Unrecorded)),
             Seen::Reused => return Err(Error::Idempotency(Conflict::Reused)),
         }
+        let known = known.filter(|_| matches!(&planned, Planned::Run(p) if p.respond.is_none()));
+        let recorded = known.is_some();
         let written = match known {
             Some((status, body)) => record.done(status.as_u16(), body),
             None => record.applied(now),
@@ -314,7 +321,11 @@ impl Gateway {
             // expires (`claim_for`), a record written with it stays.
             _ => {}
         }
-        result.map(|answer| Outcome::Fresh { answer, record })
+        result.map(|answer| Outcome::Fresh {
+            answer,
+            record,
+            recorded,
+        })
     }
 
     /// Record a claimed request's response once it is built.

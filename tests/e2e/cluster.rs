@@ -1000,3 +1000,66 @@ async fn a_write_through_one_gateway_ends_the_others_copy_on_any_node() {
     )
     .await;
 }
+
+/// Read-then-write on a cluster: the owner index stays exact (its keys
+/// share the domain's hash tag, so the reads and the transaction are on
+/// one node), and clients adding at once lose no update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_then_write_plans_run_on_the_node_of_their_keys() {
+    let cluster = Cluster::start();
+    let plugins = support::own_plugins_dir(&["cookbook-owner-index", "read-modify-write"]);
+    let extra = "[domains.docs]\nplugin = \"cookbook-owner-index\"\n[domains.tally]\nplugin = \"read-modify-write\"\n";
+    let shipped = format!("dir = \"{}\"", support::plugins_dir().display());
+    let own = format!("dir = \"{}\"", plugins.path().display());
+    let gw = Gateway::start(&config_on(&cluster, extra).replace(&shipped, &own));
+    let client = reqwest::Client::new();
+
+    let put = async |id: &str, owner: &str| {
+        let resp = (client.put(gw.url(&format!("/v1/cache/docs/{id}"))))
+            .json(&json!({"owner": owner}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
+    };
+    let ids = async |owner: &str| -> Value {
+        let resp = (client.get(gw.url(&format!("/v1/cache/docs/owner:{owner}"))))
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            404 => json!([]),
+            _ => resp.json().await.unwrap(),
+        }
+    };
+    put("1", "ann").await;
+    put("2", "ann").await;
+    put("2", "bob").await;
+    assert_eq!(ids("ann").await, json!(["1"]));
+    assert_eq!(ids("bob").await, json!(["2"]));
+    let resp = client.delete(gw.url("/v1/cache/docs/1")).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(ids("ann").await, json!([]));
+    let node = cluster.node_for_key("docs:{docs}:owner:bob");
+    let members: Vec<String> = cluster.conn(&node).smembers("docs:{docs}:owner:bob").unwrap();
+    assert_eq!(members, ["2"]);
+
+    let url = gw.url("/v1/cache/tally/n");
+    let puts = (0..12).map(|_| {
+        let (client, url) = (client.clone(), url.clone());
+        tokio::spawn(async move {
+            let resp = client.put(&url).json(&1).send().await.unwrap();
+            resp.status().as_u16()
+        })
+    });
+    let mut applied = 0;
+    for status in futures_util::future::join_all(puts).await {
+        match status.unwrap() {
+            204 => applied += 1,
+            409 => {}
+            s => panic!("{s}"),
+        }
+    }
+    let n: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(n, json!(applied), "no update lost");
+}

@@ -341,3 +341,153 @@ async fn a_component_built_for_contract_0_2_still_serves() {
         "said once: {log}"
     );
 }
+
+/// The plugin guide's cookbook, each policy end to end from its fixture
+/// (tests/fixtures/cookbook-*, the guide's code verbatim).
+const COOKBOOK: &str = r#"
+[domains.docs]
+plugin = "cookbook-owner-index"
+ttl_s = 600
+
+[domains.recent]
+plugin = "cookbook-recent-list"
+[domains.recent.settings]
+keep = 3
+
+[domains.dedup]
+plugin = "cookbook-dedup"
+ttl_s = 30
+
+[domains.quota]
+plugin = "cookbook-capped-counter"
+ttl_s = 60
+[domains.quota.settings]
+cap = 5
+"#;
+
+fn cookbook() -> (Redis, Gateway, reqwest::Client, tempfile::TempDir) {
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&[
+        "cookbook-owner-index",
+        "cookbook-recent-list",
+        "cookbook-dedup",
+        "cookbook-capped-counter",
+    ]);
+    let gw = Gateway::start(&config_in(&redis, plugins.path(), COOKBOOK));
+    (redis, gw, reqwest::Client::new(), plugins)
+}
+
+/// The owner index stays exact: a PUT that changes an object's owner moves
+/// its id from the old owner's set to the new one's, and a DELETE takes it
+/// out of the set the object named — which only a plan that reads the
+/// object first can know.
+#[tokio::test]
+async fn cookbook_an_owner_index_stays_exact_through_moves_and_deletes() {
+    let (redis, gw, client, _plugins) = cookbook();
+    let ids = async |owner: &str| {
+        let resp = client
+            .get(gw.url(&format!("/v1/cache/docs/owner:{owner}")))
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            404 => json!([]),
+            200 => resp.json::<Value>().await.unwrap(),
+            s => panic!("{s}: {}", resp.text().await.unwrap()),
+        }
+    };
+    let put = async |id: &str, owner: &str| {
+        let url = gw.url(&format!("/v1/cache/docs/{id}"));
+        let doc = json!({"owner": owner, "title": format!("doc {id}")});
+        let resp = client.put(&url).json(&doc).send().await.unwrap();
+        assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
+    };
+    put("1", "ann").await;
+    put("2", "ann").await;
+    put("3", "bob").await;
+    assert_eq!(ids("ann").await, json!(["1", "2"]));
+    assert_eq!(ids("bob").await, json!(["3"]));
+
+    // A move: out of ann's set, into bob's.
+    put("2", "bob").await;
+    assert_eq!(ids("ann").await, json!(["1"]));
+    assert_eq!(ids("bob").await, json!(["2", "3"]));
+    let doc: Value = (client.get(gw.url("/v1/cache/docs/2")).send().await.unwrap())
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc, json!({"owner": "bob", "title": "doc 2"}));
+
+    // A delete names no owner: the object does.
+    let resp = client.delete(gw.url("/v1/cache/docs/3")).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(ids("bob").await, json!(["2"]));
+    let resp = client.get(gw.url("/v1/cache/docs/3")).send().await.unwrap();
+    assert_problem(resp, 404).await;
+    // Deleting what is not there changes nothing.
+    let resp = client.delete(gw.url("/v1/cache/docs/9")).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+
+    // Everything the policy wrote expires, sets included.
+    let mut c = redis.conn();
+    for key in ["docs:{docs}:obj:1", "docs:{docs}:owner:ann", "docs:{docs}:owner:bob"] {
+        let pttl: i64 = c.pttl(key).unwrap();
+        assert!((1..=600_000).contains(&pttl), "{key}: {pttl}");
+    }
+    // An owner set cannot be written through the object route.
+    let resp = (client.put(gw.url("/v1/cache/docs/owner:ann")))
+        .json(&json!({"owner": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 400).await;
+}
+
+/// A capped recent-items list keeps the newest `keep`, newest first; a
+/// set-if-absent mark answers whether this writer was the first.
+#[tokio::test]
+async fn cookbook_a_recent_list_keeps_the_newest_and_a_mark_is_set_once() {
+    let (redis, gw, client, _plugins) = cookbook();
+    let url = gw.url("/v1/cache/recent/feed");
+    assert_problem(client.get(&url).send().await.unwrap(), 404).await;
+    for i in 1..=5 {
+        let resp = client.put(&url).json(&json!({"n": i})).send().await.unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    }
+    let recent: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(recent, json!([{"n": 5}, {"n": 4}, {"n": 3}]));
+    let len: u64 = redis.conn().llen("recent:feed").unwrap();
+    assert_eq!(len, 3, "trimmed in Redis too");
+
+    let mark = gw.url("/v1/cache/dedup/order-7");
+    let first = client.put(&mark).json(&json!("worker-a")).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.json::<Value>().await.unwrap(), json!(true));
+    let second = client.put(&mark).json(&json!("worker-b")).send().await.unwrap();
+    assert_eq!(second.json::<Value>().await.unwrap(), json!(false));
+    let holder: Value = client.get(&mark).send().await.unwrap().json().await.unwrap();
+    assert_eq!(holder, json!("worker-a"), "the first writer holds the mark");
+    let pttl: i64 = redis.conn().pttl("dedup:order-7").unwrap();
+    assert!((1..=30_000).contains(&pttl), "{pttl}");
+}
+
+/// A capped counter adds until the cap, then refuses and says so; the
+/// window starts with the first add.
+#[tokio::test]
+async fn cookbook_a_capped_counter_stops_at_its_cap() {
+    let (redis, gw, client, _plugins) = cookbook();
+    let url = gw.url("/v1/cache/quota/ann");
+    let add = async |n: u32| -> Value {
+        let resp = client.put(&url).json(&n).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    };
+    assert_eq!(add(2).await, json!({"value": 2, "added": true}));
+    assert_eq!(add(3).await, json!({"value": 5, "added": true}));
+    assert_eq!(add(1).await, json!({"value": 5, "added": false}));
+    let pttl: i64 = redis.conn().pttl("quota:ann").unwrap();
+    assert!((1..=60_000).contains(&pttl), "{pttl}");
+    let resp = client.delete(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(add(1).await, json!({"value": 1, "added": true}));
+}

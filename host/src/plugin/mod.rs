@@ -141,6 +141,7 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         sandbox::add_to_linker(&mut linker)?;
+        older::add_to_linker(&mut linker)?;
         let ticker = Ticker::spawn(&engine)?;
         Ok(Runtime {
             engine,

@@ -126,8 +126,7 @@ pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
         }
     }
     linker.allow_shadowing(false);
-    log::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
-    super::older::add_to_linker(linker)
+    log::add_to_linker::<State, HasSelf<State>>(linker, |s| s)
 }
 
 impl WasiView for State {

@@ -76,7 +76,9 @@ pub async fn handle(
 }
 
 /// A PUT (with the value and the TTL asked for) or a DELETE: `204` once
-/// Redis took it; with an `Idempotency-Key`, at most once.
+/// Redis took it, or `200` with the policy's answer when its plan gives
+/// one (whether a set-if-absent stored, a counter's value); with an
+/// `Idempotency-Key`, at most once.
 async fn write(
     gateway: &Gateway,
     domain: &Domain,
@@ -95,8 +97,10 @@ async fn write(
         _ => (Call::Delete { key }, bytes::Bytes::new()),
     };
     let Some(once) = once else {
-        gateway.call(domain, call).await?;
-        return Ok(respond::empty(StatusCode::NO_CONTENT));
+        return match gateway.call(domain, call).await? {
+            Answer::Fresh(body) => respond::packed(StatusCode::OK, body.to_vec(), format),
+            _ => Ok(respond::empty(StatusCode::NO_CONTENT)),
+        };
     };
     let respond = (Respond::Known(StatusCode::NO_CONTENT), format);
     idempotency::serve(gateway, domain, call, once.finish(&body), respond).await

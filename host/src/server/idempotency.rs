@@ -114,15 +114,20 @@ pub async fn serve(
         Respond::From(_) => None,
     };
     match gateway.call_once(domain, call, once, known).await? {
-        Outcome::Fresh { answer, record } => {
-            let (status, body) = match respond {
-                Respond::Known(status) => (status, Vec::new()),
-                Respond::From(made) => {
-                    let (status, body) = made(answer);
-                    gateway.answered(&record, status, &body).await;
-                    (status, body)
-                }
+        Outcome::Fresh {
+            answer,
+            record,
+            recorded,
+        } => {
+            let (status, body) = match (respond, answer) {
+                // A write whose plan answers: that answer, not the usual 204.
+                (Respond::Known(_), Answer::Fresh(body)) => (StatusCode::OK, body.to_vec()),
+                (Respond::Known(status), _) => (status, Vec::new()),
+                (Respond::From(made), answer) => made(answer),
             };
+            if !recorded {
+                gateway.answered(&record, status, &body).await;
+            }
             respond::packed(status, body, format)
         }
         Outcome::Replay { status, body } => {

@@ -15,6 +15,8 @@ pub const READY: &str = "ready";
 /// Counters' add (`counter-add`, `plan/counter.rs`). Its name holds a `/`,
 /// which no script file's name can: an operator's scripts never clash with it.
 pub const COUNTER_ADD: &str = "sluice/counter-add";
+/// Streams' add (`stream-add`, `plan/stream.rs`), named like [`COUNTER_ADD`].
+pub const STREAM_ADD: &str = "sluice/stream-add";
 
 const BUILTIN: [(&str, &str); 2] = [
     (RATE_LIMIT, include_str!("ratelimit.lua")),
@@ -24,7 +26,10 @@ const BUILTIN: [(&str, &str); 2] = [
 /// Scripts only the host calls, for actions it runs as one script: loaded
 /// and recovered like every other, but no plan may call them by name (a
 /// call would pass the action's checks, its TTL's bounds among them).
-const OWN: [(&str, &str); 1] = [(COUNTER_ADD, include_str!("plan/counter.lua"))];
+const OWN: [(&str, &str); 2] = [
+    (COUNTER_ADD, include_str!("plan/counter.lua")),
+    (STREAM_ADD, include_str!("plan/stream.lua")),
+];
 
 /// One script: its name, source and SHA1.
 #[derive(Debug)]

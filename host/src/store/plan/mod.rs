@@ -617,6 +617,41 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_that_reads_first_only_reads_and_its_write_stays_on_the_read_slot() {
+        let ns = ["cache:".to_owned()];
+        let cluster = PlanLimits {
+            one_slot: true,
+            ..PlanLimits::default()
+        };
+        let read = plan(vec![get("cache:{x}:a")]);
+        assert_eq!(validate_read(&read, &ns, &scripts(), &cluster), Ok(()));
+        let e = validate_read(&plan(vec![]), &ns, &scripts(), &cluster).unwrap_err();
+        assert!(e.contains("nothing to read"), "{e}");
+        let writes = plan(vec![get("cache:{x}:a"), set("cache:{x}:b", vec![0xc0])]);
+        let e = validate_read(&writes, &ns, &scripts(), &cluster).unwrap_err();
+        assert!(e.starts_with("action 1 of a plan that reads first writes"), "{e}");
+        // Reads on two slots cannot be watched on one node.
+        let apart = plan(vec![get("cache:a"), get("cache:b")]);
+        assert!(validate_read(&apart, &ns, &scripts(), &cluster).is_err());
+
+        let same = plan(vec![set("cache:{x}:b", vec![0xc0])]);
+        assert_eq!(validate_after(&same, &read, &ns, &scripts(), &cluster), Ok(()));
+        let elsewhere = plan(vec![set("cache:b", vec![0xc0])]);
+        let e = validate_after(&elsewhere, &read, &ns, &scripts(), &cluster).unwrap_err();
+        assert!(
+            e.contains("\"cache:{x}:a\" (read) and \"cache:b\" (written)") && e.contains("hash tag"),
+            "{e}"
+        );
+        // A single Redis has one node: any keys of the namespace.
+        assert_eq!(
+            validate_after(&elsewhere, &read, &ns, &scripts(), &PlanLimits::default()),
+            Ok(())
+        );
+        let outside = plan(vec![set("other:b", vec![0xc0])]);
+        assert!(validate_after(&outside, &read, &ns, &scripts(), &PlanLimits::default()).is_err());
+    }
+
+    #[test]
     fn on_a_cluster_an_atomic_plans_keys_and_one_actions_share_a_hash_slot() {
         let ns = ["cache:".to_owned()];
         let cluster = PlanLimits {
