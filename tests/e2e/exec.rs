@@ -7,10 +7,11 @@ use redis::Commands;
 use serde_json::{Value, json};
 use sluice::config::{BreakerConfig, RedisConfig};
 use sluice::plugin::bindings::{
-    Action, CounterAdd, FieldValue, HashAdd, HashDelete, HashGet, HashSet, KeyTtl, ListEnd,
-    ListPush, ListRange, ListRemove, Number, Plan, ScoredMember, ScriptCall, SetAdd, SetContains,
-    SetCount, SetIfAbsent, SetMembers, SetRemove, StreamAdd, StringGet, StringSet, ZsetAdd,
-    ZsetBounds, ZsetCondition, ZsetCount, ZsetIncr, ZsetRange, ZsetRemove, ZsetScore, ZsetTrim,
+    Action, CounterAdd, CounterGet, FieldValue, HashAdd, HashDelete, HashGet, HashSet, KeyTtl,
+    ListEnd, ListPush, ListRange, ListRemove, Number, Plan, ScoredMember, ScriptCall, SetAdd,
+    SetContains, SetCount, SetIfAbsent, SetMembers, SetRemove, StreamAdd, StringGet, StringSet,
+    ZsetAdd, ZsetBounds, ZsetCondition, ZsetCount, ZsetIncr, ZsetRange, ZsetRemove, ZsetScore,
+    ZsetTrim,
 };
 use sluice::store::plan::TtlBounds;
 use sluice::store::scripts::Scripts;
@@ -466,6 +467,49 @@ async fn float_counters_answer_floats_and_mixing_kinds_is_redis_to_judge() {
     assert_eq!(kept, "2.5", "nothing written");
 }
 
+fn counter_get(key: &str) -> Action {
+    Action::CounterGet(CounterGet { key: key.into() })
+}
+
+#[tokio::test]
+async fn counters_read_back_as_the_numbers_they_hold_and_no_counter_is_a_miss() {
+    let redis = Redis::start();
+    let store = store(&redis);
+    // No counter: a miss, and the read makes none (an add of 0 would).
+    assert_eq!(one(&store, counter_get("d:n")).await.unwrap(), Value::Null);
+    let exists: bool = redis.conn().exists("d:n").unwrap();
+    assert!(!exists, "a read creates nothing");
+    // An int counter: "5" reads as 5 (0x05), not as `get`'s 53 (0x35).
+    one(&store, counter("d:n", Number::Int(5), None))
+        .await
+        .unwrap();
+    let read = plan(vec![counter_get("d:n")], false);
+    assert_eq!(
+        body(&store, &read, Some(0)).await.unwrap(),
+        Some(vec![0x05])
+    );
+    one(&store, counter("d:n", Number::Int(7), None))
+        .await
+        .unwrap();
+    assert_eq!(one(&store, counter_get("d:n")).await.unwrap(), json!(12));
+    // A float counter: a float 64; a whole sum is stored without a point,
+    // so it reads as an int, as Redis holds it.
+    one(&store, counter("d:f", Number::Float(1.5), None))
+        .await
+        .unwrap();
+    let read = plan(vec![counter_get("d:f")], false);
+    let raw = body(&store, &read, Some(0)).await.unwrap().unwrap();
+    assert!(is_float(&raw), "{raw:x?}");
+    assert_eq!(rmp_serde::from_slice::<Value>(&raw).unwrap(), json!(1.5));
+    one(&store, counter("d:f", Number::Float(0.5), None))
+        .await
+        .unwrap();
+    assert_eq!(one(&store, counter_get("d:f")).await.unwrap(), json!(2));
+    // Text that is no number is answered as it is.
+    let _: () = redis.conn().set("d:t", "ten").unwrap();
+    assert_eq!(one(&store, counter_get("d:t")).await.unwrap(), json!("ten"));
+}
+
 #[tokio::test]
 async fn the_counter_script_is_reloaded_after_a_flush_in_a_pipeline_and_a_transaction() {
     let redis = Redis::start();
@@ -763,6 +807,7 @@ fn every_new_action() -> Vec<Action> {
             count: 0,
         }),
         Action::KeyTtl(KeyTtl { key: "d:n".into() }),
+        counter_get("d:n"),
         Action::SetMembers(SetMembers {
             key: "d:s".into(),
             count: 5,

@@ -3,10 +3,12 @@
 //! host's own script (`counter.lua`, [`scripts::COUNTER_ADD`]). It goes the
 //! way every registered script goes: `EVALSHA`, loaded on every new
 //! connection, `NOSCRIPT` recovered in a plain pipeline, loaded first
-//! inside a transaction ([`Kind::script`]).
+//! inside a transaction ([`Kind::script`]). And read one (`GET`) as the
+//! number its decimal text spells, which `get` cannot: it passes stored
+//! bytes through as MessagePack, so `"5"` would read as 53.
 
 use super::{Ctx, Kind, PlanLimits, added, amount, finite};
-use crate::plugin::bindings::{CounterAdd, Number};
+use crate::plugin::bindings::{CounterAdd, CounterGet, Number};
 use crate::store::scripts::{self, Script, Scripts};
 use crate::store::{StoreError, reply};
 use crate::telemetry::METRICS;
@@ -75,10 +77,62 @@ impl Kind for CounterAdd {
     }
 }
 
+impl Kind for CounterGet {
+    fn keys(&self) -> Vec<&str> {
+        vec![&self.key]
+    }
+    fn writes(&self) -> bool {
+        false
+    }
+    /// A plain `GET`: reading creates nothing and starts no window, where
+    /// an add of 0 would do both.
+    fn commands(&self, _: &Ctx) -> Result<Vec<Cmd>, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(&self.key);
+        Ok(vec![cmd])
+    }
+    /// The number the text spells: an int when it is a whole number that
+    /// fits one (what `INCRBY` stores, and `INCRBYFLOAT` when its sum is
+    /// whole), else a finite float (a point, an exponent, or too big for an
+    /// int). Text that is no number (a key another client wrote) is
+    /// answered as it is, a string (binary when not UTF-8), rather than
+    /// failing the request: the policy or client sees what is there, and a
+    /// policy decoding a number gets an error naming it. No key: a miss.
+    fn shape(&self, reply: Value) -> Option<Vec<u8>> {
+        match reply {
+            Value::Nil => None,
+            Value::BulkString(text) => Some(reply::msgpack(
+                number(&text).unwrap_or(Value::BulkString(text)),
+            )),
+            other => Some(reply::msgpack(other)),
+        }
+    }
+    /// A plain read of one whole key, as `get` is: any change to it (an
+    /// add, an expiry, another client's write) is heard through tracking,
+    /// and this gateway's adds are writes that drop the copy.
+    fn cacheable(&self) -> bool {
+        true
+    }
+}
+
+/// A counter's decimal text as a MessagePack-ready number: `i64` first,
+/// else a finite `f64`; `None` when it spells neither (Rust's `inf` and
+/// `NaN` included, which Redis never stores in a counter).
+fn number(text: &[u8]) -> Option<Value> {
+    let text = std::str::from_utf8(text).ok()?;
+    if let Ok(n) = text.parse::<i64>() {
+        return Some(Value::Int(n));
+    }
+    text.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map(Value::Double)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{check_one, describe_plan, json, plan};
-    use super::super::{shape, written_keys};
+    use super::super::tests::{check_one, describe_one, describe_plan, json, plan};
+    use super::super::{cacheable_key, shape, written_keys};
     use super::*;
     use crate::plugin::bindings::Action;
     use serde_json::json as j;
@@ -200,5 +254,63 @@ mod tests {
             json(shape(&float, reply(Value::Int(0), 0))),
             j!({"value": 0.0, "added": false})
         );
+    }
+
+    fn read(key: &str) -> Action {
+        Action::CounterGet(CounterGet { key: key.into() })
+    }
+
+    #[test]
+    fn a_read_is_a_plain_get_that_writes_nothing_and_may_be_kept() {
+        assert_eq!(describe_one(read("cache:n")), ["GET cache:n"]);
+        assert_eq!(check_one(read("cache:n")), Ok(()));
+        assert!(check_one(read("other:n")).is_err(), "inside the namespace");
+        let mut p = plan(vec![read("cache:n")]);
+        assert_eq!(written_keys(&p).count(), 0);
+        p.respond = Some(0);
+        assert_eq!(cacheable_key(&p), Some("cache:n"), "a whole key, as get");
+    }
+
+    #[test]
+    fn a_read_answers_the_number_the_text_spells() {
+        let get = read("cache:n");
+        let text = |t: &str| shape(&get, Value::BulkString(t.as_bytes().to_vec()));
+        // "5" is the byte 0x35, MessagePack's 53 to `get`: here it is 5.
+        assert_eq!(text("5"), Some(vec![0x05]));
+        assert_eq!(json(text("12")), j!(12));
+        assert_eq!(json(text("-3")), j!(-3));
+        assert_eq!(json(text(&i64::MIN.to_string())), j!(i64::MIN));
+        // A point or an exponent: a float 64, never a string.
+        let body = text("2.5").unwrap();
+        assert_eq!(body[0], 0xcb, "{body:x?}");
+        assert_eq!(json(Some(body)), j!(2.5));
+        assert_eq!(json(text("1e3")), j!(1000.0));
+        // INCRBYFLOAT writes a whole sum without a point: it reads as an int;
+        // a whole one past i64 as a float.
+        assert_eq!(json(text("3")), j!(3));
+        assert_eq!(
+            json(text("12345678901234567890")),
+            j!(1.2345678901234567e19)
+        );
+    }
+
+    #[test]
+    fn a_read_of_no_counter_is_a_miss_and_of_other_text_that_text() {
+        let get = read("cache:n");
+        // RESP2's nil bulk string and RESP3's null both read as Nil.
+        assert_eq!(shape(&get, Value::Nil), None);
+        let bytes = |b: &[u8]| shape(&get, Value::BulkString(b.to_vec()));
+        assert_eq!(json(bytes(b"ten")), j!("ten"));
+        assert_eq!(
+            json(bytes(b"inf")),
+            j!("inf"),
+            "Redis's counters are finite"
+        );
+        assert_eq!(json(bytes(b"")), j!(""));
+        // Not UTF-8: binary, as `get` answers foreign bytes.
+        assert_eq!(bytes(b"\xff1"), Some(vec![0xc4, 2, 0xff, b'1']));
+        // Other reply forms pass as the closest MessagePack value.
+        assert_eq!(json(shape(&get, Value::Int(7))), j!(7));
+        assert_eq!(json(shape(&get, Value::Double(0.5))), j!(0.5));
     }
 }

@@ -164,6 +164,7 @@ pub(crate) fn kind(action: &Action) -> &dyn Kind {
         Action::ListPush(a) => a,
         Action::ListRange(a) => a,
         Action::ListRemove(a) => a,
+        Action::CounterGet(a) => a,
     }
 }
 
