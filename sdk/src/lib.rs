@@ -87,10 +87,10 @@ mod request;
 mod value;
 
 pub use action::{
-    Action, CounterAdd, Delete, Expire, Get, HashAdd, HashDelete, HashGet, HashSet, IntoAction,
-    KeyTtl, ListEnd, ListPush, ListRange, ListRemove, Number, ScoredMember, Script, Set, SetAdd,
-    SetContains, SetCount, SetIfAbsent, SetMembers, SetRemove, StreamAdd, ZsetAdd, ZsetBounds,
-    ZsetCondition, ZsetCount, ZsetIncr, ZsetRange, ZsetRemove, ZsetScore, ZsetTrim,
+    Action, CounterAdd, CounterGet, Delete, Expire, Get, HashAdd, HashDelete, HashGet, HashSet,
+    IntoAction, KeyTtl, ListEnd, ListPush, ListRange, ListRemove, Number, ScoredMember, Script,
+    Set, SetAdd, SetContains, SetCount, SetIfAbsent, SetMembers, SetRemove, StreamAdd, ZsetAdd,
+    ZsetBounds, ZsetCondition, ZsetCount, ZsetIncr, ZsetRange, ZsetRemove, ZsetScore, ZsetTrim,
 };
 pub use plan::{CacheHint, Plan, Step};
 pub use replies::Replies;
@@ -109,11 +109,11 @@ pub use serde;
 /// Everything a policy usually names: `use sluice_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Action, CacheHint, CounterAdd, Delete, Domain, Error, Expire, Get, HashAdd, HashDelete,
-        HashGet, HashSet, KeyTtl, ListPush, ListRange, ListRemove, NoSettings, Number, Operation,
-        Plan, Policy, Replies, Request, ScoredMember, Script, Set, SetAdd, SetContains, SetCount,
-        SetIfAbsent, SetMembers, SetRemove, StreamAdd, Value, ZsetAdd, ZsetCount, ZsetIncr,
-        ZsetRange, ZsetRemove, ZsetScore, ZsetTrim,
+        Action, CacheHint, CounterAdd, CounterGet, Delete, Domain, Error, Expire, Get, HashAdd,
+        HashDelete, HashGet, HashSet, KeyTtl, ListPush, ListRange, ListRemove, NoSettings, Number,
+        Operation, Plan, Policy, Replies, Request, ScoredMember, Script, Set, SetAdd, SetContains,
+        SetCount, SetIfAbsent, SetMembers, SetRemove, StreamAdd, Value, ZsetAdd, ZsetCount,
+        ZsetIncr, ZsetRange, ZsetRemove, ZsetScore, ZsetTrim,
     };
     /// The trait and its derive (the plugin crate depends on `serde` for the derive).
     pub use serde::Deserialize;

@@ -306,7 +306,8 @@ mod tests {
             Error::internal(
                 "a read plan (Plan::read) may only read, but action 1 (script \"d:a\") writes; \
                  the writes go in the plan after_read returns. Reads: get, hash-get, zset-range, \
-                 zset-score, zset-count, set-contains, set-members, set-count, list-range, key-ttl"
+                 zset-score, zset-count, set-contains, set-members, set-count, list-range, key-ttl, \
+                 counter-get"
             )
         );
         let broken = Plan::read().then(ZsetRange::rank("d:z", 0, 9).limit(3));
@@ -328,11 +329,12 @@ mod tests {
             .then(SetMembers::new("d:s", 10))
             .then(SetCount::new("d:s"))
             .then(ListRange::first("d:l", 10))
-            .then(KeyTtl::new("d:a"));
+            .then(KeyTtl::new("d:a"))
+            .then(CounterGet::new("d:c"));
         let names: Vec<&str> = reads.actions().iter().map(Action::name).collect();
         assert_eq!(names, Action::READS);
         assert!(
-            matches!(reads.into_decision(), Ok(wit::Decision::Read(p)) if p.actions.len() == 10)
+            matches!(reads.into_decision(), Ok(wit::Decision::Read(p)) if p.actions.len() == 11)
         );
         let v = || Value::encode(&1).unwrap();
         let writes: Vec<Action> = [

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 /// | `SetMembers` | an array of strings, sorted | an empty set |
 /// | `ListRange` | an array of stored values | an empty range |
 /// | `KeyTtl` | the ms the key has left, an integer; nil when it never expires | no key |
+/// | `CounterGet` | the counter, an integer, or a float when its text has a point or an exponent | no key |
 ///
 /// Natively, a test builds the replies it wants `after_read` to see:
 ///

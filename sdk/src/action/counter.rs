@@ -1,10 +1,11 @@
-//! Counters: `INCRBY`/`INCRBYFLOAT` with an optional cap, and the number
-//! they (and hash fields) count in.
+//! Counters: `INCRBY`/`INCRBYFLOAT` with an optional cap, a read of one
+//! as a number, and the number they (and hash fields) count in.
 
 use super::{Action, IntoAction, wit};
 use crate::Error;
 use std::fmt;
 
+plain_actions!(CounterGet);
 ttl_option!(CounterAdd);
 
 /// A number to count with: whole (`INCRBY`, `HINCRBY`) or floating
@@ -191,6 +192,40 @@ impl IntoAction for CounterAdd {
     }
 }
 
+/// Read a counter [`CounterAdd`] keeps (`GET key`), as a number. A counter
+/// is Redis's decimal text, not MessagePack, so [`Get`](crate::Get) would
+/// misread it (`"5"` as the MessagePack integer 53, `"12"` as a string);
+/// and unlike an add of 0 this creates no counter and starts no window.
+/// The reply is the number: an int, or a float when the text has a point
+/// or an exponent (a float counter whose sum is whole is stored, and read,
+/// as an int: decode [`Number`] or `f64` to take either); a miss when there
+/// is no counter. Text that is not a number reads as a string.
+///
+/// ```
+/// use sluice_sdk::{Action, CounterGet, Plan, Value};
+/// let plan = Plan::new().respond_with(CounterGet::new("api:calls:ann"));
+/// assert!(plan.response().is_some_and(Action::is_read));
+/// // A whole reply decodes as a float too.
+/// assert_eq!(Value::encode(&2)?.decode::<f64>()?, 2.0);
+/// # Ok::<(), sluice_sdk::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterGet {
+    /// The key.
+    pub key: String,
+}
+
+impl CounterGet {
+    /// Read the counter at `key`.
+    pub fn new(key: impl Into<String>) -> Self {
+        CounterGet { key: key.into() }
+    }
+
+    pub(super) fn into_wit(self) -> wit::Action {
+        wit::Action::CounterGet(wit::CounterGet { key: self.key })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +248,16 @@ mod tests {
         );
         let plain = CounterAdd::new("d:c", 1i64);
         assert_eq!((plain.cap, plain.ttl_ms), (None, None));
+    }
+
+    #[test]
+    fn a_counter_get_reads_one_key() {
+        let wit = Plan::new()
+            .respond_with(CounterGet::new("d:c"))
+            .into_wit()
+            .unwrap();
+        assert!(matches!(&wit.actions[..], [wit::Action::CounterGet(c)] if c.key == "d:c"));
+        assert_eq!(wit.respond, Some(0));
     }
 
     #[test]

@@ -41,7 +41,7 @@ mod stream;
 mod string;
 mod zset;
 
-pub use counter::{CounterAdd, Number};
+pub use counter::{CounterAdd, CounterGet, Number};
 pub use hash::{HashAdd, HashDelete, HashGet, HashSet};
 pub use key::{Delete, Expire, KeyTtl};
 pub use list::{ListEnd, ListPush, ListRange, ListRemove};
@@ -86,6 +86,7 @@ pub enum Action {
     ListPush(ListPush),
     ListRange(ListRange),
     ListRemove(ListRemove),
+    CounterGet(CounterGet),
 }
 
 /// Anything a plan accepts as an action: the action structs of this module
@@ -133,14 +134,16 @@ impl Action {
             | Action::ZsetCount(ZsetCount { key })
             | Action::ListPush(ListPush { key, .. })
             | Action::ListRange(ListRange { key, .. })
-            | Action::ListRemove(ListRemove { key, .. }) => key,
+            | Action::ListRemove(ListRemove { key, .. })
+            | Action::CounterGet(CounterGet { key }) => key,
             Action::Script(s) => s.keys.first().map_or("", String::as_str),
         }
     }
 
     /// Whether the action only reads, so it may be in a [`Plan::read`](crate::Plan::read):
     /// `Get`, `HashGet`, `ZsetRange`, `ZsetScore`, `ZsetCount`,
-    /// `SetContains`, `SetMembers`, `SetCount`, `ListRange` and `KeyTtl`.
+    /// `SetContains`, `SetMembers`, `SetCount`, `ListRange`, `KeyTtl` and
+    /// `CounterGet`.
     /// A script counts as a write: the gateway cannot tell what it does.
     pub fn is_read(&self) -> bool {
         matches!(
@@ -155,6 +158,7 @@ impl Action {
                 | Action::SetCount(_)
                 | Action::ListRange(_)
                 | Action::KeyTtl(_)
+                | Action::CounterGet(_)
         )
     }
 
@@ -170,6 +174,7 @@ impl Action {
         "set-count",
         "list-range",
         "key-ttl",
+        "counter-get",
     ];
 
     /// The contract's name of the action, for messages.
@@ -203,6 +208,7 @@ impl Action {
             Action::ListPush(_) => "list-push",
             Action::ListRange(_) => "list-range",
             Action::ListRemove(_) => "list-remove",
+            Action::CounterGet(_) => "counter-get",
         }
     }
 
@@ -237,6 +243,7 @@ impl Action {
             Action::ListPush(a) => a.into_wit(),
             Action::ListRange(a) => a.into_wit(),
             Action::ListRemove(a) => a.into_wit(),
+            Action::CounterGet(a) => a.into_wit(),
         }
     }
 }
