@@ -7,8 +7,8 @@ use crate::access::{AccessTracker, Event};
 use crate::error::{Conflict, Error};
 use crate::generation::{Domain, Gateway};
 use crate::near_cache::{Entry, Kept};
-use crate::plugin::{Planner, PluginError};
 use crate::plugin::bindings::{Decision, Operation, Plan, Request};
+use crate::plugin::{Planner, PluginError};
 use crate::store::{Done, Job, Record, Reply, Seen, StoreError};
 use crate::telemetry::METRICS;
 use bytes::Bytes;
@@ -100,7 +100,9 @@ impl Call {
     /// asked again (after a read) keeps them: they are copied back.
     fn restore(&mut self, req: &mut Request, again: bool) {
         match self {
-            Call::Get { key, fields } if again => (*key, *fields) = (req.key.clone(), req.fields.clone()),
+            Call::Get { key, fields } if again => {
+                (*key, *fields) = (req.key.clone(), req.fields.clone())
+            }
             Call::Get { key, fields } => {
                 (*key, *fields) = (take(&mut req.key), take(&mut req.fields))
             }

@@ -297,7 +297,11 @@ async fn concurrent_read_then_writes_lose_no_update() {
     }
     assert!(applied > 0, "some PUT went through");
     let n: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
-    assert_eq!(n, json!(applied), "every acknowledged add is counted, no other");
+    assert_eq!(
+        n,
+        json!(applied),
+        "every acknowledged add is counted, no other"
+    );
     // The sum expires like any write.
     let pttl: i64 = redis.conn().pttl("tally:n").unwrap();
     assert!(pttl > 0, "{pttl}");
@@ -317,7 +321,12 @@ async fn a_component_built_for_contract_0_2_still_serves() {
     let client = reqwest::Client::new();
     let url = gw.url("/v1/cache/old/k");
 
-    let resp = client.put(&url).json(&json!({"a": 1})).send().await.unwrap();
+    let resp = client
+        .put(&url)
+        .json(&json!({"a": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
     let got: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(got, json!({"a": 1}));
@@ -331,7 +340,11 @@ async fn a_component_built_for_contract_0_2_still_serves() {
         .json()
         .await
         .unwrap();
-    assert_eq!(many["values"], json!({"k": {"a": 1}, "nope": null}), "{many}");
+    assert_eq!(
+        many["values"],
+        json!({"k": {"a": 1}, "nope": null}),
+        "{many}"
+    );
     let pttl: i64 = redis.conn().pttl("old:k").unwrap();
     assert!((1..=30_000).contains(&pttl), "{pttl}");
     let log = gw.log();

@@ -112,7 +112,9 @@ pub fn check(path: &Path, s: &Sample) -> Result<String, String> {
                 let keys: Vec<&str> = read.actions.iter().flat_map(plan::action_keys).collect();
                 let reads = shown(&read)?;
                 let misses = vec![None; read.actions.len()];
-                let mut write = planner.after_read(&req, &misses).map_err(|e| e.to_string())?;
+                let mut write = planner
+                    .after_read(&req, &misses)
+                    .map_err(|e| e.to_string())?;
                 plan::validate_after(&write, &read, &namespaces, &s.scripts, &limits)?;
                 write.atomic = true;
                 let writes = match write.actions.is_empty() {

@@ -279,10 +279,9 @@ impl Planner<'_> {
             }
         });
         match answers {
-            Ok(answers) if answers.len() == reqs.len() => answers
-                .into_iter()
-                .map(|a| self.plugin.answer(a))
-                .collect(),
+            Ok(answers) if answers.len() == reqs.len() => {
+                answers.into_iter().map(|a| self.plugin.answer(a)).collect()
+            }
             Ok(answers) => {
                 let m = format!("{} answers to a batch of {}", answers.len(), reqs.len());
                 let e = self.plugin.failed(m);
@@ -431,7 +430,9 @@ impl Plugin {
             Some(inst) => inst,
             None => self.instantiate()?,
         };
-        let ticks = self.deadline_ticks().saturating_mul(u64::from(decisions.max(1)));
+        let ticks = self
+            .deadline_ticks()
+            .saturating_mul(u64::from(decisions.max(1)));
         (self.compiled.ticker).busy_for(sandbox::wall_cap(ticks, self.deadline_ticks()));
         inst.store.set_epoch_deadline(ticks);
         inst.store.data_mut().overtime = None;

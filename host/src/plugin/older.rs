@@ -225,7 +225,13 @@ mod tests {
             panic!("a 0.2 plan never reads first");
         };
         assert!(plan.atomic && plan.respond == Some(1) && plan.ttl_ms == Some(9));
-        assert!(matches!(plan.cache, Some(now::CacheHint { keep: true, max_stale_ms: 7 })));
+        assert!(matches!(
+            plan.cache,
+            Some(now::CacheHint {
+                keep: true,
+                max_stale_ms: 7
+            })
+        ));
         assert!(matches!(&plan.actions[0],
             now::Action::HashSet(h) if h.key == "d:k" && h.fields[0].name == "a" && h.fields[0].value == [1] && h.ttl_ms == Some(5)));
         assert!(matches!(&plan.actions[1],

@@ -111,7 +111,8 @@ impl Backend {
         match self {
             Backend::Single(s) => chain::session(s.gate(), s.exclusive(true), deadline).await,
             Backend::Cluster(c) => {
-                let result = chain::session(c.gate(Some(key)), c.exclusive(key, true), deadline).await;
+                let result =
+                    chain::session(c.gate(Some(key)), c.exclusive(key, true), deadline).await;
                 if let Err(e) = &result
                     && e.is_unavailable()
                 {

@@ -9,12 +9,12 @@
 //! held, so a request cancelled half-way leaves it to nobody rather than
 //! hand another caller a connection with keys still watched.
 
+use super::Store;
 use super::chain::Session;
 use super::error::{StoreError, reply_error};
 use super::pipeline::{Done, Job, pipeline, place};
 use super::plan::{self, Ctx, TtlBounds};
 use super::pool::Exclusive;
-use super::Store;
 use crate::plugin::bindings::Plan;
 use redis::Value;
 
