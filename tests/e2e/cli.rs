@@ -167,8 +167,7 @@ fn plugin_check_prints_what_a_plugin_would_do() {
         out.contains("ttl_s 30 (bounds 1..=86400), settings {\"maxlen\":7}"),
         "{out}"
     );
-    assert!(out.contains("MAXLEN ~ 7"), "{out}");
-    assert!(out.contains("PEXPIRE feed:sample 30000"), "{out}");
+    assert!(out.contains(" 1 feed:sample 7 30000 "), "{out}");
 }
 
 #[test]

@@ -1037,11 +1037,18 @@ async fn read_then_write_plans_run_on_the_node_of_their_keys() {
     put("2", "bob").await;
     assert_eq!(ids("ann").await, json!(["1"]));
     assert_eq!(ids("bob").await, json!(["2"]));
-    let resp = client.delete(gw.url("/v1/cache/docs/1")).send().await.unwrap();
+    let resp = client
+        .delete(gw.url("/v1/cache/docs/1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204);
     assert_eq!(ids("ann").await, json!([]));
     let node = cluster.node_for_key("docs:{docs}:owner:bob");
-    let members: Vec<String> = cluster.conn(&node).smembers("docs:{docs}:owner:bob").unwrap();
+    let members: Vec<String> = cluster
+        .conn(&node)
+        .smembers("docs:{docs}:owner:bob")
+        .unwrap();
     assert_eq!(members, ["2"]);
 
     let url = gw.url("/v1/cache/tally/n");

@@ -1,5 +1,7 @@
-//! The three domain policies end to end: price-hash, adaptive-ttl and
-//! stream-router, each loaded from its `.wasm`, against a real Redis.
+//! The domain policies end to end, each loaded from its `.wasm` against a
+//! real Redis: the shipped price-hash, adaptive-ttl and stream-router, the
+//! plugin guide's leaderboard and cookbook, read-then-write under
+//! contention, and a component built for the previous contract.
 
 use sluice_test_support as support;
 
@@ -432,18 +434,30 @@ async fn cookbook_an_owner_index_stays_exact_through_moves_and_deletes() {
     assert_eq!(doc, json!({"owner": "bob", "title": "doc 2"}));
 
     // A delete names no owner: the object does.
-    let resp = client.delete(gw.url("/v1/cache/docs/3")).send().await.unwrap();
+    let resp = client
+        .delete(gw.url("/v1/cache/docs/3"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204);
     assert_eq!(ids("bob").await, json!(["2"]));
     let resp = client.get(gw.url("/v1/cache/docs/3")).send().await.unwrap();
     assert_problem(resp, 404).await;
     // Deleting what is not there changes nothing.
-    let resp = client.delete(gw.url("/v1/cache/docs/9")).send().await.unwrap();
+    let resp = client
+        .delete(gw.url("/v1/cache/docs/9"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204);
 
     // Everything the policy wrote expires, sets included.
     let mut c = redis.conn();
-    for key in ["docs:{docs}:obj:1", "docs:{docs}:owner:ann", "docs:{docs}:owner:bob"] {
+    for key in [
+        "docs:{docs}:obj:1",
+        "docs:{docs}:owner:ann",
+        "docs:{docs}:owner:bob",
+    ] {
         let pttl: i64 = c.pttl(key).unwrap();
         assert!((1..=600_000).contains(&pttl), "{key}: {pttl}");
     }
@@ -464,7 +478,12 @@ async fn cookbook_a_recent_list_keeps_the_newest_and_a_mark_is_set_once() {
     let url = gw.url("/v1/cache/recent/feed");
     assert_problem(client.get(&url).send().await.unwrap(), 404).await;
     for i in 1..=5 {
-        let resp = client.put(&url).json(&json!({"n": i})).send().await.unwrap();
+        let resp = client
+            .put(&url)
+            .json(&json!({"n": i}))
+            .send()
+            .await
+            .unwrap();
         assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
     }
     let recent: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
@@ -473,12 +492,29 @@ async fn cookbook_a_recent_list_keeps_the_newest_and_a_mark_is_set_once() {
     assert_eq!(len, 3, "trimmed in Redis too");
 
     let mark = gw.url("/v1/cache/dedup/order-7");
-    let first = client.put(&mark).json(&json!("worker-a")).send().await.unwrap();
+    let first = client
+        .put(&mark)
+        .json(&json!("worker-a"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.status(), 200);
     assert_eq!(first.json::<Value>().await.unwrap(), json!(true));
-    let second = client.put(&mark).json(&json!("worker-b")).send().await.unwrap();
+    let second = client
+        .put(&mark)
+        .json(&json!("worker-b"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(second.json::<Value>().await.unwrap(), json!(false));
-    let holder: Value = client.get(&mark).send().await.unwrap().json().await.unwrap();
+    let holder: Value = client
+        .get(&mark)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(holder, json!("worker-a"), "the first writer holds the mark");
     let pttl: i64 = redis.conn().pttl("dedup:order-7").unwrap();
     assert!((1..=30_000).contains(&pttl), "{pttl}");
@@ -490,6 +526,8 @@ async fn cookbook_a_recent_list_keeps_the_newest_and_a_mark_is_set_once() {
 async fn cookbook_a_capped_counter_stops_at_its_cap() {
     let (redis, gw, client, _plugins) = cookbook();
     let url = gw.url("/v1/cache/quota/ann");
+    // Nothing added yet: a miss, and the read creates no counter.
+    assert_problem(client.get(&url).send().await.unwrap(), 404).await;
     let add = async |n: u32| -> Value {
         let resp = client.put(&url).json(&n).send().await.unwrap();
         assert_eq!(resp.status(), 200);
@@ -498,6 +536,8 @@ async fn cookbook_a_capped_counter_stops_at_its_cap() {
     assert_eq!(add(2).await, json!({"value": 2, "added": true}));
     assert_eq!(add(3).await, json!({"value": 5, "added": true}));
     assert_eq!(add(1).await, json!({"value": 5, "added": false}));
+    let now: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(now, json!(5), "read as the number it is");
     let pttl: i64 = redis.conn().pttl("quota:ann").unwrap();
     assert!((1..=60_000).contains(&pttl), "{pttl}");
     let resp = client.delete(&url).send().await.unwrap();

@@ -190,7 +190,10 @@ mod tests {
     #[test]
     fn the_built_ins_are_there_with_their_sha1() {
         let scripts = Scripts::load(None).unwrap();
-        assert_eq!(names(&scripts), [RATE_LIMIT, READY, COUNTER_ADD]);
+        assert_eq!(
+            names(&scripts),
+            [RATE_LIMIT, READY, COUNTER_ADD, STREAM_ADD]
+        );
         for (name, source) in BUILTIN.into_iter().chain(OWN) {
             let s = scripts.get(name).unwrap();
             assert_eq!((s.name.as_str(), s.source.as_str()), (name, source));
@@ -215,7 +218,10 @@ mod tests {
         ]);
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         let scripts = Scripts::load(Some(dir.path())).unwrap();
-        assert_eq!(names(&scripts), ["a", "b", RATE_LIMIT, READY, COUNTER_ADD]);
+        assert_eq!(
+            names(&scripts),
+            ["a", "b", RATE_LIMIT, READY, COUNTER_ADD, STREAM_ADD]
+        );
         let b = scripts.get("b").unwrap();
         assert_eq!(b.source, "return 2");
         assert_eq!(b.sha, redis::Script::new("return 2").get_hash());
@@ -291,7 +297,7 @@ mod tests {
         let mut sources: Vec<String> = scripts.all().map(|s| s.source.clone()).collect();
         sources.sort();
         assert_eq!(loaded, sources);
-        assert_eq!(loaded.len(), 4, "the host's own scripts too");
+        assert_eq!(loaded.len(), 5, "the host's own scripts too");
     }
 
     #[test]

@@ -630,17 +630,24 @@ mod tests {
         assert!(e.contains("nothing to read"), "{e}");
         let writes = plan(vec![get("cache:{x}:a"), set("cache:{x}:b", vec![0xc0])]);
         let e = validate_read(&writes, &ns, &scripts(), &cluster).unwrap_err();
-        assert!(e.starts_with("action 1 of a plan that reads first writes"), "{e}");
+        assert!(
+            e.starts_with("action 1 of a plan that reads first writes"),
+            "{e}"
+        );
         // Reads on two slots cannot be watched on one node.
         let apart = plan(vec![get("cache:a"), get("cache:b")]);
         assert!(validate_read(&apart, &ns, &scripts(), &cluster).is_err());
 
         let same = plan(vec![set("cache:{x}:b", vec![0xc0])]);
-        assert_eq!(validate_after(&same, &read, &ns, &scripts(), &cluster), Ok(()));
+        assert_eq!(
+            validate_after(&same, &read, &ns, &scripts(), &cluster),
+            Ok(())
+        );
         let elsewhere = plan(vec![set("cache:b", vec![0xc0])]);
         let e = validate_after(&elsewhere, &read, &ns, &scripts(), &cluster).unwrap_err();
         assert!(
-            e.contains("\"cache:{x}:a\" (read) and \"cache:b\" (written)") && e.contains("hash tag"),
+            e.contains("\"cache:{x}:a\" (read) and \"cache:b\" (written)")
+                && e.contains("hash tag"),
             "{e}"
         );
         // A single Redis has one node: any keys of the namespace.
@@ -906,24 +913,34 @@ mod tests {
     }
 
     #[test]
-    fn every_stream_is_capped_and_expires_with_its_entry_in_one_transaction() {
-        let p = plan(vec![Action::StreamAdd(StreamAdd {
-            stream: "cache:s".into(),
-            fields: vec![FieldValue {
-                name: "a".into(),
-                value: vec![1],
-            }],
-            max_len: None,
-        })]);
+    fn every_stream_is_capped_and_expires_with_its_entry_in_one_command() {
+        let add = |stream: &str| {
+            Action::StreamAdd(StreamAdd {
+                stream: stream.into(),
+                fields: vec![FieldValue {
+                    name: "a".into(),
+                    value: vec![1],
+                }],
+                max_len: None,
+            })
+        };
+        let all = scripts();
+        let sha = &all.get(crate::store::scripts::STREAM_ADD).unwrap().sha;
+        // Two streams: a plain pipeline, no transaction.
+        let p = plan(vec![add("cache:s"), add("cache:t")]);
         assert_eq!(
             describe_plan(&p),
             [
-                "MULTI",
-                "XADD cache:s MAXLEN ~ 10000 * a 1",
-                "PEXPIRE cache:s 60000",
-                "EXEC"
+                format!("EVALSHA {sha} 1 cache:s 10000 60000 a 1"),
+                format!("EVALSHA {sha} 1 cache:t 10000 60000 a 1"),
             ]
         );
+        // Inside a transaction the script is loaded first, once.
+        let p = Plan { atomic: true, ..p };
+        let lines = describe_plan(&p);
+        assert_eq!(lines[0], "MULTI");
+        assert!(lines[1].starts_with("SCRIPT LOAD "), "{lines:?}");
+        assert_eq!(lines.len(), 5, "{lines:?}");
     }
 
     #[test]
