@@ -1,6 +1,7 @@
 //! The plugin decision: one `plan` call on a warm instance through wasmtime,
 //! for each shipped policy, beside the same policy compiled natively (the
-//! plugin crates are rlibs too). Median of batches; `make bench` runs it.
+//! plugin crates are rlibs too); and the decision per key inside a 100-key
+//! batch, one `plan-batch` call. Median of batches; `make bench` runs it.
 
 use sluice::config::Config;
 use sluice::generation::{contract_domain, sandbox};
@@ -13,22 +14,29 @@ use std::time::Instant;
 
 const BATCH: u32 = 20_000;
 const BATCHES: usize = 21;
+/// Keys of the batch row: an mget of the benchmark's size.
+const KEYS: u32 = 100;
 
-fn median_ns(mut f: impl FnMut()) -> f64 {
-    for _ in 0..BATCH {
+/// Median ns of one `f` over [`BATCHES`] runs of `n` calls each.
+fn median_of(n: u32, mut f: impl FnMut()) -> f64 {
+    for _ in 0..n {
         f();
     }
     let mut per_call: Vec<f64> = (0..BATCHES)
         .map(|_| {
             let t = Instant::now();
-            for _ in 0..BATCH {
+            for _ in 0..n {
                 f();
             }
-            t.elapsed().as_nanos() as f64 / f64::from(BATCH)
+            t.elapsed().as_nanos() as f64 / f64::from(n)
         })
         .collect();
     per_call.sort_by(f64::total_cmp);
     per_call[BATCHES / 2]
+}
+
+fn median_ns(f: impl FnMut()) -> f64 {
+    median_of(BATCH, f)
 }
 
 fn request(operation: Operation) -> Request {
@@ -134,6 +142,25 @@ fn main() {
                 format!("{op:?}"),
                 wasm,
                 native
+            );
+        }
+        // A 100-key mget's decisions in one call: the cost per key.
+        if domain == "cache" {
+            let reqs: Vec<Request> = (0..KEYS)
+                .map(|i| Request {
+                    key: format!("k{i}"),
+                    ..request(Operation::Get)
+                })
+                .collect();
+            let batch = median_of(BATCH / KEYS, || {
+                black_box(plugin.planner().plan_batch(black_box(&reqs)));
+            });
+            println!(
+                "{:<16} {:<8} {:>12.0} {:>12}",
+                dc.plugin,
+                "Get/key",
+                batch / f64::from(KEYS),
+                "(batch)"
             );
         }
     }
