@@ -40,6 +40,7 @@ REPEATS = int(os.environ.get("BENCH_REPEATS", "1" if CHECK else "3"))
 # bench-check: a ratio this far below the committed one fails.
 TOLERANCE = 0.75
 KEYS = 1000  # miss-path key space: far more than the hot set, no near cache
+ROTATE = 100_000  # the rotating mget's key space
 
 
 def sh(*args, **kw):
@@ -162,10 +163,12 @@ def fill(gw, value):
         req = urllib.request.Request(f"{gw}/v1/cache/hot/k{i}", data=value.encode(), method="PUT",
                                      headers={"content-type": "application/json"})
         urllib.request.urlopen(req)
-    items = {f"k{i}": {"asset": "BTC", "price": 64000.5} for i in range(KEYS)}
-    req = urllib.request.Request(f"{gw}/v1/mset/cache", data=json.dumps({"items": items}).encode(),
-                                 headers={"content-type": "application/json"})
-    urllib.request.urlopen(req)
+    names = [f"k{i}" for i in range(KEYS)] + [f"r{i}" for i in range(ROTATE)]
+    for at in range(0, len(names), 1000):
+        items = {k: {"asset": "BTC", "price": 64000.5} for k in names[at:at + 1000]}
+        req = urllib.request.Request(f"{gw}/v1/mset/cache", data=json.dumps({"items": items}).encode(),
+                                     headers={"content-type": "application/json"})
+        urllib.request.urlopen(req)
 
 
 def rss_mib(pid):
@@ -210,6 +213,7 @@ def main():
         value = '{"asset":"BTC","price":64000.5}'
         fill(gw, value)
         pipe = "".join(f"SET w:k{i} '{value}'\nSET w:hot{i} '{value}'\n" for i in range(KEYS))
+        pipe += "".join(f"SET w:r{i} '{value}'\n" for i in range(ROTATE))
         subprocess.run(["redis-cli", "-p", str(REDIS_PORT)], input=pipe, text=True, capture_output=True, check=True)
         sha = redis_cli("SCRIPT", "LOAD", (ROOT / "host" / "src" / "store" / "ratelimit.lua").read_text())
         mget = "/".join(f"w:k{i}" for i in range(100))
@@ -222,6 +226,8 @@ def main():
             ("miss-path GET (Redis)", (gw + "/v1/cache/cache/k", "get1000.lua"), (wd + "/GET/w:k", "get1000.lua")),
             ("PUT (SET with TTL)", (gw + "/v1/cache/cache/k", "put.lua"), (wd + "/SET/w:k", "webdis_set.lua")),
             ("100-key mget", (gw + "/v1/mget/cache", "mget.lua"), (wd + f"/MGET/{mget}", None)),
+            ("100-key mget, rotating", (gw + "/v1/mget/cache", "mget_rotate.lua"),
+             (wd + "/", "webdis_mget_rotate.lua")),
             ("rate-limit acquire", (gw + "/v1/ratelimit/bench/s", "post_rotate.lua"),
              (wd + f"/EVALSHA/{sha}/1/rl:s", "webdis_ratelimit.lua")),
             ("event publish (XADD)", (gw + "/v1/events/arbitrage", "publish.lua"),
