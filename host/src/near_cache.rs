@@ -1,5 +1,7 @@
 //! The near cache (L1): in-process copies of recent reads, bounded in bytes,
-//! keyed by the Redis key read.
+//! keyed by the Redis key read. A copy answers only the read that made it
+//! (its [`Read`]: the action in full, not the key alone), so a membership
+//! test of one member never answers for another, nor a top 10 for a top 100.
 //!
 //! A copy serves two purposes. Within the domain's `near_cache_ms` it answers
 //! reads without asking Redis. While Redis cannot answer, it answers reads
@@ -18,7 +20,7 @@
 //! [`NearCache::stale`] when Redis could not answer. Writes [`NearCache::forget`].
 
 use crate::plugin::bindings::Plan;
-use crate::store::plan::{cacheable_key, written_keys};
+use crate::store::plan::{cacheable_read, identity, written_keys};
 use crate::store::tracking::Invalidation;
 use bytes::Bytes;
 use std::hash::BuildHasher;
@@ -29,9 +31,38 @@ use std::time::{Duration, Instant};
 /// Invalidation counters (and single-flight turns), by key hash.
 const SLOTS: usize = 1024;
 
+/// What a copy answers: one read of one Redis key. Reads of one key that
+/// differ in a parameter (`SISMEMBER` of another member, other `ZRANGE`
+/// bounds, other `HMGET` fields, `GET` vs a counter's `GET`) answer
+/// differently, so each is its own. Shared by the read in flight, its copy
+/// and a client key's route: a hot read compares pointers, at worst the
+/// identity's bytes, and allocates nothing.
+#[derive(Debug, PartialEq)]
+pub struct Read {
+    /// The Redis key read.
+    key: String,
+    /// The action's kind and every parameter ([`identity`]).
+    action: Box<str>,
+}
+
+impl Read {
+    /// Bytes it holds, for the caches' weighers.
+    fn weight(&self) -> usize {
+        self.key.len() + self.action.len()
+    }
+
+    /// Whether a copy made by `self` answers `other`, the key being known
+    /// to match (it is what the copy was looked up by).
+    fn answers(self: &Arc<Read>, other: &Read) -> bool {
+        std::ptr::eq(Arc::as_ptr(self), other) || self.action == other.action
+    }
+}
+
 /// A kept copy of a read.
 #[derive(Debug)]
 pub struct Entry {
+    /// The read it answers; another read of the same key misses.
+    read: Arc<Read>,
     /// Which `?fields=` the body answered; a read for other fields misses.
     fields: String,
     /// The body as MessagePack (empty for an absent key).
@@ -63,8 +94,8 @@ pub struct Use {
 /// A read on its way to Redis whose answer may be kept.
 #[derive(Debug)]
 pub struct Kept {
-    /// The Redis key read.
-    key: String,
+    /// The Redis key read, and how.
+    read: Arc<Read>,
     /// The key's invalidation count when the read was considered.
     seq: u64,
     fresh_for: Duration,
@@ -87,7 +118,7 @@ impl NearCache {
         let cache = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|k: &String, e: &Arc<Entry>| {
-                (k.len() + e.fields.len() + e.body.len() + 96)
+                (k.len() + e.read.weight() + e.fields.len() + e.body.len() + 96)
                     .try_into()
                     .unwrap_or(u32::MAX)
             })
@@ -117,8 +148,8 @@ impl NearCache {
     }
 
     /// Whether a read planned as `plan` may be answered from or kept in the
-    /// near cache, and under which Redis key: the domain (or the plan's
-    /// hint) keeps copies, and the plan is a plain read of one key that it
+    /// near cache, and as which [`Read`]: the domain (or the plan's hint)
+    /// keeps copies, and the plan is a plain read of one key that it
     /// responds with. The invalidation count is taken now, before the read.
     /// A plan's cache hint has the last word: `keep: false` keeps nothing,
     /// `keep: true` sets how stale a copy may be served.
@@ -131,9 +162,12 @@ impl NearCache {
         if use_.fresh_for.is_zero() && max_stale.is_zero() {
             return None;
         }
-        let key = cacheable_key(plan)?;
+        let (key, action) = cacheable_read(plan)?;
         Some(Kept {
-            key: key.to_owned(),
+            read: Arc::new(Read {
+                key: key.to_owned(),
+                action: identity(action).into(),
+            }),
             seq: self.seq(key),
             fresh_for: use_.fresh_for,
             max_stale,
@@ -149,7 +183,9 @@ impl NearCache {
     }
 
     /// Keep what a read returned, unless the key was invalidated since it was
-    /// considered; never beyond `expires_in`, the key's life in Redis.
+    /// considered; never beyond `expires_in`, the key's life in Redis. It
+    /// replaces the copy of any other read of the key: one copy per key, so
+    /// an invalidation of the key has one copy to drop.
     /// `body` `None` keeps the fact that the key is absent (fresh only: an
     /// absent copy never stands in for Redis when it is down).
     pub fn keep(
@@ -164,7 +200,9 @@ impl NearCache {
         }
         let now = Instant::now();
         let epoch = self.epoch.load(Ordering::Acquire);
+        let key = &kept.read.key;
         let entry = Arc::new(Entry {
+            read: kept.read.clone(),
             epoch,
             fields: fields.join(","),
             absent: body.is_none(),
@@ -174,19 +212,19 @@ impl NearCache {
             fresh_until: now + expires_in.map_or(kept.fresh_for, |t| t.min(kept.fresh_for)),
             dies_at: expires_in.map(|t| now + t),
         });
-        if self.seq(&kept.key) == kept.seq {
-            self.cache.insert(kept.key.clone(), entry);
+        if self.seq(key) == kept.seq {
+            self.cache.insert(key.clone(), entry);
             // An invalidation that landed during the insert wins.
-            if self.seq(&kept.key) != kept.seq {
-                self.cache.invalidate(&kept.key);
+            if self.seq(key) != kept.seq {
+                self.cache.invalidate(key);
             }
         }
     }
 
-    fn entry(&self, key: &str, fields: &[String]) -> Option<Arc<Entry>> {
-        let e = self.cache.get(key)?;
+    fn entry(&self, read: &Read, fields: &[String]) -> Option<Arc<Entry>> {
+        let e = self.cache.get(&read.key)?;
         let alive = e.dies_at.is_none_or(|d| Instant::now() < d);
-        (alive && same_fields(&e.fields, fields)).then_some(e)
+        (alive && e.read.answers(read) && same_fields(&e.fields, fields)).then_some(e)
     }
 
     /// A copy still fresh enough to answer without Redis.
@@ -194,15 +232,15 @@ impl NearCache {
         if kept.fresh_for.is_zero() {
             return None;
         }
-        self.fresh_at(&kept.key, fields)
+        self.fresh_at(&kept.read, fields)
     }
 
-    /// A fresh copy of the Redis key `key` (a route's, see [`Routes`]).
-    pub fn fresh_at(&self, key: &str, fields: &[String]) -> Option<Arc<Entry>> {
+    /// A fresh copy made by `read` (a route's, see [`Routes`]).
+    pub fn fresh_at(&self, read: &Read, fields: &[String]) -> Option<Arc<Entry>> {
         if !self.heard.load(Ordering::Acquire) {
             return None;
         }
-        let e = self.entry(key, fields)?;
+        let e = self.entry(read, fields)?;
         let current = e.epoch == self.epoch.load(Ordering::Acquire);
         (current && Instant::now() < e.fresh_until).then_some(e)
     }
@@ -210,7 +248,7 @@ impl NearCache {
     /// A copy no older than the read's `max_stale`, and its age, for when
     /// Redis cannot answer.
     pub fn stale(&self, kept: &Kept, fields: &[String]) -> Option<(Bytes, Duration)> {
-        let e = self.entry(&kept.key, fields).filter(|e| !e.absent)?;
+        let e = self.entry(&kept.read, fields).filter(|e| !e.absent)?;
         let age = e.stored.elapsed();
         (age <= kept.max_stale).then(|| (e.body.clone(), age))
     }
@@ -237,15 +275,16 @@ impl NearCache {
     }
 }
 
-/// Which Redis key a domain's policy read for a client's key, learned from
-/// its plans. A fresh copy under that key answers the next read of the same
-/// client key before the policy runs: a hot read costs no plugin call. The
-/// copy is as coherent as any (Redis's invalidations and this gateway's
-/// writes end it, and it is fresh for `near_cache_ms` at most), so a policy
-/// that would now read another key for that client key is asked again
-/// within `near_cache_ms`. One per near-cached domain and plugin: a reload
-/// that changes either starts empty. Bounded in bytes ([`ROUTES_MAX_BYTES`]).
-pub struct Routes(moka::sync::Cache<String, Arc<str>>);
+/// Which read (Redis key and action) a domain's policy planned for a
+/// client's key, learned from its plans. A fresh copy made by that read
+/// answers the next read of the same client key before the policy runs: a
+/// hot read costs no plugin call. The copy is as coherent as any (Redis's
+/// invalidations and this gateway's writes end it, and it is fresh for
+/// `near_cache_ms` at most), so a policy that would now plan another read
+/// for that client key is asked again within `near_cache_ms`. One per
+/// near-cached domain and plugin: a reload that changes either starts
+/// empty. Bounded in bytes ([`ROUTES_MAX_BYTES`]).
+pub struct Routes(moka::sync::Cache<String, Arc<Read>>);
 
 /// What one near-cached domain's routes may weigh.
 pub const ROUTES_MAX_BYTES: u64 = 4 << 20;
@@ -255,22 +294,22 @@ impl Routes {
         Routes(
             moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
-                .weigher(|k: &String, v: &Arc<str>| {
-                    (k.len() + v.len() + 64).try_into().unwrap_or(u32::MAX)
+                .weigher(|k: &String, v: &Arc<Read>| {
+                    (k.len() + v.weight() + 64).try_into().unwrap_or(u32::MAX)
                 })
                 .build(),
         )
     }
 
-    /// The Redis key the policy last read for `key`.
-    pub fn get(&self, key: &str) -> Option<Arc<str>> {
+    /// The read the policy last planned for `key`.
+    pub fn get(&self, key: &str) -> Option<Arc<Read>> {
         self.0.get(key)
     }
 
-    /// Remember that a read of `key` was planned as a kept read of `kept`.
+    /// Remember that a read of `key` was planned as the kept read `kept`.
     pub fn learn(&self, key: &str, kept: &Kept) {
-        if self.0.get(key).as_deref() != Some(kept.key.as_str()) {
-            self.0.insert(key.to_owned(), Arc::from(kept.key.as_str()));
+        if self.0.get(key).as_deref() != Some(&*kept.read) {
+            self.0.insert(key.to_owned(), kept.read.clone());
         }
     }
 }
@@ -326,16 +365,29 @@ impl NearCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::bindings::{Action, CacheHint, StringGet};
+    use crate::plugin::bindings::{Action, CacheHint, CounterGet, SetContains, StringGet};
 
     fn read(key: &str) -> Plan {
+        reading(Action::Get(StringGet { key: key.into() }))
+    }
+
+    fn reading(action: Action) -> Plan {
         Plan {
-            actions: vec![Action::Get(StringGet { key: key.into() })],
+            actions: vec![action],
             atomic: false,
             respond: Some(0),
             ttl_ms: None,
             cache: None,
         }
+    }
+
+    /// `SISMEMBER d:s member`, considered.
+    fn contains(near: &NearCache, member: &str) -> Kept {
+        let action = Action::SetContains(SetContains {
+            key: "d:s".into(),
+            member: member.into(),
+        });
+        near.consider(USE, &reading(action)).expect("keepable")
     }
 
     const USE: Use = Use {
@@ -489,5 +541,68 @@ mod tests {
         // A write ends it like any copy.
         near.invalidate(Invalidation::Keys(vec![b"d:gone".to_vec()]));
         assert!(near.fresh(&kept(&near, "d:gone"), &[]).is_none());
+    }
+
+    #[test]
+    fn reads_of_one_key_with_other_parameters_do_not_answer_each_other() {
+        let near = NearCache::new(1 << 20);
+        near.keep(
+            contains(&near, "x1"),
+            &[],
+            Some(Bytes::from_static(b"\xc3")),
+            None,
+        );
+        assert!(
+            near.fresh(&contains(&near, "x1"), &[]).is_some(),
+            "the same read"
+        );
+        let x2 = contains(&near, "x2");
+        assert!(near.fresh(&x2, &[]).is_none(), "x1's answer is not x2's");
+        assert!(near.stale(&x2, &[]).is_none(), "nor while Redis is down");
+        // x2's answer replaces x1's: one copy per key.
+        near.keep(x2, &[], Some(Bytes::from_static(b"\xc2")), None);
+        assert!(near.fresh(&contains(&near, "x1"), &[]).is_none());
+        let copy = near.fresh(&contains(&near, "x2"), &[]).expect("x2's");
+        assert_eq!(&copy.body[..], b"\xc2");
+
+        // The same bytes in two shapes: a value and a counter.
+        near.keep(
+            kept(&near, "d:n"),
+            &[],
+            Some(Bytes::from_static(b"\xa11")),
+            None,
+        );
+        let counter = reading(Action::CounterGet(CounterGet { key: "d:n".into() }));
+        let counter = near.consider(USE, &counter).expect("keepable");
+        assert!(near.fresh(&counter, &[]).is_none());
+        assert!(near.fresh(&kept(&near, "d:n"), &[]).is_some());
+    }
+
+    /// The hot path: a client key's route leads to its own read's copy only.
+    #[test]
+    fn a_route_finds_the_copy_of_its_own_read_only() {
+        let near = NearCache::new(1 << 20);
+        let routes = Routes::new(1 << 20);
+        let x1 = contains(&near, "x1");
+        routes.learn("x1", &x1);
+        near.keep(x1, &[], Some(Bytes::from_static(b"\xc3")), None);
+        let route = |key| routes.get(key).expect("learned");
+        assert!(near.fresh_at(&route("x1"), &[]).is_some());
+        let x2 = contains(&near, "x2");
+        routes.learn("x2", &x2);
+        assert!(
+            near.fresh_at(&route("x2"), &[]).is_none(),
+            "x2's route, x1's copy"
+        );
+        near.keep(x2, &[], Some(Bytes::from_static(b"\xc2")), None);
+        assert!(near.fresh_at(&route("x1"), &[]).is_none());
+        assert!(near.fresh_at(&route("x2"), &[]).is_some());
+        // A copy made by the same read planned again (another `Read`, equal)
+        // answers the route learned the first time.
+        let again = contains(&near, "x1");
+        routes.learn("x1", &again);
+        near.keep(again, &[], Some(Bytes::from_static(b"\xc3")), None);
+        let copy = near.fresh_at(&route("x1"), &[]).expect("x1's again");
+        assert_eq!(&copy.body[..], b"\xc3");
     }
 }

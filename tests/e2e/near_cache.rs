@@ -8,7 +8,7 @@ use redis::Commands;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{Gateway, Redis, config, eventually};
+use support::{Gateway, Redis, config, config_in, eventually, own_plugins_dir};
 
 /// `cache` and `l1` share the store; `l1` keeps copies for 10 s, so only
 /// invalidations can explain a change seen sooner.
@@ -30,8 +30,17 @@ fn gets(redis: &Redis) -> u64 {
 }
 
 async fn read(client: &reqwest::Client, gw: &Gateway, key: &str) -> (u16, String, Value) {
+    read_in(client, gw, "l1", key).await
+}
+
+async fn read_in(
+    client: &reqwest::Client,
+    gw: &Gateway,
+    domain: &str,
+    key: &str,
+) -> (u16, String, Value) {
     let resp = client
-        .get(gw.url(&format!("/v1/cache/l1/{key}")))
+        .get(gw.url(&format!("/v1/cache/{domain}/{key}")))
         .send()
         .await
         .unwrap();
@@ -256,4 +265,40 @@ async fn a_miss_storm_on_one_key_costs_one_read_per_change() {
     )
     .await;
     println!("miss storm: 500 reads of an absent key, {reads} Redis GET(s)");
+}
+
+/// Two reads of one Redis key that differ in a parameter are two reads: the
+/// fixture's policy answers whether the client key is a member of one set
+/// (`SISMEMBER {domain}:members KEY`), so every client key reads the same
+/// Redis key. A copy kept for one member never answers for another, on the
+/// policy's path or the hot path; the same read is still answered from
+/// memory.
+#[tokio::test]
+async fn a_copy_answers_only_the_read_that_made_it() {
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&["set-member"]);
+    let extra = "[domains.members]\nplugin = \"set-member\"\nnear_cache_ms = 10000\n";
+    let gw = Gateway::start(&config_in(&redis, plugins.path(), extra));
+    let client = reqwest::Client::new();
+    let url = gw.url("/v1/cache/members/x1");
+    let put = client.put(url).json(&json!(true)).send().await.unwrap();
+    assert_eq!(put.status(), 204);
+    let member = async |key: &str| read_in(&client, &gw, "members", key).await;
+    let (redis_hit, near_hit) = (
+        "sluice; hit".to_owned(),
+        "sluice; hit; detail=near".to_owned(),
+    );
+
+    assert_eq!(member("x1").await, (200, redis_hit.clone(), json!(true)));
+    // Through the policy: x2 plans a read of the same Redis key.
+    assert_eq!(
+        member("x2").await,
+        (200, redis_hit.clone(), json!(false)),
+        "x1's answer given for x2"
+    );
+    // Through the hot path: x1's route leads to the key x2's copy now holds.
+    assert_eq!(member("x1").await, (200, redis_hit.clone(), json!(true)));
+    assert_eq!(member("x1").await, (200, near_hit.clone(), json!(true)));
+    assert_eq!(member("x2").await, (200, redis_hit, json!(false)));
+    assert_eq!(member("x2").await, (200, near_hit, json!(false)));
 }

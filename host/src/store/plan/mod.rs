@@ -388,12 +388,30 @@ pub fn written_keys(plan: &Plan) -> impl Iterator<Item = &str> {
 /// and it writes nothing — a plan that writes (a sliding TTL) must reach
 /// Redis every time.
 pub fn cacheable_key(plan: &Plan) -> Option<&str> {
-    let first = plan.actions.first().map(kind)?;
+    cacheable_read(plan).map(|(key, _)| key)
+}
+
+/// [`cacheable_key`], with the read that answer is kept for: its first
+/// action. Several cacheable reads take parameters besides the key (a
+/// member, bounds, fields) and two kinds read the same bytes in different
+/// shapes, so a copy may answer only a read of the same action.
+pub fn cacheable_read(plan: &Plan) -> Option<(&str, &Action)> {
+    let action = plan.actions.first()?;
+    let first = kind(action);
     let writes = plan.actions.iter().any(|a| kind(a).writes());
     if plan.atomic || writes || plan.respond != Some(0) || !first.cacheable() {
         return None;
     }
-    first.keys().into_iter().next()
+    Some((first.keys().into_iter().next()?, action))
+}
+
+/// An action's identity: its kind and every parameter, so equal exactly
+/// when the actions are. Its `Debug` form, which bindgen writes field by
+/// field and variant by name (strings quoted and escaped, floats in their
+/// shortest exact form): no `PartialEq` or `Hash` on the contract's types
+/// to keep in step with the WIT.
+pub fn identity(action: &Action) -> String {
+    format!("{action:?}")
 }
 
 /// The response body for the reply of `action`.
@@ -1031,6 +1049,66 @@ mod tests {
             None,
             "tracking follows a plain read only"
         );
+    }
+
+    /// Reads of one key that differ in any parameter, or in kind, have
+    /// different identities; the same read has the same.
+    #[test]
+    fn a_reads_identity_is_its_kind_and_every_parameter() {
+        let contains = |member: &str| {
+            Action::SetContains(SetContains {
+                key: "cache:s".into(),
+                member: member.into(),
+            })
+        };
+        let range = |bounds, reverse, limit| {
+            Action::ZsetRange(ZsetRange {
+                key: "cache:z".into(),
+                bounds,
+                reverse,
+                limit,
+            })
+        };
+        let fields = |fields: &[&str]| {
+            Action::HashGet(HashGet {
+                key: "cache:h".into(),
+                fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            })
+        };
+        let reads = [
+            get("cache:n"),
+            Action::CounterGet(CounterGet {
+                key: "cache:n".into(),
+            }),
+            contains("x1"),
+            contains("x2"),
+            contains("x1\", member: \"x2"),
+            range(ZsetBounds::Rank((0, 9)), true, None),
+            range(ZsetBounds::Rank((0, 99)), true, None),
+            range(ZsetBounds::Rank((0, 9)), false, None),
+            range(ZsetBounds::Score((0.0, 1.0)), false, Some(10)),
+            range(ZsetBounds::Score((0.0, 1.0)), false, Some(100)),
+            range(
+                ZsetBounds::Score((0.0, 1.0000000000000002)),
+                false,
+                Some(10),
+            ),
+            fields(&[]),
+            fields(&["a"]),
+            fields(&["a", "b"]),
+            fields(&["a,b"]),
+        ];
+        let ids: Vec<String> = reads.iter().map(identity).collect();
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(identity(&contains("x1")), ids[2]);
+        let mut p = plan(vec![contains("x1")]);
+        p.respond = Some(0);
+        let (key, read) = cacheable_read(&p).expect("kept");
+        assert_eq!((key, identity(read)), ("cache:s", ids[2].clone()));
     }
 
     pub(super) fn json(body: Option<Vec<u8>>) -> serde_json::Value {
