@@ -470,7 +470,7 @@ impl Gateway {
                 watch.release().await;
                 return Ok(Done {
                     body: read_answer,
-                    expires_in: None,
+                    expires_at: None,
                 });
             }
             write.atomic = true;
@@ -488,7 +488,7 @@ impl Gateway {
                 Some(done) => {
                     return Ok(Done {
                         body: done.body.or(read_answer),
-                        expires_in: None,
+                        expires_at: None,
                     });
                 }
                 None => METRICS.watch_conflicts.inc(),
@@ -657,7 +657,7 @@ impl Gateway {
         self.record(domain, call, body.is_some());
         // A kept read keeps what it found, or that it found nothing.
         if let Some(kept) = kept {
-            (self.near()).keep(kept, call.fields(), body.clone(), done.expires_in);
+            (self.near()).keep(kept, call.fields(), body.clone(), done.expires_at);
         }
         Ok(body.map_or(Answer::Nothing, Answer::Fresh))
     }

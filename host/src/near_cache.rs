@@ -183,7 +183,8 @@ impl NearCache {
     }
 
     /// Keep what a read returned, unless the key was invalidated since it was
-    /// considered; never beyond `expires_in`, the key's life in Redis. It
+    /// considered; never beyond `expires_at`, the key's end in Redis (no
+    /// later than Redis's own: see [`crate::store::Done`]). It
     /// replaces the copy of any other read of the key: one copy per key, so
     /// an invalidation of the key has one copy to drop.
     /// `body` `None` keeps the fact that the key is absent (fresh only: an
@@ -193,7 +194,7 @@ impl NearCache {
         kept: Kept,
         fields: &[String],
         body: Option<Bytes>,
-        expires_in: Option<Duration>,
+        expires_at: Option<Instant>,
     ) {
         if !self.heard.load(Ordering::Acquire) {
             return;
@@ -209,8 +210,8 @@ impl NearCache {
             body: body.unwrap_or_default(),
             json: std::sync::OnceLock::new(),
             stored: now,
-            fresh_until: now + expires_in.map_or(kept.fresh_for, |t| t.min(kept.fresh_for)),
-            dies_at: expires_in.map(|t| now + t),
+            fresh_until: expires_at.map_or(now + kept.fresh_for, |t| t.min(now + kept.fresh_for)),
+            dies_at: expires_at,
         });
         if self.seq(key) == kept.seq {
             self.cache.insert(key.clone(), entry);
@@ -457,7 +458,7 @@ mod tests {
             kept(&near, "d:k"),
             &[],
             Some(Bytes::from_static(b"\x01")),
-            Some(Duration::ZERO),
+            Some(Instant::now()),
         );
         assert!(near.fresh(&kept(&near, "d:k"), &[]).is_none());
         assert!(near.stale(&kept(&near, "d:k"), &[]).is_none());

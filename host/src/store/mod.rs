@@ -298,6 +298,7 @@ impl Store {
             .map(|job| place(&mut pipe, job, &self.scripts, &mut gets, optin))
             .collect();
         merge_gets(&mut pipe, gets, &mut placed);
+        let sent = std::time::Instant::now();
         let mut replies = match pipe.is_empty() {
             true => Ok(Vec::new()),
             false => {
@@ -318,7 +319,7 @@ impl Store {
             .map(|(placed, job)| {
                 let placed = placed?;
                 let replies = replies.as_mut().map_err(|e| e.clone())?;
-                placed.take(replies, job)
+                placed.take(replies, job, sent)
             })
             .collect()
     }

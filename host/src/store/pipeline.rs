@@ -9,7 +9,7 @@ use super::scripts::{self, Scripts};
 use crate::plugin::bindings::{Action, Plan};
 use crate::telemetry::METRICS;
 use redis::{Pipeline, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How a read that gathers many values (an mget, a stream read or claim)
 /// is split into round trips so that one request cannot pull more than
@@ -73,9 +73,10 @@ impl<'a> Job<'a> {
 pub struct Done {
     /// The answer's body, MessagePack (`None`: a miss, or nothing to say).
     pub body: Option<Vec<u8>>,
-    /// For a tracked read: how long the key lives on in Redis (`None`: no
-    /// expiry, or not tracked).
-    pub expires_in: Option<Duration>,
+    /// For a tracked read: when the key ends in Redis (`None`: no expiry,
+    /// or not tracked). Counted from before the command was sent, so it is
+    /// never later than Redis's own expiry, however long the reply took.
+    pub expires_at: Option<Instant>,
 }
 
 /// Where a job's replies will be in the pipeline's replies.
@@ -199,7 +200,12 @@ impl Placed {
     /// `job`'s answer out of the pipeline's replies; the first error reply
     /// among its commands fails the plan (its other commands may have run:
     /// plans that need all-or-nothing ask for atomicity).
-    pub(super) fn take(self, replies: &mut [Value], job: &Job) -> Result<Done, StoreError> {
+    pub(super) fn take(
+        self,
+        replies: &mut [Value],
+        job: &Job,
+        sent: Instant,
+    ) -> Result<Done, StoreError> {
         let span = replies
             .get(self.span.clone())
             .ok_or_else(|| StoreError::Internal("fewer replies than commands".into()))?;
@@ -225,8 +231,8 @@ impl Placed {
             };
             out.push(v.unwrap_or(Value::Nil));
         }
-        let expires_in = match self.pttl.and_then(|i| replies.get(i)) {
-            Some(Value::Int(ms)) if *ms >= 0 => Some(Duration::from_millis(*ms as u64)),
+        let expires_at = match self.pttl.and_then(|i| replies.get(i)) {
+            Some(Value::Int(ms)) if *ms >= 0 => Some(sent + Duration::from_millis(*ms as u64)),
             _ => None,
         };
         let body = match (job.reply, job.plan.respond) {
@@ -243,7 +249,7 @@ impl Placed {
                 }
             }
         };
-        Ok(Done { body, expires_in })
+        Ok(Done { body, expires_at })
     }
 }
 
@@ -367,14 +373,23 @@ mod tests {
             Value::Array(vec![Value::Okay, Value::BulkString(b"y".to_vec())]),
         ];
         let mut placed = placed.into_iter();
+        let sent = Instant::now();
         // Each answer is the shaped reply of the action its plan responds
         // with (MessagePack values pass through as they are).
-        let first = placed.next().unwrap().take(&mut replies, &jobs[0]).unwrap();
+        let first = placed
+            .next()
+            .unwrap()
+            .take(&mut replies, &jobs[0], sent)
+            .unwrap();
         assert_eq!(first.body.as_deref(), Some(&b"x"[..]));
-        assert_eq!(first.expires_in, Some(Duration::from_millis(1500)));
-        let second = placed.next().unwrap().take(&mut replies, &jobs[1]).unwrap();
+        assert_eq!(first.expires_at, Some(sent + Duration::from_millis(1500)));
+        let second = placed
+            .next()
+            .unwrap()
+            .take(&mut replies, &jobs[1], sent)
+            .unwrap();
         assert_eq!(second.body.as_deref(), Some(&b"y"[..]));
-        assert_eq!(second.expires_in, None);
+        assert_eq!(second.expires_at, None);
     }
 
     fn untracked(p: &Plan) -> Job<'_> {
@@ -406,11 +421,15 @@ mod tests {
         ])];
         let mut placed = placed.into_iter().map(Result::unwrap);
         let a = placed.next().unwrap();
-        let a = a.take(&mut replies, &untracked(&plans[0])).unwrap();
+        let a = a
+            .take(&mut replies, &untracked(&plans[0]), Instant::now())
+            .unwrap();
         assert_eq!(a.body.as_deref(), Some(&b"x"[..]));
         let b = placed.next().unwrap();
         assert_eq!(
-            b.take(&mut replies, &untracked(&plans[1])).unwrap().body,
+            b.take(&mut replies, &untracked(&plans[1]), Instant::now())
+                .unwrap()
+                .body,
             None
         );
         // One alone stays a GET.
@@ -440,14 +459,17 @@ mod tests {
         let mut replies = vec![error_reply("WRONGTYPE"), Value::Nil, Value::Nil, Value::Nil];
         let (ja, jb) = (untracked(&a), untracked(&b));
         assert!(matches!(
-            pa.take(&mut replies, &ja),
+            pa.take(&mut replies, &ja, Instant::now()),
             Err(StoreError::Command(_))
         ));
-        assert_eq!(pb.take(&mut replies, &jb).unwrap().body, None);
+        assert_eq!(
+            pb.take(&mut replies, &jb, Instant::now()).unwrap().body,
+            None
+        );
         // A missing reply is the gateway's own error, not a panic.
         let pc = place(&mut pipe, &ja, &scripts, &mut gets, true).unwrap();
         assert!(matches!(
-            pc.take(&mut replies, &ja),
+            pc.take(&mut replies, &ja, Instant::now()),
             Err(StoreError::Internal(_))
         ));
     }

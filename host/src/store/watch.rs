@@ -87,13 +87,14 @@ impl Watch<'_> {
     pub async fn commit(mut self, job: &Job<'_>) -> Result<Option<Done>, StoreError> {
         let mut pipe = pipeline();
         let placed = place(&mut pipe, job, &self.store.scripts, &mut Vec::new(), false)?;
+        let sent = std::time::Instant::now();
         let mut replies = self.session.query(&pipe).await?;
         // EXEC answered, whatever it said: nothing is watched any more.
         self.session.clean();
         if matches!(replies.last(), Some(Value::Nil)) {
             return Ok(None);
         }
-        placed.take(&mut replies, job).map(Some)
+        placed.take(&mut replies, job, sent).map(Some)
     }
 
     /// Nothing to write after all: `UNWATCH`, so the connection goes back

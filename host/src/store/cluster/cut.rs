@@ -80,7 +80,7 @@ pub fn join(parts: Vec<Result<Done, StoreError>>, reply: Reply) -> Result<Done, 
     };
     Ok(Done {
         body,
-        expires_in: None,
+        expires_at: None,
     })
 }
 
@@ -175,7 +175,7 @@ mod tests {
         let done = |body: Option<Vec<u8>>| {
             Ok(Done {
                 body,
-                expires_in: None,
+                expires_at: None,
             })
         };
         let published = join(
