@@ -136,10 +136,11 @@ fn main() {
                 "adaptive-ttl" => native_ns::<adaptive_ttl::AdaptiveTtl>(&contract, &sdk),
                 _ => native_ns::<stream_router::StreamRouter>(&contract, &sdk),
             };
+            let op = format!("{op:?}");
             println!(
                 "{:<16} {:<8} {:>12.0} {:>12.0}",
                 dc.plugin,
-                format!("{op:?}"),
+                op.rsplit("::").next().unwrap_or(&op),
                 wasm,
                 native
             );
