@@ -136,6 +136,21 @@ mod tests {
         }
     }
 
+    /// A plan reading `key` and answering with it.
+    fn read(key: &str) -> Plan {
+        plan(vec![Action::Get(StringGet { key: key.into() })], Some(0))
+    }
+
+    /// A plan writing 0x01 to `key`.
+    fn write(key: &str) -> Plan {
+        let set = StringSet {
+            key: key.into(),
+            value: vec![0x01],
+            ttl_ms: None,
+        };
+        plan(vec![Action::Set(set)], None)
+    }
+
     fn job(plan: &Plan) -> Job<'_> {
         Job {
             plan,
@@ -160,15 +175,7 @@ mod tests {
         let redis = support::Redis::start();
         let store = store(&redis);
         let mut other = redis.conn();
-        let read = plan(vec![Action::Get(StringGet { key: "d:k".into() })], Some(0));
-        let write = plan(
-            vec![Action::Set(StringSet {
-                key: "d:k".into(),
-                value: vec![0x01],
-                ttl_ms: None,
-            })],
-            None,
-        );
+        let (read, write) = (read("d:k"), write("d:k"));
 
         // Read, another writer changes the key, then the write: refused, nothing written.
         let (watch, answers) = store.watch(&read, &TTL).await.expect("read round");
@@ -193,25 +200,17 @@ mod tests {
         let redis = support::Redis::start();
         let store = store(&redis);
         let mut other = redis.conn();
-        let read = plan(vec![Action::Get(StringGet { key: "d:k".into() })], Some(0));
-        let write = plan(
-            vec![Action::Set(StringSet {
-                key: "d:j".into(),
-                value: vec![0x01],
-                ttl_ms: None,
-            })],
-            None,
-        );
+        let (watched, write) = (read("d:k"), write("d:j"));
         // Released, or dropped half-way (a cancelled request): the next
         // session's transaction does not fail on the old session's watch.
-        let (watch, _) = store.watch(&read, &TTL).await.expect("read round");
+        let (watch, _) = store.watch(&watched, &TTL).await.expect("read round");
         watch.release().await;
-        let (watch, _) = store.watch(&read, &TTL).await.expect("read round");
+        let (watch, _) = store.watch(&watched, &TTL).await.expect("read round");
         drop(watch);
         let () = other.set("d:k", vec![0x02u8]).expect("SET");
+        let other_key = read("d:j");
         for _ in 0..8 {
-            let read = plan(vec![Action::Get(StringGet { key: "d:j".into() })], Some(0));
-            let (watch, _) = store.watch(&read, &TTL).await.expect("read round");
+            let (watch, _) = store.watch(&other_key, &TTL).await.expect("read round");
             assert!(watch.commit(&job(&write)).await.expect("commit").is_some());
         }
     }

@@ -2,7 +2,9 @@
 //! `HINCRBY`/`HINCRBYFLOAT` + `PEXPIRE`. Field values are MessagePack, so an
 //! object read back keeps its types; a field added to holds Redis's number.
 
-use super::{Ctx, Kind, PlanLimits, added, amount, expire, finite, items, read_items, value};
+use super::{
+    Ctx, Kind, PlanLimits, added, amount, expire, finite, items, names, read_items, value,
+};
 use crate::plugin::bindings::{HashAdd, HashDelete, HashGet, HashSet, Number};
 use crate::store::{StoreError, reply};
 use redis::{Cmd, Value};
@@ -78,10 +80,7 @@ impl Kind for HashDelete {
         true
     }
     fn check(&self, limits: &PlanLimits) -> Result<(), String> {
-        items(self.fields.len(), limits)?;
-        self.fields
-            .iter()
-            .try_for_each(|f| value(f.as_bytes(), limits))
+        names(&self.fields, limits)
     }
     /// No `PEXPIRE`: removing fields creates nothing that could outlive it.
     fn commands(&self, _: &Ctx) -> Result<Vec<Cmd>, StoreError> {

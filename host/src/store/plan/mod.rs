@@ -355,6 +355,13 @@ fn count(n: u32, limits: &PlanLimits) -> Result<(), String> {
     }
 }
 
+/// Names written or removed (members, fields): one to `max_items`, each
+/// within `max_value_bytes`.
+fn names(names: &[String], limits: &PlanLimits) -> Result<(), String> {
+    items(names.len(), limits)?;
+    names.iter().try_for_each(|n| value(n.as_bytes(), limits))
+}
+
 fn value(v: &[u8], limits: &PlanLimits) -> Result<(), String> {
     if v.len() > limits.max_value_bytes {
         return Err(format!(

@@ -1,7 +1,7 @@
 //! Sets: `SADD` + `PEXPIRE`, `SREM`, `SISMEMBER` (a boolean answer),
 //! `SRANDMEMBER` with a count (members, sorted) and `SCARD`.
 
-use super::{Ctx, Kind, PlanLimits, count, expire, items, value};
+use super::{Ctx, Kind, PlanLimits, count, expire, names, value};
 use crate::plugin::bindings::{SetAdd, SetContains, SetCount, SetMembers, SetRemove};
 use crate::store::{StoreError, reply};
 use redis::{Cmd, Value};
@@ -14,10 +14,7 @@ impl Kind for SetAdd {
         true
     }
     fn check(&self, limits: &PlanLimits) -> Result<(), String> {
-        items(self.members.len(), limits)?;
-        self.members
-            .iter()
-            .try_for_each(|m| value(m.as_bytes(), limits))
+        names(&self.members, limits)
     }
     fn commands(&self, ctx: &Ctx) -> Result<Vec<Cmd>, StoreError> {
         let mut cmd = redis::cmd("SADD");
@@ -60,10 +57,7 @@ impl Kind for SetRemove {
         true
     }
     fn check(&self, limits: &PlanLimits) -> Result<(), String> {
-        items(self.members.len(), limits)?;
-        self.members
-            .iter()
-            .try_for_each(|m| value(m.as_bytes(), limits))
+        names(&self.members, limits)
     }
     /// No `PEXPIRE`: removing members creates nothing that could outlive it.
     fn commands(&self, _: &Ctx) -> Result<Vec<Cmd>, StoreError> {

@@ -2,7 +2,7 @@
 //! `ZRANGE … WITHSCORES`, `ZREMRANGEBYRANK`, `ZREM`, `ZSCORE` and `ZCARD`.
 //! Writes that can create the set get their `PEXPIRE`.
 
-use super::{Ctx, Kind, PlanLimits, expire, items, not_nan, score, value};
+use super::{Ctx, Kind, PlanLimits, expire, items, names, not_nan, score, value};
 use crate::plugin::bindings::{
     ZsetAdd, ZsetBounds, ZsetCondition, ZsetCount, ZsetIncr, ZsetRange, ZsetRemove, ZsetScore,
     ZsetTrim,
@@ -165,10 +165,7 @@ impl Kind for ZsetRemove {
         true
     }
     fn check(&self, limits: &PlanLimits) -> Result<(), String> {
-        items(self.members.len(), limits)?;
-        self.members
-            .iter()
-            .try_for_each(|m| value(m.as_bytes(), limits))
+        names(&self.members, limits)
     }
     /// No `PEXPIRE`: removing members creates nothing that could outlive it.
     fn commands(&self, _: &Ctx) -> Result<Vec<Cmd>, StoreError> {
