@@ -305,3 +305,29 @@ fn a_scaffolded_policy_builds_and_passes_its_test() {
     assert!(test.status.success(), "{text}");
     assert!(text.contains("1 passed"), "{text}");
 }
+
+/// A second gateway started on the address a gateway serves refuses to
+/// start and names the first: with `SO_REUSEPORT` alone both would bind
+/// and the kernel would split the clients between them.
+#[test]
+fn a_second_gateway_on_a_served_address_refuses_to_start_naming_the_first() {
+    let redis = support::Redis::start();
+    let first = support::Gateway::start(&support::config(&redis, ""));
+    let addr = first.url("").trim_start_matches("http://").to_owned();
+    let mut second = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    second
+        .args(["serve", "--config"])
+        .arg(first.config_path())
+        .args(["--listen", &addr])
+        .env("RUST_LOG", "warn");
+    let (ok, stdout, stderr) = support::run_within(second, support::STARTUP);
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("another process already listens on {addr}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("pid {}", first.pid())), "{stderr}");
+    // The first gateway still serves.
+    let health = std::net::TcpStream::connect(&addr);
+    assert!(health.is_ok());
+}

@@ -15,6 +15,7 @@ mod codec;
 mod events;
 mod html;
 mod idempotency;
+mod listener;
 mod login;
 mod openapi;
 mod ops;
@@ -52,8 +53,10 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Listening sockets for `threads` HTTP threads on one address, each with
 /// `SO_REUSEPORT` so the kernel spreads new connections over them (port 0:
-/// the first socket's port for all). Call inside a runtime.
+/// the first socket's port for all), unless another process listens there
+/// already ([`listener::vacant`]). Call inside a runtime.
 pub fn bind(addr: SocketAddr, threads: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    listener::vacant(addr)?;
     let mut at = addr;
     let mut listeners = Vec::with_capacity(threads.max(1));
     for _ in 0..threads.max(1) {
