@@ -47,6 +47,23 @@ fn a_good_file_passes_and_names_its_domains() {
     assert!(out.contains("ok") && out.contains("cache"), "{out}");
 }
 
+/// API keys on a listener beyond loopback, in plain HTTP: the file is
+/// valid, and `check-config` says the keys would cross the network in clear.
+#[test]
+fn keys_on_a_wide_plain_listener_are_warned_about() {
+    let keys = "\n[clients.app]\nkey_sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\nread = [\"cache\"]\n";
+    let wide = format!("[server]\nlisten = \"0.0.0.0:8080\"\n{}{keys}", good());
+    let (ok, out) = check(&wide);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("warning: server.listen 0.0.0.0:8080 is not a loopback address")
+            && out.contains("API keys would cross the network in clear"),
+        "{out}"
+    );
+    let (ok, out) = check(&format!("{}{keys}", good()));
+    assert!(ok && !out.contains("in clear"), "loopback: {out}");
+}
+
 #[test]
 fn the_shipped_example_config_passes() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/sluice.toml");

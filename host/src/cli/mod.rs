@@ -176,6 +176,9 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             if let Some(warning) = redis_user_warning(&config) {
                 eprintln!("warning: {warning}");
             }
+            if let Some(warning) = cleartext_warning(&config, admin_token_set()) {
+                eprintln!("warning: {warning}");
+            }
             println!(
                 "{}: ok (domains: {})",
                 file.display(),
@@ -193,6 +196,34 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `SLUICE_ADMIN_TOKEN` is set (the admin API is on).
+fn admin_token_set() -> bool {
+    std::env::var("SLUICE_ADMIN_TOKEN").is_ok_and(|t| !t.is_empty())
+}
+
+/// A warning when secrets would cross the network in clear: the listener
+/// is not loopback, the gateway speaks plain HTTP, and API keys or the
+/// admin token are set.
+fn cleartext_warning(config: &Config, admin_token: bool) -> Option<String> {
+    let keys = config.clients.as_ref().is_some_and(|c| !c.is_empty());
+    in_clear(config.server.listen, keys, admin_token)
+}
+
+/// [`cleartext_warning`] of a listener and what secrets are set.
+fn in_clear(listen: SocketAddr, keys: bool, admin_token: bool) -> Option<String> {
+    let secrets = match (keys, admin_token) {
+        (false, false) => return None,
+        (true, false) => "API keys",
+        (false, true) => "the admin token",
+        (true, true) => "API keys and the admin token",
+    };
+    (!listen.ip().is_loopback()).then(|| {
+        format!(
+            "server.listen {listen} is not a loopback address and the gateway speaks plain HTTP: {secrets} would cross the network in clear; listen on 127.0.0.1 behind a TLS-terminating proxy"
+        )
+    })
 }
 
 /// When Redis answers within two seconds: a warning if the configured user
@@ -297,6 +328,9 @@ async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Resu
     // This thread is the first HTTP thread: what it connects at start
     // (lanes for the ACL check, the INFO poller) is its own.
     crate::store::pool::pin_lanes(0, threads);
+    if let Some(warning) = cleartext_warning(&config, admin_token_set()) {
+        tracing::warn!("{warning}");
+    }
     let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("WebAssembly runtime: {e:#}"))?;
     let gateway = Gateway::new(config, &runtime)?;
     if gateway.clients().is_open() {
@@ -309,6 +343,7 @@ async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Resu
         .ok()
         .filter(|t| !t.is_empty())
         .map(crate::secret::Secret::new);
+
     let live = Live::new(gateway, runtime, config_path.clone(), admin_token);
     live.spawn_sighup();
     if watch {
@@ -362,5 +397,22 @@ mod tests {
             LogFormat::Json
         );
         assert!(Cli::try_parse_from(["sluice", "serve", "--log-format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn secrets_over_plain_http_beyond_loopback_are_warned_about() {
+        let at = |listen: &str| listen.parse::<SocketAddr>().expect("address");
+        let wide = in_clear(at("0.0.0.0:8080"), true, false).expect("warned");
+        assert!(
+            wide.contains("0.0.0.0:8080")
+                && wide.contains("API keys would cross the network in clear"),
+            "{wide}"
+        );
+        let admin = in_clear(at("10.0.0.5:8080"), false, true).expect("warned");
+        assert!(admin.contains("the admin token would"), "{admin}");
+        // Nothing secret, or loopback only: nothing to say.
+        assert_eq!(in_clear(at("0.0.0.0:8080"), false, false), None);
+        assert_eq!(in_clear(at("127.0.0.1:8080"), true, true), None);
+        assert_eq!(in_clear(at("[::1]:8080"), true, true), None);
     }
 }
