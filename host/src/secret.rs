@@ -93,6 +93,25 @@ impl RedisUrl {
     pub fn scheme(&self) -> &str {
         self.expose().split_once("://").map_or("", |(s, _)| s)
     }
+
+    /// `text` (a message made by others about this URL) without any of
+    /// the URL's parts that may be its password: what follows the first
+    /// `:` of the userinfo, and a `pass=` value. A message may quote them
+    /// without the rest of the URL around them.
+    pub fn scrub(&self, text: &str) -> String {
+        let url = self.expose();
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let userinfo = rest.rsplit_once('@').map(|(u, _)| u);
+        let password = userinfo.and_then(|u| u.split_once(':').map(|(_, p)| p).or(Some(u)));
+        let query = url.split_once("pass=").map(|(_, p)| p);
+        let mut out = text.to_owned();
+        for secret in [password, query].into_iter().flatten() {
+            if secret.len() >= 3 {
+                out = out.replace(secret, "***");
+            }
+        }
+        out
+    }
 }
 
 impl From<String> for RedisUrl {
@@ -128,17 +147,32 @@ impl<'de> Deserialize<'de> for RedisUrl {
 /// A Redis URL with its password replaced by `***`: the one in the authority
 /// (`redis://user:***@host`, where the last `@` ends it, as URL parsers read
 /// it; userinfo without a `:` is hidden whole, in case it is a password) and
-/// a `pass=` query parameter (`redis+unix://`). A host followed by another
-/// `@` further on (a password with an unencoded `/`, `?` or `#` in it, which
-/// no parser reads as meant) shows nothing after the scheme.
+/// a `pass=` query parameter (`redis+unix://`, everything after it). An `@`
+/// after the authority (a password with an unencoded `/`, `?` or `#`, an
+/// empty authority: `redis:///:pw@host`, or a socket path, where a
+/// misplaced password cannot be told from an `@` in a file name) shows
+/// nothing after the scheme. Text before the scheme (`url=[redis://…`)
+/// stays as it is. Text that is not `scheme://…`
+/// but holds an `@`, a `:` or `pass` (`redis:/:pw@host`, `redis:pw`,
+/// `redis//:pw@host`, `user:pw@host`) is hidden whole: a mistyped URL is
+/// where a password is most likely to be echoed.
 fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let split = url.split_once("://").map(|(before, rest)| {
+        let at = before
+            .rfind(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-".contains(c)))
+            .map_or(0, |i| i + 1);
+        (&before[..at], &before[at..], rest)
+    });
+    let Some((lead, scheme, rest)) = split.filter(|(_, s, _)| is_scheme(s)) else {
+        return match url.contains(['@', ':']) || url.contains("pass") {
+            true => "***".to_owned(),
+            false => url.to_owned(),
+        };
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
-    if !authority.is_empty() && tail.contains('@') {
-        return format!("{scheme}://***");
+    if tail.contains('@') {
+        return format!("{lead}{scheme}://***");
     }
     let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
@@ -149,28 +183,65 @@ fn redact_url(url: &str) -> String {
     };
     let tail = match tail.split_once('?') {
         Some((path, query)) => {
-            let pairs: Vec<_> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key @ ("pass" | "password"), _)) => format!("{key}=***"),
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            format!("{path}?{}", pairs.join("&"))
+            let mut shown = Vec::new();
+            for pair in query.split('&') {
+                match pair.split_once('=') {
+                    // The rest may be the password's own `&`s.
+                    Some((key @ ("pass" | "password"), _)) => {
+                        shown.push(format!("{key}=***"));
+                        break;
+                    }
+                    _ => shown.push(pair.to_owned()),
+                }
+            }
+            format!("{path}?{}", shown.join("&"))
         }
         None => tail.to_owned(),
     };
-    format!("{scheme}://{authority}{tail}")
+    format!("{lead}{scheme}://{authority}{tail}")
+}
+
+/// `[a-z][a-z0-9+.-]*`, as URL schemes are.
+fn is_scheme(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-".contains(c))
+}
+
+/// Whether a word of a message may be a Redis URL, well-formed or not: it
+/// holds `://`, or starts with a Redis scheme's name and a `:` or `/`
+/// (`redis:/:pw@h`, `redis//:pw@h`), or holds an `@` (`user:pw@host`) or
+/// a `pass=`.
+fn url_like(word: &str) -> bool {
+    const SCHEMES: [&str; 7] = [
+        "redis+unix",
+        "valkey+unix",
+        "rediss",
+        "redis",
+        "valkeys",
+        "valkey",
+        "unix",
+    ];
+    word.contains("://")
+        || word.contains('@')
+        || word.contains("pass=")
+        || word.contains("password=")
+        || SCHEMES.iter().any(|s| {
+            word.strip_prefix(s)
+                .is_some_and(|rest| rest.starts_with([':', '/']))
+        })
 }
 
 /// `text` with the password of every URL in it hidden (a URL: a run of
-/// characters other than whitespace and quotes that holds `://`). For
-/// messages made by others that may quote the config file.
+/// characters other than whitespace and quotes that [`url_like`] takes for
+/// one). For messages made by others that may quote the config file. A
+/// password with whitespace or quotes in it is not one word: this cannot
+/// hide what it cannot tell apart.
 pub fn redact_urls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
-        if word.contains("://") {
+        if url_like(word) {
             out.push_str(&redact_url(word));
         } else {
             out.push_str(word);
@@ -257,17 +328,60 @@ mod tests {
         assert_eq!(shown, "redis://u:***@db:6379");
         assert_eq!(
             redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cret&user=u"),
-            "redis+unix:///run/redis.sock?db=1&pass=***&user=u"
+            "redis+unix:///run/redis.sock?db=1&pass=***"
         );
-        // An '@' in a socket's path is not userinfo.
-        assert_eq!(
-            redact_url("redis+unix:///tmp/a@b.sock"),
-            "redis+unix:///tmp/a@b.sock"
-        );
+        // An '@' in a socket's path cannot be told from a misplaced password.
+        assert_eq!(redact_url("redis+unix:///tmp/a@b.sock"), "redis+unix://***");
+        // Mistyped: hidden whole.
+        for typo in ["redis:/:pw@h", "redis:pw", "redis//:pw@h", "u:pw@h"] {
+            assert_eq!(redact_url(typo), "***", "{typo}");
+        }
+        assert_eq!(redact_url("redis:///:pw@h"), "redis://***");
         // A password with an unencoded '/' or '#': nothing is shown.
         assert_eq!(redact_url("redis://u:pa/ss@db:6379"), "redis://***");
         assert_eq!(redact_url("redis://u:pa#ss@db:6379"), "redis://***");
         assert_eq!(redact_url("redis://u:p@ss/x@h"), "redis://***");
+    }
+
+    proptest::proptest! {
+        /// A password planted where a mistyped URL puts it never shows:
+        /// not in the URL's own display, its debug form or JSON, not in a
+        /// message quoting the URL (a TOML error's line), not in the
+        /// refusal of the URL, whatever the typo around it.
+        #[test]
+        fn a_planted_password_shows_in_no_output(
+            prefix in proptest::sample::select(vec![
+                "redis://", "redis:///", "redis:/", "redis:", "redis//", "redis:\\\\",
+                "rediss://", "redis+unix://", "redis+unix:///", "unix:", "valkey://", "",
+                "http://", "redis:://",
+            ]),
+            user in "[a-z]{0,6}",
+            // No `:`: in userinfo it ends the user, which is not secret.
+            password in "[A-Za-z0-9!$%*~_^.@/#?-]{6,16}",
+            host in "[a-z]{1,8}(:[0-9]{1,5})?",
+            shape in 0..6usize,
+        ) {
+            let url = match shape {
+                0 => format!("{prefix}{user}:{password}@{host}"),
+                1 => format!("{prefix}:{password}@{host}/0"),
+                2 => format!("{prefix}{host}?db=1&pass={password}"),
+                3 => format!("{prefix}{user}:{password}@{host}@x"),
+                4 => format!("{prefix}{password}@{host}"),
+                _ => format!("{prefix}/{user}:{password}@{host}"),
+            };
+            let redis = RedisUrl::new(url.clone());
+            let refusal = crate::config::url_refusal(&redis);
+            for shown in [
+                redis.to_string(),
+                format!("{redis:?}"),
+                serde_json::to_string(&redis).unwrap_or_default(),
+                redact_urls(&format!("2 | url = \"{url}\"\n  |   ^ invalid")),
+                redact_urls(&format!("cannot connect to {url}: refused")),
+                refusal,
+            ] {
+                proptest::prop_assert!(!shown.contains(&password), "{url} shown as {shown}");
+            }
+        }
     }
 
     #[test]

@@ -17,6 +17,8 @@ mod server;
 #[cfg(test)]
 pub(crate) mod testing;
 
+#[cfg(test)]
+pub(crate) use self::redis::url_refusal;
 pub use self::redis::{ClientError, ReadFrom, RedisConfig, TlsConfig, Topology};
 pub use breaker::BreakerConfig;
 pub use clients::ClientConfig;

@@ -141,7 +141,7 @@ impl ClientError {
             url: url.to_string(),
             reason: match url.scheme() {
                 "redis" | "rediss" | "redis+unix" | "unix" | "valkey" | "valkeys"
-                | "valkey+unix" => redact_urls(&e.to_string()),
+                | "valkey+unix" => url.scrub(&redact_urls(&e.to_string())),
                 _ => "expected redis://, rediss:// (TLS) or redis+unix://".into(),
             },
         }
@@ -225,6 +225,15 @@ impl RedisConfig {
         }
         Ok(())
     }
+}
+
+/// What the gateway says of `url` when it is refused (empty when it is
+/// taken): for the property test that no mistyped URL shows its password.
+#[cfg(test)]
+pub(crate) fn url_refusal(url: &RedisUrl) -> String {
+    connection_info(url)
+        .err()
+        .map_or(String::new(), |e| e.to_string())
 }
 
 /// `url`'s connection info with RESP3; `#insecure` refused.
