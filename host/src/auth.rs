@@ -169,8 +169,9 @@ impl Clients {
 }
 
 /// The token of an `Authorization: Bearer <token>` header (the scheme is
-/// case-insensitive, RFC 9110 §11.1).
-fn bearer(headers: &HeaderMap) -> Result<&str, KeyProblem> {
+/// case-insensitive, RFC 9110 §11.1): the one parser for the data API's
+/// keys and the admin token.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, KeyProblem> {
     let value = headers.get(AUTHORIZATION).ok_or(KeyProblem::Missing)?;
     let (scheme, token) = value
         .to_str()

@@ -215,6 +215,60 @@ async fn the_status_page_needs_the_token_or_a_session_from_the_login_form() {
     }
 }
 
+/// Every answer under `/admin`, whatever made it, is kept by no cache and
+/// sniffed by no browser.
+fn assert_hardened(resp: &reqwest::Response, what: &str) {
+    assert_eq!(header(resp, "cache-control"), "no-store", "{what}");
+    assert_eq!(header(resp, "x-content-type-options"), "nosniff", "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_answers_take_any_case_of_bearer_and_are_never_cached_or_sniffed() {
+    let redis = Redis::start();
+    let gw = Gateway::start_with_env(
+        &support::config(&redis, ""),
+        &[("SLUICE_ADMIN_TOKEN", TOKEN)],
+    );
+    let client = no_redirects();
+
+    // RFC 9110 §11.1: the scheme is case-insensitive, as on the data API.
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let json = client
+            .get(gw.url("/admin/plugins"))
+            .header("authorization", format!("{scheme} {TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json.status(), 200, "{scheme}");
+        assert_hardened(&json, "JSON");
+    }
+    let page = client
+        .get(gw.url("/admin/"))
+        .header("authorization", format!("bearer {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_hardened(&page, "the status page");
+    let denied = client
+        .get(gw.url("/admin/plugins"))
+        .header("authorization", format!("Basic {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    assert_hardened(&denied, "a 401");
+    let redirect = client.get(gw.url("/admin/")).send().await.unwrap();
+    assert_eq!(redirect.status(), 303);
+    assert_hardened(&redirect, "a redirect");
+    let unknown = client.get(gw.url("/admin/nothing")).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_hardened(&unknown, "a 404");
+    // Only the admin side: the data API's answers are the client's to cache.
+    let health = client.get(gw.url("/healthz")).send().await.unwrap();
+    assert!(health.headers().get("x-content-type-options").is_none());
+}
+
 /// Serve `page` to every request on a loopback port (another port of the
 /// same host is the same site, so the gateway's `SameSite=Strict` cookie
 /// set from its form is sent on the redirect); its address.

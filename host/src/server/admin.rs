@@ -13,7 +13,7 @@ use crate::generation::Gateway;
 use crate::reload::Live;
 use crate::secret::Secret;
 use hyper::body::Incoming;
-use hyper::header::AUTHORIZATION;
+use hyper::header::{CACHE_CONTROL, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use std::sync::Arc;
 
@@ -113,14 +113,28 @@ fn audit(admin: Admin, method: &Method, result: &Result<(Response<Body>, Outcome
     );
 }
 
-/// Whether the request carries `Authorization: Bearer <token>`; the
-/// comparison takes the same time whatever was sent.
+/// Whether the request carries `Authorization: Bearer <token>` (any case
+/// of `Bearer`, parsed as the data API's keys are); the comparison takes
+/// the same time whatever was sent.
 fn bearer(token: &Secret, headers: &HeaderMap) -> bool {
-    headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|g| token.matches(g.as_bytes()))
+    crate::auth::bearer(headers).is_ok_and(|g| token.matches(g.as_bytes()))
+}
+
+/// What every answer under `/admin` carries, whatever made it (a page,
+/// JSON, a redirect, an error, a 404 when the admin side is off): no cache
+/// keeps it, and no browser guesses another type than the one it says.
+pub fn harden(resp: &mut Response<Body>) {
+    respond::set(resp, CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    respond::set(
+        resp,
+        X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+}
+
+/// Whether a request path is under `/admin` (what [`harden`] applies to).
+pub fn is_admin_path(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/")
 }
 
 /// The JSON routes: `/admin/plugins`, `/admin/reload`, `/admin/config`.

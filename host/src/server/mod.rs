@@ -224,6 +224,7 @@ async fn serve(
     let gateway = live.current();
     let method = req.method().clone();
     let route = Route::parse(req.uri().path());
+    let admin_path = admin::is_admin_path(req.uri().path());
     let (label, name) = match &route {
         Ok(r) => (r.label(), r.subject().map_or("-", |s| gateway.label(s))),
         Err(_) => ("other", "-"),
@@ -251,7 +252,7 @@ async fn serve(
         (Err(e), _) => Err(e),
     };
     drop(permit);
-    let response = result.unwrap_or_else(|e| {
+    let mut response = result.unwrap_or_else(|e| {
         if e.status().is_server_error() {
             tracing::warn!(%method, route = label, status = e.status().as_u16(), error = %e, "request failed");
         }
@@ -262,6 +263,9 @@ async fn serve(
         }
         resp
     });
+    if admin_path {
+        admin::harden(&mut response);
+    }
     let status = response.status();
     let elapsed = started.elapsed();
     METRICS.answered(label, name, status.as_str(), client, elapsed.as_secs_f64());
