@@ -178,7 +178,7 @@ async fn the_status_page_needs_the_token_or_a_session_from_the_login_form() {
         html.contains("<td>cache</td>") && html.contains("fixed-ttl"),
         "{html}"
     );
-    let forged = session.replace("v1.", "v1.1");
+    let forged = session.replace("v2.", "v2.1");
     let refused = client
         .get(gw.url("/admin/"))
         .header("cookie", &forged)
@@ -203,9 +203,23 @@ async fn the_status_page_needs_the_token_or_a_session_from_the_login_form() {
         .unwrap();
     assert_eq!(bearer.status(), 200);
 
-    let out = client.post(gw.url("/admin/logout")).send().await.unwrap();
+    let out = client
+        .post(gw.url("/admin/logout"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), 303);
     assert!(header(&out, "set-cookie").contains("Max-Age=0"));
+    // Logout ends the session itself: a copy taken before it opens nothing.
+    let after = client
+        .get(gw.url("/admin/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 303, "a cookie captured before logout");
+    assert_eq!(header(&after, "location"), "/admin/login");
 
     // Without a token the whole admin side does not exist.
     let closed = Gateway::start(&support::config(&redis, ""));

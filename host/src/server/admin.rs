@@ -56,7 +56,7 @@ async fn serve(
         }
         Admin::Logout => {
             route.allows(req.method())?;
-            Ok((login::logout(), Outcome::Done))
+            Ok((login::logout(token, req.headers()), Outcome::Done))
         }
         // A browser without a session is sent to the form.
         Admin::Status => {
