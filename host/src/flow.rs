@@ -167,9 +167,12 @@ pub enum Outcome {
     Replay { status: u16, body: Vec<u8> },
 }
 
-/// A client's `Idempotency-Key` and the fingerprint of its request.
+/// A client's `Idempotency-Key`, whose it is and the fingerprint of its
+/// request.
 pub struct Idempotent {
     pub key: String,
+    /// The configured client that sent it, `-` when the API is open.
+    pub client: String,
     pub fingerprint: String,
 }
 
@@ -277,9 +280,10 @@ impl Gateway {
         let first = match &planned {
             Planned::Run(plan) | Planned::Read { read: plan, .. } => plan,
         };
-        let window = self.idempotency_window();
+        let lasts = (self.idempotency_window(), &domain.ttl);
+        let (key, client) = (&once.key, &once.client);
         let record = (self.store())
-            .record_for(&domain.name, &once.key, once.fingerprint, first, window)
+            .record_for(&domain.name, client, key, once.fingerprint, first, lasts)
             .map_err(|e| Error::BadRequest(e.to_string()))?;
         match self.store().claim(&record, now).await? {
             Seen::Claimed => {}

@@ -7,7 +7,7 @@
 /// Prefix of the rate limiter's buckets: `ratelimit:{policy}:{subject}`.
 pub const RATELIMIT: &str = "ratelimit:";
 
-/// Prefix of idempotency records: `idempotency:{domain}:{key}`.
+/// Prefix of idempotency records: `idempotency:{domain}:{client}:{key}`.
 pub const IDEMPOTENCY: &str = "idempotency:";
 
 /// Every prefix the gateway keeps for its own keys: no domain and no

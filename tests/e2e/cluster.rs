@@ -408,7 +408,7 @@ async fn the_gateway_serves_keys_on_every_primary_and_survives_a_failover() {
     // Same key, another body: another request, refused.
     assert_eq!(put_once(json!(1)).await.unwrap().status(), 422);
     let node = cluster.node_for_key("cache:once");
-    let record = "idempotency:{cache:once}:cache:k-1";
+    let record = "idempotency:{cache:once}:cache:-:k-1";
     assert_eq!(cluster.node_for_key(record), node);
     let kept: bool = cluster.conn(&node).exists(record).unwrap();
     assert!(kept, "the record beside the write");

@@ -43,9 +43,11 @@ async fn a_put_retried_with_its_key_is_applied_once_and_answered_as_the_first_ti
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     let now: String = redis::Commands::get(&mut redis.conn(), "cache:greeting").unwrap();
     assert_eq!(now, "other", "the retry was applied again");
-    // The record lives under the reserved prefix, for the configured window.
-    let pttl: i64 = redis::Commands::pttl(&mut redis.conn(), "idempotency:cache:k-1").unwrap();
-    assert!((590_000..=600_000).contains(&pttl), "record PTTL {pttl}");
+    // The record lives under the reserved prefix (`-`: the open API's
+    // client) as long as the value it wrote (the domain's 60 s), within
+    // the window (600 s).
+    let pttl: i64 = redis::Commands::pttl(&mut redis.conn(), "idempotency:cache:-:k-1").unwrap();
+    assert!((50_000..=60_000).contains(&pttl), "record PTTL {pttl}");
     // The same key for another request is refused.
     let body = assert_problem(put(json!("bye"), "k-1").await.unwrap(), 422).await;
     assert_eq!(body["type"], "urn:sluice:problem:idempotency-key-reused");
@@ -71,10 +73,11 @@ async fn a_put_retried_with_its_key_is_applied_once_and_answered_as_the_first_ti
     }
 }
 
-/// The fingerprint the gateway gives a request (method, path, API key, body).
+/// The fingerprint the gateway gives a request (method, path, client, body)
+/// on the open API (client `-`).
 fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     let mut h = Sha256::new();
-    for part in [method.as_bytes(), path.as_bytes(), b"", body] {
+    for part in [method.as_bytes(), path.as_bytes(), b"-", body] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
@@ -138,7 +141,7 @@ async fn retried_and_concurrent_publishes_with_one_key_add_one_event() {
     let fp = fingerprint("POST", "/v1/events/arbitrage", &event);
     let _: () = redis::Commands::set(
         &mut redis.conn(),
-        "idempotency:arbitrage:e-2",
+        "idempotency:arbitrage:-:e-2",
         format!("p|{fp}"),
     )
     .unwrap();
@@ -147,7 +150,7 @@ async fn retried_and_concurrent_publishes_with_one_key_add_one_event() {
     // A request cancelled half-way leaves its claim; once the claim's time
     // is over (here cut short), a retry is served.
     let _: () =
-        redis::Commands::pexpire(&mut redis.conn(), "idempotency:arbitrage:e-2", 1).unwrap();
+        redis::Commands::pexpire(&mut redis.conn(), "idempotency:arbitrage:-:e-2", 1).unwrap();
     support::eventually(
         "a retry served once the claim expired",
         std::time::Duration::from_secs(5),
@@ -168,6 +171,110 @@ async fn retried_and_concurrent_publishes_with_one_key_add_one_event() {
     let stream = streams.keys().next().unwrap();
     let len: usize = redis::Commands::xlen(&mut redis.conn(), stream).unwrap();
     assert_eq!(len, 4, "e-1 once, e-2 once, two without a key");
+}
+
+/// `[clients.NAME]` that may write the `cache` domain, with API key `key`.
+fn writer(name: &str, key: &str) -> String {
+    let hash = sluice::auth::hash_key(key.as_bytes());
+    format!("\n[clients.{name}]\nkey_sha256 = \"{hash}\"\nwrite = [\"cache\"]\n")
+}
+
+#[tokio::test]
+async fn each_client_has_its_own_keys_and_records_last_as_long_as_the_write() {
+    const A: &str = "alice-key-0123456789abcdef";
+    const B: &str = "bob-key-0123456789abcdef";
+    let redis = Redis::start();
+    let extra = [DOMAINS, &writer("alice", A), &writer("bob", B)].concat();
+    let text =
+        config(&redis, &extra).replacen("[server]\n", "[server]\nidempotency_window_s = 600\n", 1);
+    let gw = Gateway::start(&text);
+    let client = reqwest::Client::new();
+    let put = |auth: String, path: &str, key: &'static str, body: Value| {
+        client
+            .put(gw.url(path))
+            .header("authorization", auth)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let stored =
+        |key: &str| -> Option<Vec<u8>> { redis::Commands::get(&mut redis.conn(), key).unwrap() };
+    let fresh = |resp: &reqwest::Response| {
+        resp.status() == 204 && !resp.headers().contains_key("idempotent-replayed")
+    };
+    // B takes the key A is about to use, for a request of its own: A's
+    // write still goes ahead.
+    let b = put(
+        format!("Bearer {B}"),
+        "/v1/cache/cache/b",
+        "k-1",
+        json!("b"),
+    )
+    .await
+    .unwrap();
+    assert!(fresh(&b), "{}", b.status());
+    let a = put(
+        format!("Bearer {A}"),
+        "/v1/cache/cache/a",
+        "k-1",
+        json!("a"),
+    )
+    .await
+    .unwrap();
+    assert!(fresh(&a), "B's key blocked A's write: {}", a.status());
+    let written = stored("cache:a").expect("A's write applied");
+    // B sends A's very request with A's key: it is B's own first request,
+    // applied, and learns nothing of A's (no replay, no 422).
+    let _: () = redis::Commands::set(&mut redis.conn(), "cache:a", "other").unwrap();
+    let b = put(
+        format!("Bearer {B}"),
+        "/v1/cache/cache/a",
+        "k-2",
+        json!("a"),
+    )
+    .await
+    .unwrap();
+    assert!(fresh(&b), "{}", b.status());
+    let a = put(
+        format!("Bearer {A}"),
+        "/v1/cache/cache/a",
+        "k-2",
+        json!("a"),
+    )
+    .await
+    .unwrap();
+    assert!(fresh(&a), "B's use of k-2 reached A: {}", a.status());
+    assert_eq!(stored("cache:a"), Some(written.clone()));
+    // A's retry spelling its scheme in lower case is the same request: replayed.
+    let _: () = redis::Commands::set(&mut redis.conn(), "cache:a", "other").unwrap();
+    let retry = put(
+        format!("bearer {A}"),
+        "/v1/cache/cache/a",
+        "k-2",
+        json!("a"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(retry.status(), 204);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(stored("cache:a"), Some(b"other".to_vec()), "applied twice");
+    // Each client's record is its own.
+    for owner in ["alice", "bob"] {
+        let record = format!("idempotency:cache:{owner}:k-2");
+        let kept: bool = redis::Commands::exists(&mut redis.conn(), &record).unwrap();
+        assert!(kept, "{record}");
+    }
+    // A write that lives 2 s leaves a record that lives no longer.
+    let short = put(
+        format!("Bearer {A}"),
+        "/v1/cache/cache/a?ttl_s=2",
+        "k-3",
+        json!("a"),
+    );
+    assert!(fresh(&short.await.unwrap()));
+    let pttl: i64 =
+        redis::Commands::pttl(&mut redis.conn(), "idempotency:cache:alice:k-3").unwrap();
+    assert!((1..=2_000).contains(&pttl), "record PTTL {pttl}");
 }
 
 /// A unix-socket proxy in front of Redis that, once armed, cuts the first

@@ -19,18 +19,23 @@ struct Query {
     fields: Option<String>,
 }
 
+/// `client`: who sent it (`Caller::label`), for an `Idempotency-Key`.
 pub async fn handle(
     gateway: &Gateway,
     req: Request<Incoming>,
-    domain: &str,
+    (domain, client): (&str, &str),
     key: String,
 ) -> Result<Response<Body>, Error> {
     let domain = gateway.domain(domain)?;
     let query: Query = codec::query(req.uri().query())?;
     let method = req.method().clone();
     let fields = match (&method, query.ttl_s, query.fields) {
-        (&Method::PUT, ttl_s, None) => return write(gateway, domain, req, key, ttl_s).await,
-        (&Method::DELETE, None, None) => return write(gateway, domain, req, key, None).await,
+        (&Method::PUT, ttl_s, None) => {
+            return write(gateway, (domain, client), req, key, ttl_s).await;
+        }
+        (&Method::DELETE, None, None) => {
+            return write(gateway, (domain, client), req, key, None).await;
+        }
         (&Method::GET | &Method::HEAD, None, fields) => fields,
         _ => {
             return Err(Error::BadRequest(format!(
@@ -81,12 +86,12 @@ pub async fn handle(
 /// `Idempotency-Key`, at most once.
 async fn write(
     gateway: &Gateway,
-    domain: &Domain,
+    (domain, client): (&Domain, &str),
     req: Request<Incoming>,
     key: String,
     ttl_s: Option<u64>,
 ) -> Result<Response<Body>, Error> {
-    let once = IdempotencyKey::of(&req)?;
+    let once = IdempotencyKey::of(&req, client)?;
     let format = Format::for_response(req.headers()).unwrap_or(Format::Json);
     let (call, body) = match *req.method() {
         Method::PUT => {

@@ -11,16 +11,17 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 /// `201 {"ids": {"stream": "entry id", ...}}` once Redis took the event;
-/// with an `Idempotency-Key`, at most once.
+/// with an `Idempotency-Key`, at most once for `client` (who sent it).
 pub async fn publish(
     gateway: &Gateway,
     req: Request<Incoming>,
     domain: &str,
+    client: &str,
 ) -> Result<Response<Body>, Error> {
     let domain = gateway.domain(domain)?;
     let _: codec::NoQuery = codec::query(req.uri().query())?;
     let format = Format::for_response(req.headers())?;
-    let once = IdempotencyKey::of(&req)?;
+    let once = IdempotencyKey::of(&req, client)?;
     let (bytes, in_format) = codec::read_body(req, gateway.body_limits()).await?;
     let call = Call::Publish {
         event: codec::to_msgpack(&bytes, in_format)?,

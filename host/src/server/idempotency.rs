@@ -34,31 +34,36 @@ pub enum Respond {
 }
 
 /// A request's `Idempotency-Key` and what the request was, so far: its
-/// method, path and API key, hashed before the body is read (nothing of the
+/// method, path and client, hashed before the body is read (nothing of the
 /// request is kept or copied); [`IdempotencyKey::finish`] adds the body.
 pub struct IdempotencyKey {
     key: String,
+    client: String,
     hash: Sha256,
 }
 
 impl IdempotencyKey {
     /// The request's key, if it sent one: 1 to 128 visible ASCII characters
-    /// (it becomes part of a Redis key), sent once.
-    pub fn of<B>(req: &hyper::Request<B>) -> Result<Option<IdempotencyKey>, Error> {
+    /// (it becomes part of a Redis key), sent once. `client` is who sent it
+    /// (`Caller::label`: the configured client, `-` when the API is open):
+    /// its keys are its own, and its fingerprint holds its name, not the
+    /// spelling of its `Authorization` header.
+    pub fn of<B>(req: &hyper::Request<B>, client: &str) -> Result<Option<IdempotencyKey>, Error> {
         let Some(key) = key(req.headers())? else {
             return Ok(None);
         };
-        // A key sent again with another method, path, API key or body is
-        // another request: one client cannot read another's first response
-        // by guessing its key.
+        // A key sent again with another method, path or body is another
+        // request. The client is in the record's key and, in case, here too.
         let path = req.uri().path_and_query().map_or("", |p| p.as_str());
-        let who = req.headers().get(hyper::header::AUTHORIZATION);
-        let who = who.map_or(&b""[..], |v| v.as_bytes());
         let mut hash = Sha256::new();
-        for part in [req.method().as_str().as_bytes(), path.as_bytes(), who] {
-            add(&mut hash, part);
+        for part in [req.method().as_str(), path, client] {
+            add(&mut hash, part.as_bytes());
         }
-        Ok(Some(IdempotencyKey { key, hash }))
+        Ok(Some(IdempotencyKey {
+            key,
+            client: client.to_owned(),
+            hash,
+        }))
     }
 
     /// The key and the request's fingerprint, its body included.
@@ -70,6 +75,7 @@ impl IdempotencyKey {
             .collect();
         Idempotent {
             key: self.key,
+            client: self.client,
             fingerprint,
         }
     }
@@ -172,35 +178,49 @@ mod tests {
         }
     }
 
-    fn fingerprint(method: Method, path: &str, api_key: Option<&str>, body: &[u8]) -> String {
-        let mut req = hyper::Request::builder()
+    fn once(method: Method, path: &str, client: &str, auth: &str, body: &[u8]) -> Idempotent {
+        let req = hyper::Request::builder()
             .method(method)
             .uri(path)
-            .header(KEY, "k");
-        if let Some(k) = api_key {
-            req = req.header("authorization", format!("Bearer {k}"));
-        }
-        let req = req.body(()).unwrap();
-        IdempotencyKey::of(&req)
+            .header(KEY, "k")
+            .header("authorization", auth)
+            .body(())
+            .unwrap();
+        IdempotencyKey::of(&req, client)
             .unwrap()
             .unwrap()
             .finish(body)
-            .fingerprint
+    }
+
+    fn fingerprint(method: Method, path: &str, client: &str, body: &[u8]) -> String {
+        once(method, path, client, "Bearer a-key", body).fingerprint
     }
 
     #[test]
     fn the_fingerprint_tells_requests_and_clients_apart() {
-        let put = fingerprint(Method::PUT, "/v1/cache/c/k", None, b"1");
-        assert_eq!(put, fingerprint(Method::PUT, "/v1/cache/c/k", None, b"1"));
+        let put = fingerprint(Method::PUT, "/v1/cache/c/k", "a", b"1");
+        assert_eq!(put, fingerprint(Method::PUT, "/v1/cache/c/k", "a", b"1"));
         assert_eq!(put.len(), 32);
         for other in [
-            fingerprint(Method::PUT, "/v1/cache/c/k", None, b"2"),
-            fingerprint(Method::DELETE, "/v1/cache/c/k", None, b"1"),
-            fingerprint(Method::PUT, "/v1/cache/c/k1", None, b""),
-            fingerprint(Method::PUT, "/v1/cache/c/k?ttl_s=5", None, b"1"),
-            fingerprint(Method::PUT, "/v1/cache/c/k", Some("a"), b"1"),
+            fingerprint(Method::PUT, "/v1/cache/c/k", "a", b"2"),
+            fingerprint(Method::DELETE, "/v1/cache/c/k", "a", b"1"),
+            fingerprint(Method::PUT, "/v1/cache/c/k1", "a", b""),
+            fingerprint(Method::PUT, "/v1/cache/c/k?ttl_s=5", "a", b"1"),
+            fingerprint(Method::PUT, "/v1/cache/c/k", "b", b"1"),
+            fingerprint(Method::PUT, "/v1/cache/c/k", "-", b"1"),
         ] {
             assert_ne!(put, other);
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_holds_the_client_not_how_its_header_is_spelled() {
+        let path = "/v1/cache/c/k";
+        let first = once(Method::PUT, path, "a", "Bearer a-key", b"1");
+        assert_eq!(first.client, "a");
+        for retry in ["bearer a-key", "BEARER  a-key"] {
+            let again = once(Method::PUT, path, "a", retry, b"1");
+            assert_eq!(first.fingerprint, again.fingerprint, "{retry}");
         }
     }
 }

@@ -246,7 +246,7 @@ async fn serve(
             Err(Error::Overloaded("server.max_in_flight"))
         }
         (Ok(route), Ok(_)) => match admit(&gateway, &route, &req, &mut client) {
-            Ok(()) => dispatch(&live, &gateway, route, req).await,
+            Ok(()) => dispatch(&live, &gateway, route, req, client).await,
             Err(e) => Err(e),
         },
         (Err(e), _) => Err(e),
@@ -300,18 +300,20 @@ fn admit<'g>(
     Ok(())
 }
 
-/// Call an admitted request's handler.
+/// Call an admitted request's handler; `client` is who `admit` found it
+/// came from (its idempotency keys are its own).
 async fn dispatch(
     live: &Arc<Live>,
     gateway: &Gateway,
     route: Route,
     req: Request<Incoming>,
+    client: &str,
 ) -> Result<Response<Body>, Error> {
     match route {
-        Route::Cache { domain, key } => cache::handle(gateway, req, &domain, key).await,
+        Route::Cache { domain, key } => cache::handle(gateway, req, (&domain, client), key).await,
         Route::Mget { domain } => batch::mget(gateway, req, &domain).await,
         Route::Mset { domain } => batch::mset(gateway, req, &domain).await,
-        Route::Events { domain } => events::publish(gateway, req, &domain).await,
+        Route::Events { domain } => events::publish(gateway, req, &domain, client).await,
         Route::Stream {
             stream,
             group,

@@ -11,22 +11,26 @@
 use super::cluster::{cut, topology};
 use super::error::reply_error;
 use super::pipeline::{one, pipeline};
-use super::{Store, StoreError, plan};
+use super::plan::{self, TtlBounds};
+use super::{Store, StoreError};
 use crate::namespace::IDEMPOTENCY;
 use crate::plugin::bindings::Plan;
 use redis::Value;
 use std::time::Duration;
 
-/// One idempotency key of one domain, for one request.
+/// One idempotency key of one client in one domain, for one request.
 #[derive(Debug, Clone)]
 pub struct Record {
-    /// `idempotency:{domain}:{client's key}` (on a cluster
-    /// `idempotency:{TAG}:{domain}:{client's key}`).
+    /// `idempotency:{domain}:{client}:{key}` (on a cluster
+    /// `idempotency:{TAG}:{domain}:{client}:{key}`): each client's keys are
+    /// its own, so no client can block or probe another's.
     pub key: String,
-    /// What the request was (method, path, body): a key reused for another
-    /// request is refused, not answered with the first one's response.
+    /// What the request was (method, path, client, body): a key reused for
+    /// another request is refused, not answered with the first one's
+    /// response.
     pub fingerprint: String,
-    /// How long the record lasts.
+    /// How long the record lasts: the window, or less when everything the
+    /// write sets expires sooner ([`Store::record_for`]).
     pub window: Duration,
     /// How long a claim lasts when its request never finishes (the
     /// gateway died): a retry after it is served.
@@ -127,10 +131,26 @@ pub enum NoSlot {
     Apart(String, String),
 }
 
+/// The Redis key of `client`'s idempotency `key` in `domain`, after the
+/// hash tag that places it on a cluster, if any. Domain and client names
+/// hold no `:`, so no two owners' keys can meet.
+fn record_key(tag: Option<&str>, domain: &str, client: &str, key: &str) -> String {
+    match tag {
+        None => format!("{IDEMPOTENCY}{domain}:{client}:{key}"),
+        Some(tag) => format!("{IDEMPOTENCY}{tag}:{domain}:{client}:{key}"),
+    }
+}
+
 impl Store {
-    /// The record of `key` (a client's `Idempotency-Key`) in `domain`, for
-    /// a request with `fingerprint` whose writes are `plan`, lasting
-    /// `window`. On a cluster it goes in the write's hash slot (the tag of
+    /// The record of `key` (`client`'s `Idempotency-Key`) in `domain`, for
+    /// a request with `fingerprint` whose writes are `plan`. It lasts the
+    /// window, or as long as the longest TTL the plan's writes set when
+    /// that is shorter: once all it wrote has expired, a retry writes it
+    /// again rather than being told it was done
+    /// ([`plan::written_ttl`]). A plan with a write that sets no TTL (a
+    /// DELETE, a publish, a script) or whose writes are not known yet (a
+    /// read-then-write) keeps the whole window: its effect may last, and a
+    /// retry must not apply it twice. On a cluster it goes in the write's hash slot (the tag of
     /// the plan's first key), so that claim, write and record share a
     /// node; a write whose keys span slots cannot take one. A claim
     /// outlives any request (ten command timeouts, at least 10 s) and then
@@ -139,26 +159,26 @@ impl Store {
     pub fn record_for(
         &self,
         domain: &str,
+        client: &str,
         key: &str,
         fingerprint: String,
         plan: &Plan,
-        window: Duration,
+        (window, ttl): (Duration, &TtlBounds),
     ) -> Result<Record, NoSlot> {
         if let Some((a, b)) = cut::apart(plan).filter(|_| self.one_slot()) {
             return Err(NoSlot::Apart(a.to_owned(), b.to_owned()));
         }
-        let key = match plan::first_key(plan).filter(|_| self.one_slot()) {
-            None => format!("{IDEMPOTENCY}{domain}:{key}"),
+        let tag = match plan::first_key(plan).filter(|_| self.one_slot()) {
+            None => None,
             Some(write) => {
-                let tag =
-                    topology::tag_of(write).ok_or_else(|| NoSlot::Untaggable(write.to_owned()))?;
-                format!("{IDEMPOTENCY}{tag}:{domain}:{key}")
+                Some(topology::tag_of(write).ok_or_else(|| NoSlot::Untaggable(write.to_owned()))?)
             }
         };
+        let written = plan::written_ttl(plan, ttl).map(Duration::from_millis);
         Ok(Record {
-            key,
+            key: record_key(tag.as_deref(), domain, client, key),
             fingerprint,
-            window,
+            window: written.map_or(window, |w| w.min(window)),
             claim_for: (self.deadline * 10).max(Duration::from_secs(10)),
         })
     }
@@ -279,43 +299,90 @@ mod tests {
         }
     }
 
+    const TTL: TtlBounds = TtlBounds {
+        default_ms: 3_600_000,
+        min_ms: 1_000,
+        max_ms: 172_800_000,
+    };
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn a_record_key_names_its_domain_and_client() {
+        assert_eq!(
+            record_key(None, "cache", "a", "k1"),
+            "idempotency:cache:a:k1"
+        );
+        assert_eq!(
+            record_key(None, "cache", "-", "k1"),
+            "idempotency:cache:-:k1"
+        );
+        assert_eq!(
+            record_key(Some("{u}"), "cache", "b", "k1"),
+            "idempotency:{u}:cache:b:k1"
+        );
+        assert_ne!(
+            record_key(None, "cache", "a", "k1"),
+            record_key(None, "cache", "b", "k1")
+        );
+    }
+
     #[tokio::test]
     async fn a_record_is_the_gateways_own_key_and_on_a_cluster_in_its_writes_slot() {
         use crate::config::Topology;
-        let window = Duration::from_secs(60);
+        let lasts = (DAY, &TTL);
         let single = store(Topology::Single);
-        let r = single.record_for("cache", "k1", "f".into(), &writes("cache:{u}:a"), window);
-        let r = r.unwrap();
-        assert_eq!(r.key, "idempotency:cache:k1");
+        let record_for =
+            |s: &Store, write: &Plan| s.record_for("cache", "a", "k1", "f".into(), write, lasts);
+        let r = record_for(&single, &writes("cache:{u}:a")).unwrap();
+        assert_eq!(r.key, "idempotency:cache:a:k1");
         assert!(crate::namespace::is_reserved(&r.key));
         assert_eq!(r.claim_for, Duration::from_secs(10), "at least 10 s");
         let cluster = store(Topology::Cluster);
         for (write, record) in [
-            ("cache:{u}:a", "idempotency:{u}:cache:k1"),
-            ("cache:a", "idempotency:{cache:a}:cache:k1"),
+            ("cache:{u}:a", "idempotency:{u}:cache:a:k1"),
+            ("cache:a", "idempotency:{cache:a}:cache:a:k1"),
         ] {
-            let r = cluster.record_for("cache", "k1", "f".into(), &writes(write), window);
-            let r = r.unwrap();
+            let r = record_for(&cluster, &writes(write)).unwrap();
             assert_eq!(r.key, record);
             assert_eq!(
                 topology::slot(r.key.as_bytes()),
                 topology::slot(write.as_bytes())
             );
         }
-        let untaggable = cluster.record_for("cache", "k1", "f".into(), &writes("cache:}a"), window);
+        let untaggable = record_for(&cluster, &writes("cache:}a"));
         assert!(untaggable.is_err());
-        let anywhere = single.record_for("cache", "k1", "f".into(), &writes("cache:}a"), window);
+        let anywhere = record_for(&single, &writes("cache:}a"));
         assert!(anywhere.is_ok(), "a single Redis needs no tag");
         // Keys in two slots: no one transaction on a cluster holds them.
         let mut two = writes("cache:a");
         two.actions.extend(writes("cache:b").actions);
-        let apart = cluster.record_for("cache", "k1", "f".into(), &two, window);
+        let apart = record_for(&cluster, &two);
         assert!(matches!(apart, Err(NoSlot::Apart(a, b)) if a == "cache:a" && b == "cache:b"));
-        assert!(
-            single
-                .record_for("cache", "k1", "f".into(), &two, window)
-                .is_ok()
-        );
+        assert!(record_for(&single, &two).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_record_lasts_no_longer_than_what_its_write_sets() {
+        use crate::plugin::bindings::{Action, KeyDelete};
+        let single = store(crate::config::Topology::Single);
+        let window = |plan: &Plan| {
+            let r = single.record_for("cache", "a", "k1", "f".into(), plan, (DAY, &TTL));
+            r.unwrap().window
+        };
+        // The domain's default TTL (1 h), then a TTL of the plan's.
+        let mut plan = writes("cache:a");
+        assert_eq!(window(&plan), Duration::from_secs(3_600));
+        plan.ttl_ms = Some(2_000);
+        assert_eq!(window(&plan), Duration::from_secs(2));
+        // Longer than the window: the window.
+        plan.ttl_ms = Some(172_800_000);
+        assert_eq!(window(&plan), DAY);
+        // A delete sets no TTL: its record keeps the window.
+        let mut delete = writes("cache:a");
+        delete.actions = vec![Action::Delete(KeyDelete {
+            key: "cache:a".into(),
+        })];
+        assert_eq!(window(&delete), DAY);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! number its decimal text spells, which `get` cannot: it passes stored
 //! bytes through as MessagePack, so `"5"` would read as 53.
 
-use super::{Ctx, Kind, PlanLimits, added, amount, finite};
+use super::{Ctx, Kind, PlanLimits, TtlBounds, added, amount, finite};
 use crate::plugin::bindings::{CounterAdd, CounterGet, Number};
 use crate::store::scripts::{self, Script, Scripts};
 use crate::store::{StoreError, reply};
@@ -16,6 +16,9 @@ use redis::{Cmd, Value};
 use std::sync::Arc;
 
 impl Kind for CounterAdd {
+    fn ttl(&self, bounds: &TtlBounds, plan_ttl: Option<u64>) -> Option<u64> {
+        Some(bounds.pick(self.ttl_ms, plan_ttl))
+    }
     fn keys(&self) -> Vec<&str> {
         vec![&self.key]
     }

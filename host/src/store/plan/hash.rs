@@ -3,7 +3,8 @@
 //! object read back keeps its types; a field added to holds Redis's number.
 
 use super::{
-    Ctx, Kind, PlanLimits, added, amount, expire, finite, items, names, read_items, value,
+    Ctx, Kind, PlanLimits, TtlBounds, added, amount, expire, finite, items, names, read_items,
+    value,
 };
 use crate::plugin::bindings::{HashAdd, HashDelete, HashGet, HashSet, Number};
 use crate::store::{StoreError, reply};
@@ -52,6 +53,9 @@ impl Kind for HashGet {
 }
 
 impl Kind for HashSet {
+    fn ttl(&self, bounds: &TtlBounds, plan_ttl: Option<u64>) -> Option<u64> {
+        Some(bounds.pick(self.ttl_ms, plan_ttl))
+    }
     fn keys(&self) -> Vec<&str> {
         vec![&self.key]
     }
@@ -91,6 +95,9 @@ impl Kind for HashDelete {
 }
 
 impl Kind for HashAdd {
+    fn ttl(&self, bounds: &TtlBounds, plan_ttl: Option<u64>) -> Option<u64> {
+        Some(bounds.pick(self.ttl_ms, plan_ttl))
+    }
     fn keys(&self) -> Vec<&str> {
         vec![&self.key]
     }

@@ -1,6 +1,6 @@
 //! Any key: `DEL`, `PEXPIRE` and `PTTL`.
 
-use super::{Ctx, Kind, expire};
+use super::{Ctx, Kind, TtlBounds, expire};
 use crate::plugin::bindings::{KeyDelete, KeyExpire, KeyTtl};
 use crate::store::{StoreError, reply};
 use redis::{Cmd, Value};
@@ -20,6 +20,9 @@ impl Kind for KeyDelete {
 }
 
 impl Kind for KeyExpire {
+    fn ttl(&self, bounds: &TtlBounds, _: Option<u64>) -> Option<u64> {
+        Some(bounds.pick(Some(self.ttl_ms), None))
+    }
     fn keys(&self) -> Vec<&str> {
         vec![&self.key]
     }

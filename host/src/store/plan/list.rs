@@ -2,12 +2,15 @@
 //! `LRANGE` and `LREM`. Items are MessagePack, so a range read back keeps
 //! each item's type.
 
-use super::{Ctx, Kind, PlanLimits, count, expire, items, value};
+use super::{Ctx, Kind, PlanLimits, TtlBounds, count, expire, items, value};
 use crate::plugin::bindings::{ListEnd, ListPush, ListRange, ListRemove};
 use crate::store::{StoreError, reply};
 use redis::{Cmd, Value};
 
 impl Kind for ListPush {
+    fn ttl(&self, bounds: &TtlBounds, plan_ttl: Option<u64>) -> Option<u64> {
+        Some(bounds.pick(self.ttl_ms, plan_ttl))
+    }
     fn keys(&self) -> Vec<&str> {
         vec![&self.key]
     }

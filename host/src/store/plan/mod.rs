@@ -106,6 +106,13 @@ pub(crate) trait Kind {
     fn keys(&self) -> Vec<&str>;
     /// Whether it changes its keys (no near-cache copy may outlive that).
     fn writes(&self) -> bool;
+    /// The TTL it gives its key (ms, within `bounds`) when it writes with
+    /// one; `None` for a read and for a write whose effect has no TTL of
+    /// its own (a delete, a removal, a stream entry, a script).
+    fn ttl(&self, bounds: &TtlBounds, plan_ttl: Option<u64>) -> Option<u64> {
+        let _ = (bounds, plan_ttl);
+        None
+    }
     /// Checks beyond the keys: sizes, item counts, numbers Redis refuses.
     fn check(&self, limits: &PlanLimits) -> Result<(), String> {
         let _ = limits;
@@ -178,6 +185,18 @@ pub fn first_key(plan: &Plan) -> Option<&str> {
     plan.actions
         .iter()
         .find_map(|a| kind(a).keys().first().copied())
+}
+
+/// How long what a plan writes lasts, in ms: the longest TTL its writes
+/// set. `None` when it writes nothing, or when one of its writes sets no
+/// TTL (a delete, a stream entry, a script): what that write did may last,
+/// and so must anything that remembers it was done.
+pub fn written_ttl(plan: &Plan, bounds: &TtlBounds) -> Option<u64> {
+    let mut writes = plan.actions.iter().map(kind).filter(|k| k.writes());
+    writes.try_fold(None, |longest: Option<u64>, k| {
+        let ttl = k.ttl(bounds, plan.ttl_ms)?;
+        Some(Some(longest.map_or(ttl, |l| l.max(ttl))))
+    })?
 }
 
 /// Check a plan before a byte of it reaches Redis: a plugin is trusted to
@@ -1032,6 +1051,49 @@ mod tests {
         // Outside a transaction a NOSCRIPT is recovered: nothing is loaded.
         p.atomic = false;
         assert!(describe_plan(&p).iter().all(|l| !l.starts_with("SCRIPT")));
+    }
+
+    #[test]
+    fn what_a_plan_writes_lasts_its_longest_ttl_unless_a_write_sets_none() {
+        let expire = |ms| {
+            Action::Expire(KeyExpire {
+                key: "cache:c".into(),
+                ttl_ms: ms,
+            })
+        };
+        let with_ttl = |key: &str, ms| {
+            Action::Set(StringSet {
+                key: key.into(),
+                value: vec![1],
+                ttl_ms: Some(ms),
+            })
+        };
+        // Each write's own TTL, else the plan's, else the default, in bounds.
+        assert_eq!(
+            written_ttl(&plan(vec![set("cache:a", vec![1])]), &TTL),
+            Some(60_000)
+        );
+        let mut p = plan(vec![set("cache:a", vec![1]), with_ttl("cache:b", 2_000)]);
+        p.ttl_ms = Some(5_000);
+        assert_eq!(written_ttl(&p, &TTL), Some(5_000));
+        let p = plan(vec![
+            with_ttl("cache:a", 2_000),
+            expire(500_000),
+            get("cache:x"),
+        ]);
+        assert_eq!(written_ttl(&p, &TTL), Some(120_000), "the bounds hold");
+        let p = plan(vec![with_ttl("cache:a", 1), get("cache:x")]);
+        assert_eq!(written_ttl(&p, &TTL), Some(1_000));
+        // Nothing written, or a write with no TTL of its own: no bound.
+        assert_eq!(written_ttl(&plan(vec![get("cache:x")]), &TTL), None);
+        let delete = Action::Delete(KeyDelete {
+            key: "cache:a".into(),
+        });
+        assert_eq!(written_ttl(&plan(vec![delete.clone()]), &TTL), None);
+        assert_eq!(
+            written_ttl(&plan(vec![with_ttl("cache:b", 2_000), delete]), &TTL),
+            None
+        );
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Sets: `SADD` + `PEXPIRE`, `SREM`, `SISMEMBER` (a boolean answer),
 //! `SRANDMEMBER` with a count (members, sorted) and `SCARD`.
 
-use super::{Ctx, Kind, PlanLimits, count, expire, names, value};
+use super::{Ctx, Kind, PlanLimits, TtlBounds, count, expire, names, value};
 use crate::plugin::bindings::{SetAdd, SetContains, SetCount, SetMembers, SetRemove};
 use crate::store::{StoreError, reply};
 use redis::{Cmd, Value};
 
 impl Kind for SetAdd {
+    fn ttl(&self, bounds: &TtlBounds, plan_ttl: Option<u64>) -> Option<u64> {
+        Some(bounds.pick(self.ttl_ms, plan_ttl))
+    }
     fn keys(&self) -> Vec<&str> {
         vec![&self.key]
     }

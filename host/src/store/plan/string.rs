@@ -1,6 +1,6 @@
 //! Plain values: `GET`, `SET … PX` and `SET … NX PX`.
 
-use super::{Ctx, Kind, PlanLimits, value};
+use super::{Ctx, Kind, PlanLimits, TtlBounds, value};
 use crate::plugin::bindings::{SetIfAbsent, StringGet, StringSet};
 use crate::store::{StoreError, reply};
 use redis::{Cmd, Value};
@@ -33,6 +33,9 @@ impl Kind for StringGet {
 }
 
 impl Kind for StringSet {
+    fn ttl(&self, bounds: &TtlBounds, plan_ttl: Option<u64>) -> Option<u64> {
+        Some(bounds.pick(self.ttl_ms, plan_ttl))
+    }
     fn keys(&self) -> Vec<&str> {
         vec![&self.key]
     }
@@ -54,6 +57,9 @@ impl Kind for StringSet {
 }
 
 impl Kind for SetIfAbsent {
+    fn ttl(&self, bounds: &TtlBounds, plan_ttl: Option<u64>) -> Option<u64> {
+        Some(bounds.pick(self.ttl_ms, plan_ttl))
+    }
     fn keys(&self) -> Vec<&str> {
         vec![&self.key]
     }

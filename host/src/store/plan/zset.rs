@@ -2,7 +2,7 @@
 //! `ZRANGE … WITHSCORES`, `ZREMRANGEBYRANK`, `ZREM`, `ZSCORE` and `ZCARD`.
 //! Writes that can create the set get their `PEXPIRE`.
 
-use super::{Ctx, Kind, PlanLimits, expire, items, names, not_nan, score, value};
+use super::{Ctx, Kind, PlanLimits, TtlBounds, expire, items, names, not_nan, score, value};
 use crate::plugin::bindings::{
     ZsetAdd, ZsetBounds, ZsetCondition, ZsetCount, ZsetIncr, ZsetRange, ZsetRemove, ZsetScore,
     ZsetTrim,
@@ -11,6 +11,9 @@ use crate::store::{StoreError, reply};
 use redis::{Cmd, Value};
 
 impl Kind for ZsetAdd {
+    fn ttl(&self, bounds: &TtlBounds, plan_ttl: Option<u64>) -> Option<u64> {
+        Some(bounds.pick(self.ttl_ms, plan_ttl))
+    }
     fn keys(&self) -> Vec<&str> {
         vec![&self.key]
     }
@@ -48,6 +51,9 @@ impl Kind for ZsetAdd {
 }
 
 impl Kind for ZsetIncr {
+    fn ttl(&self, bounds: &TtlBounds, plan_ttl: Option<u64>) -> Option<u64> {
+        Some(bounds.pick(self.ttl_ms, plan_ttl))
+    }
     fn keys(&self) -> Vec<&str> {
         vec![&self.key]
     }
