@@ -16,11 +16,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages a target needs, as COMMAND:PACKAGE (installed when COMMAND is
 # missing). `make test` and `make ops-check` add the operations tools, and
-# `make test` Chromium (a test reads the status page in it), so one
+# `make test` Chromium (a test reads the status page in it) and curl (the
+# README's HTTP/2 answers), so one
 # `apt-get update` serves a whole run.
 APT_NEEDS := redis-server:redis-server
 OPS_APT_NEEDS := docker-compose:docker-compose promtool:prometheus
-TEST_APT_NEEDS := chromium:chromium
+TEST_APT_NEEDS := chromium:chromium curl:curl
 
 # schemathesis (PyPI), in a virtualenv of its own under var/ (ignored by git):
 # the OpenAPI test runs it against a live gateway (tests/e2e/openapi.rs).

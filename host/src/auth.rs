@@ -8,12 +8,19 @@
 //! is part of a generation: a reload that adds or revokes a client applies to
 //! the next request.
 //!
+//! A client may instead show a TLS client certificate the gateway's client
+//! CA signed, carrying the name its `cert_san` gives ([`PeerNames`]): it
+//! needs no key then. A verified certificate that names no client, or a
+//! key of another client than the certificate's, is refused (403): one
+//! connection speaks for one client.
+//!
 //! This module is pure logic (no I/O) with its own error ([`AuthError`]):
 //! `server::admit` asks [`Clients::identify`] for the caller and
 //! [`Caller::may`] for the right the route needs
 //! (`server::route::Route::needs`), before any body is read.
 
 use crate::config::{ClientConfig, Config};
+use crate::tls::PeerNames;
 use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
 use sha2::{Digest, Sha256};
@@ -66,7 +73,9 @@ pub struct Need<'a> {
 pub struct Client {
     /// The config's name: the metric label and what a 403 names.
     pub name: String,
-    key_sha256: [u8; 32],
+    key_sha256: Option<[u8; 32]>,
+    /// `cert_san` as [`PeerNames`] spells it.
+    cert_name: Option<String>,
     read: HashSet<String>,
     write: HashSet<String>,
     events: HashSet<String>,
@@ -106,6 +115,16 @@ pub enum AuthError {
         right: Right,
         subject: String,
     },
+    /// A verified client certificate that names no client (403).
+    #[error(
+        "the client certificate ({names}) names no client of this gateway: give one of these names as cert_san in its [clients.NAME]"
+    )]
+    UnknownCertificate { names: String },
+    /// A key and a certificate of two different clients on one request (403).
+    #[error(
+        "the API key is client {key:?}'s but the client certificate is {cert:?}'s: one request speaks for one client"
+    )]
+    TwoClients { key: String, cert: String },
 }
 
 /// Why a request's credentials were refused (401): said so a person can
@@ -146,26 +165,62 @@ impl Clients {
         self.clients.is_none()
     }
 
-    /// The caller of a request with these headers: any caller when the API
-    /// is open, else the client whose key the bearer token is (401 otherwise).
-    pub fn identify(&self, headers: &HeaderMap) -> Result<Caller<'_>, AuthError> {
+    /// The caller of a request with these headers over a connection whose
+    /// verified client certificate carries `names`: any caller when the API
+    /// is open; else the client the certificate names (403 when it names
+    /// none), and the client whose key the bearer token is (401 otherwise;
+    /// 403 when it is not the certificate's).
+    pub fn identify(
+        &self,
+        headers: &HeaderMap,
+        names: Option<&PeerNames>,
+    ) -> Result<Caller<'_>, AuthError> {
         let Some(clients) = &self.clients else {
             return Ok(Caller::Open);
         };
-        let token = bearer(headers).map_err(AuthError::Unauthenticated)?;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        // Every hash is compared in full, with no early exit: the time taken
-        // says nothing about how much of a guess matched any hash.
-        let mut found = None;
-        for client in clients {
-            if bool::from(client.key_sha256.ct_eq(&digest)) {
-                found = Some(client);
-            }
+        let by_cert = match names {
+            None => None,
+            Some(names) => Some(
+                clients
+                    .iter()
+                    .find(|c| {
+                        c.cert_name
+                            .as_ref()
+                            .is_some_and(|n| names.0.iter().any(|m| m == n))
+                    })
+                    .ok_or_else(|| AuthError::UnknownCertificate {
+                        names: names.0.join(", "),
+                    })?,
+            ),
+        };
+        let by_key = match (bearer(headers), by_cert) {
+            (Err(KeyProblem::Missing), Some(client)) => return Ok(Caller::Client(client)),
+            (token, _) => by_key(clients, token.map_err(AuthError::Unauthenticated)?)?,
+        };
+        match by_cert {
+            Some(cert) if !std::ptr::eq(cert, by_key) => Err(AuthError::TwoClients {
+                key: by_key.name.clone(),
+                cert: cert.name.clone(),
+            }),
+            _ => Ok(Caller::Client(by_key)),
         }
-        found
-            .map(Caller::Client)
-            .ok_or(AuthError::Unauthenticated(KeyProblem::Unknown))
     }
+}
+
+/// The client whose key `token` is (401 for none).
+fn by_key<'c>(clients: &'c [Client], token: &str) -> Result<&'c Client, AuthError> {
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    // Every hash is compared in full, with no early exit: the time taken
+    // says nothing about how much of a guess matched any hash.
+    let mut found = None;
+    for client in clients {
+        if let Some(hash) = &client.key_sha256
+            && bool::from(hash.ct_eq(&digest))
+        {
+            found = Some(client);
+        }
+    }
+    found.ok_or(AuthError::Unauthenticated(KeyProblem::Unknown))
 }
 
 /// The token of an `Authorization: Bearer <token>` header (the scheme is
@@ -186,12 +241,19 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, KeyProblem> {
 }
 
 impl Client {
-    /// `None` for a malformed hash: `Config::check` refuses those first.
+    /// `None` for a malformed hash or name: `Config::check` refuses those first.
     fn new(name: &str, c: &ClientConfig) -> Option<Client> {
         let set = |v: &[String]| v.iter().cloned().collect::<HashSet<_>>();
         Some(Client {
             name: name.to_owned(),
-            key_sha256: parse_sha256(&c.key_sha256)?,
+            key_sha256: match &c.key_sha256 {
+                Some(hash) => Some(parse_sha256(hash)?),
+                None => None,
+            },
+            cert_name: match &c.cert_san {
+                Some(san) => Some(crate::tls::cert_name(san)?),
+                None => None,
+            },
             read: set(&c.read),
             write: set(&c.write),
             events: set(&c.events),
@@ -352,7 +414,7 @@ mod tests {
     fn no_clients_table_leaves_the_api_open() {
         let open = clients("");
         assert!(open.is_open());
-        let caller = open.identify(&headers(None)).unwrap();
+        let caller = open.identify(&headers(None), None).unwrap();
         assert_eq!(caller.label(), "-");
         let need = Need {
             right: Right::Write,
@@ -362,12 +424,57 @@ mod tests {
     }
 
     #[test]
+    fn a_client_certificate_names_its_client_and_a_key_must_agree_with_it() {
+        let c = clients(&format!(
+            "[clients.cert-only]\ncert_san = \"spiffe://prod/pricing\"\nread = [\"price\"]\n[clients.both]\nkey_sha256 = \"{}\"\ncert_san = \"dns:Both.Internal\"\n[clients.keyed]\nkey_sha256 = \"{}\"\n",
+            hash_key(b"both-key"),
+            hash_key(KEY.as_bytes()),
+        ));
+        let names = |n: &[&str]| PeerNames(n.iter().map(|s| s.to_string()).collect());
+        let spiffe = names(&["uri:spiffe://prod/pricing", "cn:pricing"]);
+        let caller = c.identify(&headers(None), Some(&spiffe)).unwrap();
+        assert_eq!(caller.label(), "cert-only");
+        // The same client by key and certificate; or the key alone.
+        let both = names(&["dns:both.internal"]);
+        let caller = c
+            .identify(&headers(Some("Bearer both-key")), Some(&both))
+            .unwrap();
+        assert_eq!(caller.label(), "both");
+        let caller = c
+            .identify(&headers(Some(&format!("Bearer {KEY}"))), None)
+            .unwrap();
+        assert_eq!(caller.label(), "keyed");
+        // Another client's key on a certificate's connection.
+        let e = c
+            .identify(&headers(Some(&format!("Bearer {KEY}"))), Some(&both))
+            .unwrap_err();
+        assert!(
+            matches!(&e, AuthError::TwoClients { key, cert } if key == "keyed" && cert == "both"),
+            "{e:?}"
+        );
+        // A certificate naming no client, with or without a good key.
+        let stranger = names(&["dns:stranger", "cn:stranger"]);
+        for auth in [None, Some(format!("Bearer {KEY}"))] {
+            let e = c
+                .identify(&headers(auth.as_deref()), Some(&stranger))
+                .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "the client certificate (dns:stranger, cn:stranger) names no client of this gateway: give one of these names as cert_san in its [clients.NAME]"
+            );
+        }
+        // An unknown or malformed key is still a 401 on a certificate's connection.
+        let e = c.identify(&headers(Some("Bearer nope")), Some(&both));
+        assert_eq!(problem(e), KeyProblem::Unknown);
+    }
+
+    #[test]
     fn an_empty_clients_table_lets_no_one_in() {
         let closed = clients("[clients]\n");
         assert!(!closed.is_open());
         let key = format!("Bearer {KEY}");
         assert_eq!(
-            problem(closed.identify(&headers(Some(&key)))),
+            problem(closed.identify(&headers(Some(&key)), None)),
             KeyProblem::Unknown
         );
     }
@@ -376,17 +483,22 @@ mod tests {
     fn a_known_key_names_its_client_whatever_the_case_of_its_hash() {
         let c = pricing();
         let caller = c
-            .identify(&headers(Some(&format!("Bearer {KEY}"))))
+            .identify(&headers(Some(&format!("Bearer {KEY}"))), None)
             .unwrap();
         assert_eq!(caller.label(), "pricing-svc");
-        let caller = c.identify(&headers(Some("bearer   other-key "))).unwrap();
+        let caller = c
+            .identify(&headers(Some("bearer   other-key ")), None)
+            .unwrap();
         assert_eq!(caller.label(), "other", "uppercase hash, lowercase scheme");
     }
 
     #[test]
     fn missing_malformed_and_unknown_keys_are_told_apart() {
         let c = pricing();
-        assert_eq!(problem(c.identify(&headers(None))), KeyProblem::Missing);
+        assert_eq!(
+            problem(c.identify(&headers(None), None)),
+            KeyProblem::Missing
+        );
         for not_bearer in [
             "Basic dXNlcjpwYXNz",
             "Bearer",
@@ -395,7 +507,7 @@ mod tests {
             "Bearerx s3cret",
         ] {
             assert_eq!(
-                problem(c.identify(&headers(Some(not_bearer)))),
+                problem(c.identify(&headers(Some(not_bearer)), None)),
                 KeyProblem::NotBearer,
                 "{not_bearer}"
             );
@@ -406,7 +518,7 @@ mod tests {
             "Bearer x",
         ] {
             assert_eq!(
-                problem(c.identify(&headers(Some(unknown)))),
+                problem(c.identify(&headers(Some(unknown)), None)),
                 KeyProblem::Unknown,
                 "{unknown}"
             );
@@ -416,14 +528,14 @@ mod tests {
             AUTHORIZATION,
             HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
         );
-        assert_eq!(problem(c.identify(&raw)), KeyProblem::NotBearer);
+        assert_eq!(problem(c.identify(&raw, None)), KeyProblem::NotBearer);
     }
 
     #[test]
     fn scopes_grant_exactly_the_rights_they_list() {
         let c = pricing();
         let caller = c
-            .identify(&headers(Some(&format!("Bearer {KEY}"))))
+            .identify(&headers(Some(&format!("Bearer {KEY}"))), None)
             .unwrap();
         let may = |right, subject| caller.may(Need { right, subject });
         assert!(may(Right::Read, "price").is_ok());

@@ -40,6 +40,9 @@ pub enum Error {
     NoRoute,
     #[error("this needs `Authorization: Bearer <SLUICE_ADMIN_TOKEN>`")]
     Unauthorized,
+    /// Wrong admin tokens from this address: shut out a while (429).
+    #[error("too many wrong admin tokens from this address; retry in {} ms", .0.as_millis())]
+    Throttled(std::time::Duration),
     /// The data API refused the caller's key or scopes (401, 403).
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -105,7 +108,7 @@ impl Error {
             | Error::Miss { .. }
             | Error::NoRoute
             | Error::Store(StoreError::NoGroup(_)) => StatusCode::NOT_FOUND,
-            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited { .. } | Error::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::BadRequest(_) | Error::Plugin(PluginError::Refused { .. }) => {
                 StatusCode::BAD_REQUEST
             }
@@ -115,7 +118,7 @@ impl Error {
             Error::Unauthorized | Error::Auth(AuthError::Unauthenticated(_)) => {
                 StatusCode::UNAUTHORIZED
             }
-            Error::Auth(AuthError::Forbidden { .. }) => StatusCode::FORBIDDEN,
+            Error::Auth(_) => StatusCode::FORBIDDEN,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -137,6 +140,7 @@ impl Error {
             Error::Store(StoreError::NoGroup(_)) => "unknown-group",
             Error::Store(StoreError::Busy(_)) => "busy",
             Error::RateLimited { .. } => "rate-limited",
+            Error::Throttled(_) => "throttled",
             Error::Miss { .. } => "not-found",
             Error::BadRequest(_) => "bad-request",
             Error::BodyTooLarge(_) => "body-too-large",
@@ -147,7 +151,7 @@ impl Error {
             Error::NotAcceptable(_) => "not-acceptable",
             Error::NoRoute => "no-route",
             Error::Unauthorized | Error::Auth(AuthError::Unauthenticated(_)) => "unauthorized",
-            Error::Auth(AuthError::Forbidden { .. }) => "forbidden",
+            Error::Auth(_) => "forbidden",
             Error::MethodNotAllowed(_) => "method-not-allowed",
             Error::Idempotency(Conflict::InFlight) => "idempotency-in-flight",
             Error::Idempotency(Conflict::Unrecorded) => "idempotency-unrecorded",

@@ -46,6 +46,9 @@
 //!   defaults and checks (each refusal on its key's line, from the parser's
 //!   spans: `lines`); `[redis]`'s checked parts, which `store::connect`
 //!   builds clients from.
+//! - [`tls`]: TLS files read and checked (the gateway's own certificate,
+//!   key and client CA as one `Door` a generation carries; the PEM readers
+//!   `[redis.tls]` shares), and the names a client certificate carries.
 //! - [`secret`]: the admin token and the Redis URL's password, which no
 //!   `Debug`, `Display`, log line or answer ever shows.
 //! - [`error`]: every request error and its HTTP status, in one place.
@@ -72,6 +75,7 @@ pub mod secret;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 /// The layout held to the docs and to itself (tests only).
 #[cfg(test)]

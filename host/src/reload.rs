@@ -76,6 +76,7 @@ impl Live {
         config_path: PathBuf,
         admin_token: Option<Secret>,
     ) -> Arc<Live> {
+        expiry_metric(&gateway);
         Arc::new(Live {
             built_from: Mutex::new(config_text_of(&config_path, &gateway)),
             current: ArcSwap::from_pointee(gateway),
@@ -136,6 +137,7 @@ impl Live {
                 needs_restart,
                 config_text,
             }) => {
+                expiry_metric(&gateway);
                 self.current.store(gateway);
                 *lock(&self.built_from) = Some(config_text);
                 METRICS.plugin_reloads.with_label_values(&["applied"]).inc();
@@ -201,6 +203,10 @@ impl Live {
         // What needs a restart keeps its old value in the new generation.
         let mut config = config;
         config.server.listen = old.config().server.listen;
+        config.server.http2 = old.config().server.http2.clone();
+        if config.server.tls.is_some() != old.config().server.tls.is_some() {
+            config.server.tls = old.config().server.tls.clone();
+        }
         config.redis = old.config().redis.clone();
         config.scripts = old.config().scripts.clone();
         let gateway = old.next(config, &self.runtime).map_err(|e| e.to_string())?;
@@ -217,6 +223,13 @@ impl Live {
     fn unchanged(&self, text: &str, live: &Gateway) -> bool {
         if lock(&self.built_from).as_deref() != Some(text) {
             return false;
+        }
+        // The TLS files are read anew when their bytes changed.
+        if let Some(tls) = &live.config().server.tls {
+            let loaded = tls.door.as_ref().map(|d| d.digest);
+            if loaded.is_none() || tls.files().digest() != loaded {
+                return false;
+            }
         }
         // The same text names the same plugins; each file once.
         let loaded: BTreeMap<&str, &str> = live
@@ -260,10 +273,29 @@ impl Live {
             .parent()
             .map(Path::to_owned)
             .unwrap_or_default();
+        // The TLS files, where they are now (a new path: at restart).
+        let tls_files: Vec<PathBuf> = self
+            .current()
+            .config()
+            .server
+            .tls
+            .iter()
+            .flat_map(|t| {
+                [
+                    Some(&t.cert_file),
+                    Some(&t.key_file),
+                    t.client_ca_file.as_ref(),
+                ]
+            })
+            .flatten()
+            .map(|p| absolute(p))
+            .collect();
         let relevant = {
             let (config_file, plugins_dir) = (config_file.clone(), plugins_dir.clone());
+            let tls_files = tls_files.clone();
             move |p: &Path| {
                 p == config_file
+                    || tls_files.iter().any(|f| f == p)
                     || (p.parent() == Some(&plugins_dir)
                         && p.extension().is_some_and(|e| e == "wasm"))
             }
@@ -278,9 +310,16 @@ impl Live {
                     let _ = tx.send(());
                 }
             })?;
-        watcher.watch(&config_dir, RecursiveMode::NonRecursive)?;
-        if plugins_dir != config_dir {
-            watcher.watch(&plugins_dir, RecursiveMode::NonRecursive)?;
+        let mut dirs = vec![config_dir, plugins_dir];
+        dirs.extend(
+            tls_files
+                .iter()
+                .filter_map(|f| f.parent().map(Path::to_owned)),
+        );
+        dirs.sort();
+        dirs.dedup();
+        for dir in &dirs {
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
         }
         let live = self.clone();
         tokio::spawn(async move {
@@ -307,6 +346,20 @@ enum Next {
     },
 }
 
+/// When the certificate `gateway` serves HTTPS with expires, for the alert
+/// that warns before it does.
+fn expiry_metric(gateway: &Gateway) {
+    let door = gateway
+        .config()
+        .server
+        .tls
+        .as_ref()
+        .and_then(|t| t.door.as_ref());
+    METRICS
+        .tls_certificate_expiry
+        .set(door.map_or(0, |d| d.not_after));
+}
+
 /// The settings of `new` that a reload cannot apply, as they differ from `old`.
 fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
     let mut needs_restart = Vec::new();
@@ -323,6 +376,12 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
         || a.shared_connections != b.shared_connections
     {
         needs_restart.push("redis.url / tls / pool_size / shared_connections".into());
+    }
+    if old.server.tls.is_some() != new.server.tls.is_some() {
+        needs_restart.push("server.tls (HTTPS on or off; its files reload live)".into());
+    }
+    if old.server.http2 != new.server.http2 {
+        needs_restart.push("server.http2".into());
     }
     if old.scripts.dir != new.scripts.dir {
         needs_restart.push("scripts.dir".into());

@@ -64,6 +64,9 @@ pub struct Metrics {
     pub script_loads: IntCounter,
     pub noscript_recoveries: IntCounter,
     pub watch_conflicts: IntCounter,
+    pub tls_handshake_failures: IntCounter,
+    pub admin_throttled: IntCounter,
+    pub tls_certificate_expiry: IntGauge,
     pub l1: IntCounterVec,
     pub shed: IntCounterVec,
     pub ratelimit: IntCounterVec,
@@ -233,6 +236,27 @@ impl Metrics {
                 c(
                     "sluice_watch_conflicts_total",
                     "Read-then-write rounds refused because another writer changed a key read (both rounds ran again)",
+                ),
+            ),
+            tls_handshake_failures: reg(
+                &r,
+                c(
+                    "sluice_tls_handshake_failures_total",
+                    "TLS handshakes that failed or timed out (a client that trusts another CA, a client certificate the client CA did not sign, a scanner)",
+                ),
+            ),
+            admin_throttled: reg(
+                &r,
+                c(
+                    "sluice_admin_throttled_total",
+                    "Wrong admin tokens after the first of a burst, and admin calls answered 429 while their address was shut out: counted here, not audited one by one",
+                ),
+            ),
+            tls_certificate_expiry: reg(
+                &r,
+                g(
+                    "sluice_tls_certificate_expiry_timestamp_seconds",
+                    "When the certificate the gateway serves HTTPS with expires (seconds since the Unix epoch; 0 without [server.tls])",
                 ),
             ),
             l1: reg(

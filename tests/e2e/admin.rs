@@ -429,3 +429,68 @@ async fn a_person_signs_in_and_reads_the_status_page_in_chromium() {
         eprintln!("wrote {}", png.display());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_admin_tokens_shut_their_address_out_longer_each_time_audited_once() {
+    let redis = Redis::start();
+    let gw = Gateway::start_with_env(
+        &support::config(&redis, ""),
+        &[("SLUICE_LOG_FORMAT", "json"), ("SLUICE_ADMIN_TOKEN", TOKEN)],
+    );
+    let client = reqwest::Client::new();
+    let plugins = |token: &str| {
+        client
+            .get(gw.url("/admin/plugins"))
+            .bearer_auth(token)
+            .send()
+    };
+    // Guess until shut out for at least 4 s, waiting out each 429 as told.
+    let (mut wrong, mut shut_out) = (0, 0);
+    let retry_after = loop {
+        let r = plugins("guess").await.unwrap();
+        match r.status().as_u16() {
+            401 => wrong += 1,
+            429 => {
+                shut_out += 1;
+                let secs: u64 = header(&r, "retry-after").parse().unwrap();
+                let problem: Value = r.json().await.unwrap();
+                assert_eq!(problem["type"], "urn:sluice:problem:throttled");
+                if secs >= 4 {
+                    break secs;
+                }
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+            }
+            other => panic!("{other}"),
+        }
+        assert!(
+            wrong <= 12,
+            "{wrong} wrong tokens and never shut out for 4 s"
+        );
+    };
+    assert!(wrong >= 4, "the first three are free: {wrong}");
+    // While shut out, even the right token waits: a guess cannot be told apart.
+    let right = plugins(TOKEN).await.unwrap();
+    assert_eq!(right.status(), 429, "shut out for {retry_after} s");
+    // Another address is not.
+    let elsewhere = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let other = elsewhere
+        .get(gw.url("/admin/plugins"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    // One audit line for the burst; the rest are counted.
+    let audited = events(&gw.log(), "admin")
+        .into_iter()
+        .filter(|e| e["outcome"] == "unauthorized")
+        .count();
+    assert_eq!(audited, 1, "{}", gw.log());
+    assert_eq!(
+        metric(&gw, "sluice_admin_throttled_total").await,
+        (wrong - 1 + shut_out + 1) as f64
+    );
+}

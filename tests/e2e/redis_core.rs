@@ -391,12 +391,7 @@ async fn metrics_carry_redis_info_and_the_gateways_own_families() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(used > 100_000.0, "redis_memory_used_bytes {used}");
-    let text = reqwest::get(gw.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = support::scrape(&gw).await;
     for family in [
         "redis_memory_used_bytes",
         "redis_memory_peak_bytes",

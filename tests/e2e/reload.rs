@@ -558,3 +558,35 @@ async fn rewriting_the_same_bytes_is_a_no_op_and_a_real_change_still_reloads() {
     );
     assert_eq!(gw.log().matches("reloaded").count(), 1, "{}", gw.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_files_in_the_watched_folders_reload_nothing() {
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&[]);
+    // The gateway's log is a file beside its config (tests/support), and at
+    // trace level the watcher's own lines are written there: were it to
+    // react to them, each reload would log the next.
+    let gw = Gateway::start_with_env(
+        &config_in(&redis, plugins.path(), ""),
+        &[("RUST_LOG", "sluice=trace,notify=trace")],
+    );
+    let config_dir = gw.config_path().parent().unwrap().to_owned();
+    for i in 0..50 {
+        std::fs::write(config_dir.join("notes.txt"), format!("{i}")).unwrap();
+        std::fs::write(plugins.path().join("README.md"), format!("{i}")).unwrap();
+        std::fs::write(plugins.path().join("draft.wasm.tmp"), format!("{i}")).unwrap();
+    }
+    // One real trigger: the config rewritten with its own bytes.
+    rewrite_in_place(&gw.config_path());
+    let looked = || gw.log().matches("reload: nothing changed").count();
+    eventually(
+        "the rewrite looked at",
+        Duration::from_secs(20),
+        async || looked() >= 1,
+    )
+    .await;
+    // A loop that is not there cannot be awaited: a second is many debounces.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(looked(), 1, "{}", gw.log());
+    assert_eq!(reloads(&gw).await, (0.0, 0.0));
+}

@@ -207,6 +207,9 @@ fn admin_token_set() -> bool {
 /// is not loopback, the gateway speaks plain HTTP, and API keys or the
 /// admin token are set.
 fn cleartext_warning(config: &Config, admin_token: bool) -> Option<String> {
+    if config.server.tls.is_some() {
+        return None;
+    }
     let keys = config.clients.as_ref().is_some_and(|c| !c.is_empty());
     in_clear(config.server.listen, keys, admin_token)
 }
@@ -221,7 +224,7 @@ fn in_clear(listen: SocketAddr, keys: bool, admin_token: bool) -> Option<String>
     };
     (!listen.ip().is_loopback()).then(|| {
         format!(
-            "server.listen {listen} is not a loopback address and the gateway speaks plain HTTP: {secrets} would cross the network in clear; listen on 127.0.0.1 behind a TLS-terminating proxy"
+            "server.listen {listen} is not a loopback address and the gateway speaks plain HTTP: {secrets} would cross the network in clear; set [server.tls], or listen on 127.0.0.1 behind a TLS-terminating proxy"
         )
     })
 }
@@ -320,6 +323,11 @@ async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Resu
         config.server.listen = addr;
     }
     let addr = config.server.listen;
+    let scheme = if config.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let watch = config.plugins.watch;
     let threads = match config.server.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -358,7 +366,7 @@ async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Resu
     };
     tracing::info!(addr = %local, threads, config = %config_path.display(), "listening");
     // A stable line on stdout for scripts and tests that start on port 0.
-    println!("sluice listening on http://{local}");
+    println!("sluice listening on {scheme}://{local}");
     let _ = std::io::stdout().flush();
     crate::server::run(listeners, live, shutdown_signal()).await;
     Ok(())

@@ -14,7 +14,14 @@ use std::collections::BTreeMap;
 pub struct ClientConfig {
     /// Hex SHA-256 of the key the client sends as `Authorization: Bearer`
     /// (`sluice hash-key` prints it).
-    pub key_sha256: String,
+    #[serde(default)]
+    pub key_sha256: Option<String>,
+    /// A name its TLS client certificate carries, signed by
+    /// `server.tls.client_ca_file`: `spiffe://…` (or `uri:…`), `dns:…`, or
+    /// the subject's common name as `cn:…`. Such a client needs no key; a
+    /// key of another client on the same connection is refused (403).
+    #[serde(default)]
+    pub cert_san: Option<String>,
     /// Domains it may read (cache GET/HEAD, mget).
     #[serde(default)]
     pub read: Vec<String>,
@@ -39,24 +46,60 @@ pub(super) fn check(config: &Config, at: &Checker) -> Result<(), ConfigError> {
     let has_domain = |d: &str| config.domains.keys().any(|k| k.get_ref() == d);
     let has_policy = |p: &str| config.ratelimits.keys().any(|k| k.get_ref() == p);
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    let mut seen_names: BTreeMap<String, &str> = BTreeMap::new();
+    let verifies = config
+        .server
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.client_ca_file.is_some());
     for (name, client) in clients {
         let name = name.get_ref();
         let at = at.at(name);
         if !valid_name(name) || name == "-" {
             return Err(at.refuse("client names are 1 to 64 of a-z, 0-9, '_' and '-' (not \"-\" alone: that is the metric label of anonymous requests)"));
         }
-        let hash = &client.key_sha256;
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(at.invalid(
-                "key_sha256",
-                "must be 64 hex digits, the SHA-256 of the key (`sluice hash-key` prints it)",
+        if client.key_sha256.is_none() && client.cert_san.is_none() {
+            return Err(at.refuse(
+                "needs key_sha256 (the SHA-256 of its API key) or cert_san (a name its client certificate carries)",
             ));
         }
-        if let Some(other) = seen.insert(hash.to_ascii_lowercase(), name) {
-            return Err(at.invalid(
-                "key_sha256",
-                format!("the same key as client {other:?}: each client needs a key of its own"),
-            ));
+        if let Some(hash) = &client.key_sha256 {
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(at.invalid(
+                    "key_sha256",
+                    "must be 64 hex digits, the SHA-256 of the key (`sluice hash-key` prints it)",
+                ));
+            }
+            if let Some(other) = seen.insert(hash.to_ascii_lowercase(), name) {
+                return Err(at.invalid(
+                    "key_sha256",
+                    format!("the same key as client {other:?}: each client needs a key of its own"),
+                ));
+            }
+        }
+        if let Some(san) = &client.cert_san {
+            let Some(spelled) = crate::tls::cert_name(san) else {
+                return Err(at.invalid(
+                    "cert_san",
+                    format!(
+                        "{san:?} is not a certificate name: write spiffe://…, uri:…, dns:… or cn:…"
+                    ),
+                ));
+            };
+            if !verifies {
+                return Err(at.invalid(
+                    "cert_san",
+                    "needs server.tls.client_ca_file: without it no client certificate is verified",
+                ));
+            }
+            if let Some(other) = seen_names.insert(spelled, name) {
+                return Err(at.invalid(
+                    "cert_san",
+                    format!(
+                        "the same name as client {other:?}: a certificate must name one client"
+                    ),
+                ));
+            }
         }
         for (right, names) in [
             ("read", &client.read),
@@ -204,6 +247,48 @@ mod tests {
         let e = client_refusal(&text);
         assert!(e.contains("unknown field `reads`"), "{e}");
         let text = with_clients("[clients.svc]\nread = [\"cache\"]\n");
-        assert!(client_refusal(&text).contains("missing field `key_sha256`"));
+        assert_eq!(
+            client_refusal(&text),
+            format!(
+                "{PATH}:10: clients.svc: needs key_sha256 (the SHA-256 of its API key) or cert_san (a name its client certificate carries)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_certificate_name_needs_a_client_ca_is_well_spelled_and_names_one_client() {
+        let (dir, path) = folder(&["x"]);
+        let ca = crate::tls::testing::Ca::new();
+        let (cert, key) = ca.leaf(&[], "gw", 0, 4_000_000_000);
+        for (name, text) in [("gw.pem", &cert), ("gw.key", &key), ("ca.pem", &ca.pem)] {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let parse = |tls: &str, clients: &str| {
+            Config::parse(&with_clients(&format!("{tls}{clients}")), &path)
+                .map_err(|e| e.to_string().replace(&*path.to_string_lossy(), PATH))
+        };
+        let tls = "[server.tls]\ncert_file = \"gw.pem\"\nkey_file = \"gw.key\"\nclient_ca_file = \"ca.pem\"\n";
+        let svc = "[clients.svc]\ncert_san = \"spiffe://prod/svc\"\nread = [\"cache\"]\n";
+        let c = parse(tls, svc).unwrap();
+        assert!(c.server.tls.unwrap().door.is_some(), "loaded with the file");
+        let without_ca = tls.replace("client_ca_file = \"ca.pem\"\n", "");
+        assert_eq!(
+            parse(&without_ca, svc).unwrap_err(),
+            format!(
+                "{PATH}:14: clients.svc.cert_san: needs server.tls.client_ca_file: without it no client certificate is verified"
+            )
+        );
+        let bad = svc.replace("spiffe://prod/svc", "svc.internal");
+        assert!(
+            parse(tls, &bad)
+                .unwrap_err()
+                .ends_with("clients.svc.cert_san: \"svc.internal\" is not a certificate name: write spiffe://…, uri:…, dns:… or cn:…")
+        );
+        let twice = format!("{svc}[clients.zz]\ncert_san = \"uri:spiffe://prod/svc\"\n");
+        assert!(
+            parse(tls, &twice)
+                .unwrap_err()
+                .ends_with("clients.zz.cert_san: the same name as client \"svc\": a certificate must name one client")
+        );
     }
 }

@@ -27,7 +27,7 @@ pub use metrics::MetricsConfig;
 pub use near_cache::NearCacheConfig;
 pub use plugins::{PluginsConfig, ScriptsConfig};
 pub use ratelimits::{RateLimitConfig, WhenUnavailable};
-pub use server::ServerConfig;
+pub use server::{Http2Config, ServerConfig, ServerTls};
 
 use crate::secret::redact_urls;
 use lines::{Checker, Lines};
@@ -123,7 +123,11 @@ impl Config {
         if let Some(tls) = &mut config.redis.tls {
             tls.resolve(&config.base_dir);
         }
-        config.check(&Checker::new(path, &lines))?;
+        let file = Checker::new(path, &lines);
+        if let Some(tls) = &mut config.server.tls {
+            tls.load(&config.base_dir, &file.at("server"))?;
+        }
+        config.check(&file)?;
         Ok(config)
     }
 

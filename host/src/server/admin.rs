@@ -3,30 +3,63 @@
 //! `Authorization: Bearer <token>`, the status page that or the session
 //! cookie its login form sets ([`login`]). Every call, allowed or not,
 //! leaves one line in the log (target `sluice::audit`, `event="admin"`:
-//! route, method, status, outcome; never the token).
+//! route, method, status, outcome; never the token), except the wrong
+//! tokens after the first of a burst and the calls [`throttle`] shuts out,
+//! which are counted instead.
 
 use super::respond::{self, Body};
 use super::route::{Admin, Route};
-use super::{login, status};
+use super::{login, status, throttle};
 use crate::error::Error;
 use crate::generation::Gateway;
 use crate::reload::Live;
 use crate::secret::Secret;
+use crate::telemetry::METRICS;
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, HeaderValue, X_CONTENT_TYPE_OPTIONS};
+use hyper::header::{AUTHORIZATION, CACHE_CONTROL, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-/// An admin call from authorization to answer, and its audit line.
+/// An admin call from `peer`, from its throttle to its answer, and its
+/// audit line.
 pub async fn call(
     live: &Arc<Live>,
     gateway: &Gateway,
     admin: Admin,
     req: Request<Incoming>,
+    peer: IpAddr,
 ) -> Result<Response<Body>, Error> {
     let method = req.method().clone();
+    // What can be a guess: a token sent, in the header or the login form.
+    // (A session cookie is an HMAC: no one guesses one.)
+    let guess = match admin {
+        Admin::Login => method == Method::POST,
+        Admin::Logout => false,
+        _ => req.headers().contains_key(AUTHORIZATION),
+    };
+    let throttle = &throttle::ADMIN;
+    if guess
+        && live.admin_token.is_some()
+        && let Some(wait) = throttle.wait(peer, Instant::now())
+    {
+        METRICS.admin_throttled.inc();
+        return Err(Error::Throttled(wait));
+    }
     let result = serve(live, gateway, admin, req).await;
-    audit(admin, &method, &result);
+    let refused = matches!(
+        &result,
+        Ok((_, Outcome::Unauthorized)) | Err(Error::Unauthorized)
+    );
+    match (guess, refused) {
+        (true, true) if !throttle.wrong(peer, Instant::now()) => METRICS.admin_throttled.inc(),
+        (true, false) if result.is_ok() => {
+            throttle.right(peer);
+            audit(admin, &method, &result);
+        }
+        _ => audit(admin, &method, &result),
+    }
     result.map(|(resp, _)| resp)
 }
 
@@ -42,11 +75,12 @@ async fn serve(
         return Err(Error::NoRoute);
     };
     let route = Route::Admin(admin);
+    let https = gateway.config().server.tls.is_some();
     match admin {
         // The form is open; the token it carries is the check.
         Admin::Login => {
             route.allows(req.method())?;
-            let (resp, right) = login::login(token, req, gateway.body_limits().1).await?;
+            let (resp, right) = login::login(token, req, gateway.body_limits().1, https).await?;
             let outcome = if right {
                 Outcome::Done
             } else {
@@ -56,7 +90,7 @@ async fn serve(
         }
         Admin::Logout => {
             route.allows(req.method())?;
-            Ok((login::logout(token, req.headers()), Outcome::Done))
+            Ok((login::logout(token, req.headers(), https), Outcome::Done))
         }
         // A browser without a session is sent to the form.
         Admin::Status => {

@@ -198,6 +198,7 @@ pub async fn login(
     token: &Secret,
     req: Request<Incoming>,
     body_timeout: Duration,
+    https: bool,
 ) -> Result<(Response<Body>, bool), Error> {
     if req.method() != Method::POST {
         return Ok((form(StatusCode::OK, None), true));
@@ -224,9 +225,10 @@ pub async fn login(
     let id = new_id(token);
     let expires = now_s() + LIFETIME.as_secs();
     let cookie = format!(
-        "{COOKIE_NAME}={}; Path=/admin/; Max-Age={}; HttpOnly; SameSite=Strict",
+        "{COOKIE_NAME}={}; Path=/admin/; Max-Age={}; {}",
         SESSIONS.session(token, &id, expires),
-        LIFETIME.as_secs()
+        LIFETIME.as_secs(),
+        attributes(https)
     );
     let mut resp = see_other("/admin/");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -237,17 +239,30 @@ pub async fn login(
 
 /// `POST /admin/logout`: the session ends on this process (a copy of the
 /// cookie no longer opens the page) and the browser forgets it.
-pub fn logout(token: &Secret, headers: &HeaderMap) -> Response<Body> {
+pub fn logout(token: &Secret, headers: &HeaderMap, https: bool) -> Response<Body> {
     let ended: Vec<_> = SESSIONS.in_request(token, headers).collect();
     for (id, expires) in ended {
         SESSIONS.revoke(id, expires);
     }
     let mut resp = see_other("/admin/login");
-    let gone = format!("{COOKIE_NAME}=; Path=/admin/; Max-Age=0; HttpOnly; SameSite=Strict");
+    let gone = format!(
+        "{COOKIE_NAME}=; Path=/admin/; Max-Age=0; {}",
+        attributes(https)
+    );
     if let Ok(value) = HeaderValue::from_str(&gone) {
         respond::set(&mut resp, SET_COOKIE, value);
     }
     resp
+}
+
+/// The cookie's attributes: `Secure` when the gateway serves HTTPS, so a
+/// browser never sends the session over a plain connection.
+fn attributes(https: bool) -> &'static str {
+    if https {
+        "HttpOnly; SameSite=Strict; Secure"
+    } else {
+        "HttpOnly; SameSite=Strict"
+    }
 }
 
 #[cfg(test)]

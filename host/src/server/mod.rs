@@ -24,6 +24,7 @@ mod respond;
 mod route;
 mod status;
 mod streams;
+mod throttle;
 
 pub use respond::Body;
 
@@ -32,23 +33,26 @@ use crate::error::Error;
 use crate::generation::Gateway;
 use crate::reload::Live;
 use crate::telemetry::METRICS;
+use crate::tls::PeerNames;
 use codec::Format;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use route::Route;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
-/// How long a client may take to send a request's headers.
+/// How long a client may take to send a request's headers (HTTP/1.1) or
+/// to finish its TLS handshake.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Listening sockets for `threads` HTTP threads on one address, each with
@@ -81,6 +85,12 @@ struct Serving {
     in_flight: Arc<Semaphore>,
     max_connections: usize,
     drain: Duration,
+    /// HTTPS: each connection's handshake uses the pair of the generation
+    /// live when it was accepted. Decided at start.
+    https: bool,
+    /// HTTP/1.1 and HTTP/2 (by ALPN, or by the h2c preface with prior
+    /// knowledge), each with its bounds. Read at start.
+    http: auto::Builder<TokioExecutor>,
 }
 
 /// Serve HTTP on `listeners` (from [`bind`]), one thread each: this one
@@ -110,6 +120,8 @@ pub async fn run(
         in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
         max_connections: limits.max_connections,
         drain: Duration::from_millis(limits.drain_ms),
+        https: limits.tls.is_some(),
+        http: http_builder(&limits.http2),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let threads = listeners.len();
@@ -186,17 +198,12 @@ async fn accept(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (live, in_flight) = (serving.live.clone(), serving.in_flight.clone());
-        let service = service_fn(move |req| serve(live.clone(), in_flight.clone(), req));
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            // A client that trickles its headers does not hold a connection forever.
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let (serving, watcher) = (serving.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            if !serving.https {
+                connection(&serving, watcher, stream, None, peer).await;
+            } else if let Some((stream, names)) = handshake(&serving, stream, peer).await {
+                connection(&serving, watcher, stream, names, peer).await;
             }
             drop(open);
         });
@@ -211,10 +218,93 @@ async fn accept(
     }
 }
 
+/// The HTTP builder every connection of a thread is served with: HTTP/1.1
+/// with its header timeout, HTTP/2 with the bounds of `[server.http2]`.
+fn http_builder(h2: &crate::config::Http2Config) -> auto::Builder<TokioExecutor> {
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        // A client that trickles its headers does not hold a connection forever.
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(h2.max_concurrent_streams)
+        .max_header_list_size(h2.max_header_list_bytes)
+        .max_frame_size(h2.max_frame_bytes)
+        .initial_stream_window_size(h2.stream_window_bytes)
+        .initial_connection_window_size(h2.connection_window_bytes)
+        .max_pending_accept_reset_streams(h2.max_pending_resets)
+        // Streams the gateway itself resets (a malformed request) are
+        // bounded too (the "made you reset" flood).
+        .max_local_error_reset_streams(h2.max_pending_resets.max(1) * 5)
+        // A peer that no longer answers pings is gone.
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
+    http
+}
+
+/// The TLS handshake of a new connection, within [`HEADER_READ_TIMEOUT`],
+/// with the pair of the generation live now; and the names of the client's
+/// certificate, when it showed one the client CA signed.
+async fn handshake(
+    serving: &Serving,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) -> Option<(
+    tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    Option<Arc<PeerNames>>,
+)> {
+    let gateway = serving.live.current();
+    let door = gateway.config().server.tls.as_ref()?.door.clone()?;
+    drop(gateway);
+    let acceptor = tokio_rustls::TlsAcceptor::from(door.server.clone());
+    let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            METRICS.tls_handshake_failures.inc();
+            return None;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            METRICS.tls_handshake_failures.inc();
+            return None;
+        }
+    };
+    let names = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| Arc::new(PeerNames::of(leaf)));
+    Some((stream, names))
+}
+
+/// Serve one connection, HTTP/1.1 or HTTP/2, until it ends or the drain
+/// does; `names`: its client certificate's.
+async fn connection<I>(
+    serving: &Serving,
+    watcher: Watcher,
+    io: I,
+    names: Option<Arc<PeerNames>>,
+    peer: SocketAddr,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (live, in_flight) = (serving.live.clone(), serving.in_flight.clone());
+    let service =
+        service_fn(move |req| serve(live.clone(), in_flight.clone(), (names.clone(), peer), req));
+    let conn = serving.http.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
 /// One request: route, serve, render any error, measure.
 async fn serve(
     live: Arc<Live>,
     in_flight: Arc<Semaphore>,
+    (names, peer): (Option<Arc<PeerNames>>, SocketAddr),
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
@@ -245,8 +335,8 @@ async fn serve(
             METRICS.shed.with_label_values(&["request"]).inc();
             Err(Error::Overloaded("server.max_in_flight"))
         }
-        (Ok(route), Ok(_)) => match admit(&gateway, &route, &req, &mut client) {
-            Ok(()) => dispatch(&live, &gateway, route, req, client).await,
+        (Ok(route), Ok(_)) => match admit(&gateway, &route, &req, names.as_deref(), &mut client) {
+            Ok(()) => dispatch(&live, &gateway, route, req, (client, peer)).await,
             Err(e) => Err(e),
         },
         (Err(e), _) => Err(e),
@@ -274,7 +364,9 @@ async fn serve(
 }
 
 /// The one place a request is checked before its handler runs, before any
-/// body is read: who asks (401 without a key the gateway knows), whether
+/// body is read: who asks (401 without a key or a client certificate the
+/// gateway knows; 403 for a certificate that names no client, or another
+/// client than the key), whether
 /// the route answers the method (405; an admin call checks its own token
 /// first, and is audited), and whether the caller's scopes hold the right
 /// the route needs on its domain or policy (403). `client` gets the
@@ -283,11 +375,12 @@ fn admit<'g>(
     gateway: &'g Gateway,
     route: &Route,
     req: &Request<Incoming>,
+    names: Option<&PeerNames>,
     client: &mut &'g str,
 ) -> Result<(), Error> {
     let need = route.needs(req.method());
     let caller = match need {
-        Some(_) => gateway.clients().identify(req.headers())?,
+        Some(_) => gateway.clients().identify(req.headers(), names)?,
         None => Caller::Open,
     };
     *client = caller.label();
@@ -301,13 +394,14 @@ fn admit<'g>(
 }
 
 /// Call an admitted request's handler; `client` is who `admit` found it
-/// came from (its idempotency keys are its own).
+/// came from (its idempotency keys are its own), `peer` the address it
+/// came from (wrong admin tokens are throttled by address).
 async fn dispatch(
     live: &Arc<Live>,
     gateway: &Gateway,
     route: Route,
     req: Request<Incoming>,
-    client: &str,
+    (client, peer): (&str, SocketAddr),
 ) -> Result<Response<Body>, Error> {
     match route {
         Route::Cache { domain, key } => cache::handle(gateway, req, (&domain, client), key).await,
@@ -326,6 +420,6 @@ async fn dispatch(
         Route::Readyz => ops::readyz(gateway).await,
         Route::Metrics => Ok(ops::metrics(gateway)),
         Route::OpenApi => Ok(openapi::document()),
-        Route::Admin(admin) => admin::call(live, gateway, admin, req).await,
+        Route::Admin(admin) => admin::call(live, gateway, admin, req, peer.ip()).await,
     }
 }

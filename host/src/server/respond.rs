@@ -217,6 +217,10 @@ pub fn problem(err: &Error, format: Format) -> Response<Body> {
             set(&mut resp, RETRY_AFTER, secs.into());
         }
         Error::Overloaded(_) => set(&mut resp, RETRY_AFTER, 1u64.into()),
+        Error::Throttled(wait) => {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            set(&mut resp, RETRY_AFTER, secs.into());
+        }
         Error::MethodNotAllowed(allow) => set(&mut resp, ALLOW, HeaderValue::from_static(allow)),
         Error::Miss { .. } => set(
             &mut resp,

@@ -34,17 +34,23 @@ pub async fn raw_http(base: &str, request: &[u8]) -> String {
 /// `sluice_redis_round_trips_total` or `sluice_ratelimit_total{policy="t",result="allowed"}`;
 /// 0 when absent.
 pub async fn metric(gw: &Gateway, sample: &str) -> f64 {
-    let text = reqwest::get(gw.url("/metrics"))
+    scrape(gw)
         .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
+        .lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| {
             l.strip_prefix(sample)
                 .and_then(|rest| rest.strip_prefix(' '))
         })
         .map_or(0.0, |v| v.trim().parse().expect("a number"))
+}
+
+/// The text of the gateway's `/metrics`.
+pub async fn scrape(gw: &Gateway) -> String {
+    reqwest::get(gw.url("/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text")
 }

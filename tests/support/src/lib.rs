@@ -17,7 +17,7 @@ mod redis_server;
 pub use cluster::{CLUSTER_NODE_TIMEOUT_MS, Cluster, ClusterNode, FAILOVER};
 pub use config::{EXAMPLE_DOMAINS, config, config_in, config_url, own_plugins_dir, plugins_dir};
 pub use gateway::{Gateway, gateway_bin};
-pub use http::{assert_problem, metric, raw_http};
+pub use http::{assert_problem, metric, raw_http, scrape};
 pub use pki::Pki;
 pub use process::{STARTUP, eventually, have, run_within, wait_until};
 pub use redis_server::Redis;

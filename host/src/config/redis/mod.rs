@@ -14,7 +14,6 @@ use crate::secret::{RedisUrl, redact_urls};
 use redis::cluster::ClusterClientBuilder;
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -111,12 +110,8 @@ pub enum ClientError {
     TlsWithoutRediss { scheme: String },
     #[error("cert_file and key_file go together: give both or neither")]
     HalfIdentity,
-    #[error("{}: {reason}", path.display())]
-    File {
-        field: &'static str,
-        path: PathBuf,
-        reason: String,
-    },
+    #[error(transparent)]
+    File(#[from] crate::tls::FileError),
     #[error("the TLS settings were refused: {0}")]
     Tls(String),
 }
@@ -129,7 +124,7 @@ impl ClientError {
             | ClientError::Insecure
             | ClientError::TlsWithoutRediss { .. } => "url",
             ClientError::HalfIdentity => "tls",
-            ClientError::File { field, .. } => field,
+            ClientError::File(e) => e.field,
             ClientError::Tls(_) => "tls",
         }
     }

@@ -3,10 +3,9 @@
 //! them, each refused under its own key.
 
 use super::ClientError;
+use crate::tls::{FileError, pem_certificates, pem_private_key};
 use redis::{ClientTlsConfig, TlsCertificates};
 use rustls::RootCertStore;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -46,70 +45,23 @@ impl TlsConfig {
             (None, None) => None,
             (Some(cert), Some(key)) => Some(ClientTlsConfig {
                 client_cert: pem_certificates("tls.cert_file", cert)?.0,
-                client_key: pem_private_key(key)?,
+                client_key: pem_private_key("tls.key_file", key)?.0,
             }),
             _ => return Err(ClientError::HalfIdentity),
         };
         let (root_cert, roots) = pem_certificates("tls.ca_file", &self.ca_file)?;
         let mut store = RootCertStore::empty();
         for root in roots {
-            store.add(root).map_err(|e| {
-                refused(
-                    "tls.ca_file",
-                    &self.ca_file,
-                    format!("not a CA certificate: {e}"),
-                )
+            store.add(root).map_err(|e| FileError {
+                field: "tls.ca_file",
+                path: self.ca_file.clone(),
+                reason: format!("not a CA certificate: {e}"),
             })?;
         }
         Ok(TlsCertificates {
             client_tls,
             root_cert: Some(root_cert),
         })
-    }
-}
-
-fn refused(field: &'static str, path: &Path, reason: String) -> ClientError {
-    ClientError::File {
-        field,
-        path: path.to_owned(),
-        reason,
-    }
-}
-
-fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, ClientError> {
-    std::fs::read(path).map_err(|e| refused(field, path, format!("cannot read it: {e}")))
-}
-
-/// A file of one or more PEM certificates: its text, and them.
-fn pem_certificates(
-    field: &'static str,
-    path: &Path,
-) -> Result<(Vec<u8>, Vec<CertificateDer<'static>>), ClientError> {
-    let pem = read(field, path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| refused(field, path, format!("not a PEM certificate file: {e}")))?;
-    if certs.is_empty() {
-        return Err(refused(
-            field,
-            path,
-            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
-        ));
-    }
-    Ok((pem, certs))
-}
-
-/// A PEM private key. What is wrong with it is not said: the message must
-/// not quote a key.
-fn pem_private_key(path: &Path) -> Result<Vec<u8>, ClientError> {
-    let pem = read("tls.key_file", path)?;
-    match PrivateKeyDer::from_pem_slice(&pem) {
-        Ok(_) => Ok(pem),
-        Err(_) => Err(refused(
-            "tls.key_file",
-            path,
-            "holds no PEM private key (PKCS#8, PKCS#1 or SEC1)".into(),
-        )),
     }
 }
 
