@@ -348,7 +348,8 @@ impl Gateway {
     /// While Redis cannot answer, the store's error (503 with the breaker's
     /// `Retry-After`): the write would meet the same.
     pub async fn charge_write(&self, client: &str, bytes: usize) -> Result<(), Error> {
-        if let Some(budget) = self.quotas.get(client).and_then(|q| q.write) {
+        let budget = self.quotas.get(client).and_then(|q| q.write);
+        if let Some(budget) = budget.filter(|_| bytes > 0) {
             let refused = |e: Error| {
                 METRICS
                     .quota_refused

@@ -89,7 +89,8 @@ impl LongPolls {
     }
 
     /// Long-polls `client` holds now.
-    pub fn held(&self, client: &str) -> usize {
+    #[cfg(test)]
+    fn held(&self, client: &str) -> usize {
         let held = self.0.lock().unwrap_or_else(|p| p.into_inner());
         held.get(client).copied().unwrap_or(0)
     }
