@@ -19,8 +19,14 @@ pub enum Error {
     Miss { key: String, fields: Vec<String> },
     #[error("{0}")]
     BadRequest(String),
-    #[error("the body is larger than the limit of {0} bytes")]
-    BodyTooLarge(usize),
+    /// A body, or a value or event in it, over a configured limit: 413
+    /// naming the setting.
+    #[error("the {what} is larger than the limit of {limit} bytes ({setting})")]
+    BodyTooLarge {
+        what: &'static str,
+        limit: usize,
+        setting: std::borrow::Cow<'static, str>,
+    },
     #[error("the body was not sent in full within {0:?}")]
     BodyTimeout(std::time::Duration),
     #[error(
@@ -48,10 +54,11 @@ pub enum Error {
     Auth(#[from] AuthError),
     #[error("method not allowed here; allowed: {0}")]
     MethodNotAllowed(&'static str),
-    /// A rate-limit policy refused: a 429 with `Retry-After` and `RateLimit-*`.
-    #[error("rate limit {policy:?} exceeded for this subject; retry in {wait_ms} ms")]
+    /// A token bucket refused — a rate-limit policy's, or a client's write
+    /// budget: a 429 with `Retry-After` and `RateLimit-*`.
+    #[error("{bucket}; retry in {wait_ms} ms")]
     RateLimited {
-        policy: String,
+        bucket: Limited,
         limit: u64,
         remaining: u64,
         /// Seconds until the bucket is full again.
@@ -59,6 +66,12 @@ pub enum Error {
         /// Until the request's cost would fit.
         wait_ms: u64,
     },
+    /// A client holds as many long-polls as it may: 429 with `Retry-After`,
+    /// for it alone (the gateway-wide limit is `busy`, a 503).
+    #[error(
+        "client {client:?} holds its {max} long-polls on this gateway (clients.{client}.max_long_polls); retry when one ends, or read without block_ms"
+    )]
+    LongPolls { client: String, max: usize },
     /// An `Idempotency-Key` that cannot be served now or with this request.
     #[error("{0}")]
     Idempotency(Conflict),
@@ -87,6 +100,27 @@ fn miss(key: &str, fields: &[String]) -> String {
     }
 }
 
+/// Whose token bucket refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Limited {
+    /// A rate-limit policy's (`/v1/ratelimit/{policy}/…`).
+    Policy(String),
+    /// A client's write budget (`clients.NAME.write_bytes_per_s`).
+    WriteBytes { client: String },
+}
+
+impl std::fmt::Display for Limited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Limited::Policy(policy) => write!(f, "rate limit {policy:?} exceeded for this subject"),
+            Limited::WriteBytes { client } => write!(
+                f,
+                "client {client:?} has written its budget of bytes (clients.{client}.write_bytes_per_s)"
+            ),
+        }
+    }
+}
+
 /// Why a request with an `Idempotency-Key` was not served.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 pub enum Conflict {
@@ -101,6 +135,17 @@ pub enum Conflict {
 }
 
 impl Error {
+    /// A refusal by `bucket`, of capacity `limit`, from what its script said.
+    pub fn limited(bucket: Limited, limit: u64, said: &crate::store::Bucket) -> Error {
+        Error::RateLimited {
+            bucket,
+            limit,
+            remaining: said.remaining,
+            reset_s: said.ms_to_full.div_ceil(1000),
+            wait_ms: said.ms_to_wait,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Error::UnknownDomain(_)
@@ -108,11 +153,15 @@ impl Error {
             | Error::Miss { .. }
             | Error::NoRoute
             | Error::Store(StoreError::NoGroup(_)) => StatusCode::NOT_FOUND,
-            Error::RateLimited { .. } | Error::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited { .. } | Error::LongPolls { .. } | Error::Throttled(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Error::BadRequest(_) | Error::Plugin(PluginError::Refused { .. }) => {
                 StatusCode::BAD_REQUEST
             }
-            Error::BodyTooLarge(_) | Error::ResponseTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::BodyTooLarge { .. } | Error::ResponseTooLarge(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Error::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unauthorized | Error::Auth(AuthError::Unauthenticated(_)) => {
@@ -139,11 +188,16 @@ impl Error {
             Error::UnknownPolicy(_) => "unknown-policy",
             Error::Store(StoreError::NoGroup(_)) => "unknown-group",
             Error::Store(StoreError::Busy(_)) => "busy",
-            Error::RateLimited { .. } => "rate-limited",
             Error::Throttled(_) => "throttled",
+            Error::RateLimited {
+                bucket: Limited::Policy(_),
+                ..
+            } => "rate-limited",
+            Error::RateLimited { .. } => "write-quota-exceeded",
+            Error::LongPolls { .. } => "long-poll-quota-exceeded",
             Error::Miss { .. } => "not-found",
             Error::BadRequest(_) => "bad-request",
-            Error::BodyTooLarge(_) => "body-too-large",
+            Error::BodyTooLarge { .. } => "body-too-large",
             Error::BodyTimeout(_) => "body-timeout",
             Error::ResponseTooLarge(_) => "response-too-large",
             Error::Overloaded(_) => "overloaded",

@@ -9,13 +9,15 @@
 use crate::access::AccessTracker;
 use crate::auth::Clients;
 use crate::config::{Config, DomainConfig, RateLimitConfig, WhenUnavailable};
-use crate::error::Error;
+use crate::error::{Error, Limited};
 use crate::near_cache::{self, NearCache};
 use crate::plugin::{self, Compiled, Plugin, Runtime, SandboxLimits, bindings};
+use crate::quota::{self, LongPoll, LongPolls, Quota};
 use crate::store::plan::TtlBounds;
 use crate::store::scripts::Scripts;
 use crate::store::tracking::Tracking;
 use crate::store::{Gather, Group, Store, StoreError};
+use crate::telemetry::METRICS;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +42,15 @@ pub struct Domain {
     config: DomainConfig,
 }
 
+/// What a write stores, for its domain's size limit ([`Gateway::fits`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Payload {
+    /// A PUT's value, or one of an mset's.
+    Value,
+    /// A published event.
+    Event,
+}
+
 /// One domain's plugin, as `/admin/plugins` and the status page show it.
 #[derive(Debug, serde::Serialize)]
 pub struct PluginRow {
@@ -61,6 +72,10 @@ pub struct Gateway {
     /// API keys and their scopes: built with the domains they name, so a
     /// reload that revokes a key applies to the next request.
     clients: Clients,
+    /// Each configured client's quotas, defaults filled in.
+    quotas: HashMap<String, Quota>,
+    /// The long-polls each client holds, carried across generations.
+    long_polls: Arc<LongPolls>,
     store: Store,
     near: Arc<NearCache>,
     access: Arc<AccessTracker>,
@@ -115,6 +130,8 @@ impl Gateway {
             domains: load_domains(&config, runtime, &HashMap::new(), &|p| store.hears(p))?,
             ratelimits: ratelimits(&config),
             clients: Clients::from_config(&config),
+            quotas: quota::quotas(&config),
+            long_polls: Arc::default(),
             store,
             near,
             access: Arc::new(AccessTracker::new(config.plugins.access_stats_keys)),
@@ -141,6 +158,8 @@ impl Gateway {
             domains,
             ratelimits: ratelimits(&config),
             clients,
+            quotas: quota::quotas(&config),
+            long_polls: self.long_polls.clone(),
             store: self.store.clone(),
             near: self.near.clone(),
             access: self.access.clone(),
@@ -301,6 +320,92 @@ impl Gateway {
                 Ok(None)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// 413 when a value or an event is larger than `domain` takes
+    /// (`max_value_bytes`, `max_event_bytes`; unset: only the body limit
+    /// applies, which reading the body held already).
+    pub fn fits(&self, domain: &Domain, payload: Payload, bytes: usize) -> Result<(), Error> {
+        let (what, key, limit) = match payload {
+            Payload::Value => ("value", "max_value_bytes", domain.config.max_value_bytes),
+            Payload::Event => ("event", "max_event_bytes", domain.config.max_event_bytes),
+        };
+        match limit {
+            Some(limit) if bytes > limit => Err(Error::BodyTooLarge {
+                what,
+                limit,
+                setting: format!("domains.{}.{key}", domain.name).into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Take `bytes` from `client`'s write budget before its write reaches
+    /// Redis (a refused write writes nothing): 429 with the bucket's
+    /// `RateLimit-*` when it has not that many left, 413 when more than the
+    /// bucket ever holds. No budget (or the open API's `-`): only counted.
+    /// While Redis cannot answer, the store's error (503 with the breaker's
+    /// `Retry-After`): the write would meet the same.
+    pub async fn charge_write(&self, client: &str, bytes: usize) -> Result<(), Error> {
+        let budget = self.quotas.get(client).and_then(|q| q.write);
+        if let Some(budget) = budget.filter(|_| bytes > 0) {
+            let refused = |e: Error| {
+                METRICS
+                    .quota_refused
+                    .with_label_values(&[client, "write_bytes"])
+                    .inc();
+                tracing::debug!(client, bytes, error = %e, "write refused by the client's write budget");
+                Err(e)
+            };
+            let (cost, capacity) = (bytes as u64, budget.burst_bytes);
+            if cost > capacity {
+                return refused(Error::BodyTooLarge {
+                    what: "write",
+                    limit: capacity as usize,
+                    setting: format!("clients.{client}.write_burst_bytes").into(),
+                });
+            }
+            let rate = budget.bytes_per_s as f64;
+            let said = (self.store)
+                .take_tokens(quota::WRITE_BYTES, client, capacity, rate, cost)
+                .await?;
+            if !said.allowed {
+                let client = client.to_owned();
+                return refused(Error::limited(
+                    Limited::WriteBytes { client },
+                    capacity,
+                    &said,
+                ));
+            }
+        }
+        METRICS
+            .write_bytes
+            .with_label_values(&[client])
+            .inc_by(bytes as u64);
+        Ok(())
+    }
+
+    /// Count one of `client`'s long-polls until the returned guard drops:
+    /// 429 when it holds its `max_long_polls` already, so one client cannot
+    /// take every connection kept for blocking reads. `None`: no quota
+    /// (the open API).
+    pub fn long_poll(&self, client: &str) -> Result<Option<LongPoll>, Error> {
+        let Some(quota) = self.quotas.get(client) else {
+            return Ok(None);
+        };
+        match self.long_polls.enter(client, quota.long_polls) {
+            Some(poll) => Ok(Some(poll)),
+            None => {
+                METRICS
+                    .quota_refused
+                    .with_label_values(&[client, "long_polls"])
+                    .inc();
+                Err(Error::LongPolls {
+                    client: client.to_owned(),
+                    max: quota.long_polls,
+                })
+            }
         }
     }
 

@@ -37,6 +37,9 @@
 //!   pipeline assembly (`pipeline`), plans (`plan`, one file per action
 //!   kind), stream groups, rate limits, idempotency records, readiness,
 //!   INFO metrics, the start-up check of the Redis user's rights (`acl`).
+//! - [`quota`]: per-client quotas: the size of each client's write budget
+//!   (a token bucket in Redis, shared by every gateway) and the long-polls
+//!   it may hold at once on this gateway.
 //! - [`near_cache`]: in-process copies of reads, single flight, and which
 //!   reads are tracked (the store sends the tracking commands).
 //! - [`access`]: per-key access statistics for adaptive policies.
@@ -70,6 +73,7 @@ pub mod generation;
 pub mod namespace;
 pub mod near_cache;
 pub mod plugin;
+pub mod quota;
 pub mod reload;
 pub mod secret;
 pub mod server;

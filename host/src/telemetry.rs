@@ -70,6 +70,9 @@ pub struct Metrics {
     pub l1: IntCounterVec,
     pub shed: IntCounterVec,
     pub ratelimit: IntCounterVec,
+    pub quota_refused: IntCounterVec,
+    pub write_bytes: IntCounterVec,
+    pub long_polls: IntGaugeVec,
     pub plugin_calls: IntCounterVec,
     pub plugin_invalid_plans: IntCounterVec,
     pub plugin_reloads: IntCounterVec,
@@ -282,6 +285,33 @@ impl Metrics {
                     "Rate-limit decisions by policy and result",
                     &["policy", "result"],
                 ),
+            ),
+            quota_refused: reg(
+                &r,
+                cv(
+                    "sluice_quota_refused_total",
+                    "Requests refused by their client's own quota (configured names): quota=write_bytes (429, the write budget), long_polls (429, blocking reads held at once)",
+                    &["client", "quota"],
+                ),
+            ),
+            write_bytes: reg(
+                &r,
+                cv(
+                    "sluice_write_bytes_total",
+                    "Bytes of accepted writes (keys and values, events; MessagePack) by API client (- when the API is open)",
+                    &["client"],
+                ),
+            ),
+            long_polls: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "sluice_long_polls",
+                        "Blocking stream reads each API client holds now on this gateway",
+                    ),
+                    &["client"],
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
             ),
             plugin_calls: reg(
                 &r,

@@ -391,3 +391,353 @@ async fn sigterm_ends_long_polls_early_and_exits_within_the_drain() {
     );
     println!("shutdown: long-poll answered {ended:?} after SIGTERM");
 }
+
+/// `[clients.NAME]` with `key`'s hash, the `cache` and `arbitrage` domains
+/// in every scope, and `quota` (TOML lines).
+fn quota_client(name: &str, key: &str, quota: &str) -> String {
+    format!(
+        "\n[clients.{name}]\nkey_sha256 = \"{}\"\nread = [\"cache\"]\nwrite = [\"cache\"]\nevents = [\"cache\", \"arbitrage\"]\n{quota}\n",
+        sluice::auth::hash_key(key.as_bytes())
+    )
+}
+
+const ARBITRAGE: &str = "[domains.arbitrage]\nplugin = \"stream-router\"\nstreams = true\nmax_event_bytes = 3000\n[domains.arbitrage.settings]\nper_asset = false\n";
+
+/// What Redis holds for `keys` of the cache domain: the bytes of each value
+/// as stored, and `MEMORY USAGE` summed (values, keys and Redis's overhead).
+fn stored(redis: &Redis, keys: &[String]) -> (u64, u64) {
+    let mut conn = redis.conn();
+    let mut bytes = 0;
+    let mut memory = 0;
+    for key in keys {
+        let key = format!("cache:{key}");
+        bytes += redis::cmd("STRLEN")
+            .arg(&key)
+            .query::<u64>(&mut conn)
+            .unwrap();
+        let usage: Option<u64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .query(&mut conn)
+            .unwrap();
+        memory += usage.unwrap_or(0);
+    }
+    (bytes, memory)
+}
+
+/// The attack review's case: one client writes large values as fast as it
+/// can. What it gets into Redis is bounded by its budget — burst plus rate
+/// times the time it spent, measured around the loop, so a slow machine
+/// only loosens the bound — while another client's writes, interleaved,
+/// all succeed.
+#[tokio::test]
+async fn one_client_cannot_fill_redis_past_its_write_budget_while_another_writes_on() {
+    let redis = Redis::start();
+    let (rate, burst) = (2_000u64, 40_000u64);
+    let clients = [
+        quota_client(
+            "greedy",
+            "greedy-key-0123456789",
+            &format!("write_bytes_per_s = {rate}\nwrite_burst_bytes = {burst}"),
+        ),
+        quota_client(
+            "steady",
+            "steady-key-0123456789",
+            "write_bytes_per_s = 10000000",
+        ),
+    ]
+    .concat();
+    let gw = Gateway::start(&config(&redis, &format!("{ARBITRAGE}{clients}")));
+    let http = reqwest::Client::new();
+    let value = "x".repeat(15_990);
+    // As stored: a MessagePack str 16 (3 bytes of header) and the key.
+    let cost = |key: &str| (key.len() + value.len() + 3) as u64;
+    let put = |key: &str, bearer: &str| {
+        http.put(gw.url(&format!("/v1/cache/cache/{key}")))
+            .bearer_auth(bearer)
+            .json(&value)
+            .send()
+    };
+    let (mut accepted, mut refused, mut written) = (0u64, 0, Vec::new());
+    let started = std::time::Instant::now();
+    for i in 0..40 {
+        let key = format!("greedy{i}");
+        let resp = put(&key, "greedy-key-0123456789").await.unwrap();
+        match resp.status().as_u16() {
+            204 => {
+                accepted += cost(&key);
+                written.push(key);
+            }
+            429 => {
+                let retry: u64 = resp.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(retry >= 1);
+                assert_eq!(
+                    resp.headers()["ratelimit-limit"],
+                    burst.to_string().as_str()
+                );
+                let remaining: u64 = resp.headers()["ratelimit-remaining"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(remaining < cost(&key), "refused with room left");
+                let problem = assert_problem(resp, 429).await;
+                assert_eq!(problem["type"], "urn:sluice:problem:write-quota-exceeded");
+                refused += 1;
+            }
+            other => panic!("greedy's write {i}: {other}"),
+        }
+        let key = format!("steady{i}");
+        let resp = put(&key, "steady-key-0123456789").await.unwrap();
+        assert_eq!(resp.status(), 204, "steady's write {i}");
+    }
+    let elapsed = started.elapsed();
+    // Redis's clock counts whole ms: one more at most.
+    let allowed = burst + rate * (elapsed.as_millis() as u64 + 1) / 1000;
+    let (bytes, memory) = stored(&redis, &written);
+    let keys: u64 = written.iter().map(|k| k.len() as u64).sum();
+    println!(
+        "greedy: {} accepted ({accepted} B), {refused} refused in {elapsed:?}; budget {allowed} B; Redis holds {bytes} B of values, MEMORY USAGE {memory} B",
+        written.len()
+    );
+    assert!(
+        accepted <= allowed,
+        "{accepted} B accepted, {allowed} B allowed"
+    );
+    assert_eq!(
+        bytes + keys,
+        accepted,
+        "what was accepted is what Redis holds"
+    );
+    // Redis's own overhead per key (its header, the key, the allocator's
+    // rounding of a 16 KB value) is not the client's budget: 1 KiB each.
+    assert!(
+        memory <= allowed + 1024 * written.len() as u64,
+        "{memory} B"
+    );
+    assert!(
+        refused >= 30,
+        "most of 40 writes of 16 KB are over 40 KB + 2 KB/s"
+    );
+    let steady = stored(
+        &redis,
+        &(0..40).map(|i| format!("steady{i}")).collect::<Vec<_>>(),
+    );
+    assert_eq!(steady.0, 40 * 15_993);
+    assert_eq!(
+        metric(
+            &gw,
+            "sluice_quota_refused_total{client=\"greedy\",quota=\"write_bytes\"}"
+        )
+        .await,
+        refused as f64
+    );
+    assert_eq!(
+        metric(&gw, "sluice_write_bytes_total{client=\"greedy\"}").await,
+        accepted as f64
+    );
+}
+
+/// Every write route draws from one budget: a PUT, an mset and a publish;
+/// a refused write writes nothing; a write larger than the bucket ever
+/// holds, or a value or event over its domain's limit, is a 413 naming it.
+#[tokio::test]
+async fn every_write_route_draws_from_the_budget_and_values_are_held_to_their_domain() {
+    let redis = Redis::start();
+    let text = config(
+        &redis,
+        &format!(
+            "max_value_bytes = 2000\n{ARBITRAGE}{}",
+            quota_client(
+                "svc",
+                "svc-key-0123456789",
+                "write_bytes_per_s = 1\nwrite_burst_bytes = 2500"
+            )
+        ),
+    );
+    let gw = Gateway::start(&text);
+    let http = reqwest::Client::new();
+    let (small, big) = ("y".repeat(1_500), "z".repeat(2_100));
+    let (put, post) = (reqwest::Method::PUT, reqwest::Method::POST);
+    let event = |data: &str| json!({"type": "t", "data": data});
+    for (method, path, body, status, names) in [
+        // Over a domain's limit: 413 before any budget is taken.
+        (
+            put.clone(),
+            "cache/cache/big",
+            json!(big),
+            413,
+            "domains.cache.max_value_bytes",
+        ),
+        (
+            post.clone(),
+            "mset/cache",
+            json!({"items": {"ok": 1, "big": big}}),
+            413,
+            "domains.cache.max_value_bytes",
+        ),
+        (
+            post.clone(),
+            "events/arbitrage",
+            event(&"e".repeat(3_100)),
+            413,
+            "domains.arbitrage.max_event_bytes",
+        ),
+        // 1.5 KB of the 2.5 KB burst; the next 1.5 KB, by mset or by
+        // publish, is over what is left.
+        (put, "cache/cache/first", json!(small), 204, ""),
+        (
+            post.clone(),
+            "mset/cache",
+            json!({"items": {"second": small}}),
+            429,
+            "clients.svc.write_bytes_per_s",
+        ),
+        (
+            post.clone(),
+            "events/arbitrage",
+            event(&small),
+            429,
+            "clients.svc.write_bytes_per_s",
+        ),
+        // More than the bucket ever holds: never a 429 to wait out, a 413.
+        (
+            post,
+            "mset/cache",
+            json!({"items": {"a": small, "b": small}}),
+            413,
+            "clients.svc.write_burst_bytes",
+        ),
+    ] {
+        let resp = http
+            .request(method, gw.url(&format!("/v1/{path}")))
+            .bearer_auth("svc-key-0123456789")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if status == 204 {
+            assert_eq!(resp.status(), 204, "{path}");
+            continue;
+        }
+        if status == 429 {
+            assert_eq!(resp.headers()["ratelimit-limit"], "2500", "{path}");
+            assert!(resp.headers().contains_key("retry-after"), "{path}");
+        }
+        let problem = assert_problem(resp, status).await;
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(names), "{path}: {detail}");
+    }
+    let mut conn = redis.conn();
+    let exists: u64 = redis::cmd("EXISTS")
+        .arg(&[
+            "cache:second",
+            "arbitrage:t",
+            "cache:big",
+            "cache:ok",
+            "cache:a",
+        ])
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(exists, 0, "refused writes wrote nothing");
+    // The bucket lives under the gateway's own prefix, beside no policy's.
+    let bucket: u64 = redis::cmd("EXISTS")
+        .arg("ratelimit:quota/write-bytes:svc")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(bucket, 1);
+    assert_eq!(
+        metric(
+            &gw,
+            "sluice_quota_refused_total{client=\"svc\",quota=\"write_bytes\"}"
+        )
+        .await,
+        3.0
+    );
+}
+
+/// A client holds at most `max_long_polls` blocking reads: its next one is
+/// a 429 for it alone, while another client still gets a long-poll; one
+/// dropped half-way gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_past_its_long_polls_gets_429_while_another_still_gets_one() {
+    let redis = Redis::start();
+    // pool_size 4, 2 shared lanes: 2 connections for blocking reads, so
+    // one long-poll each by default (2 clients with `events`).
+    let clients = [
+        quota_client("a", "a-key-0123456789", ""),
+        quota_client("b", "b-key-0123456789", ""),
+    ]
+    .concat();
+    let gw = Gateway::start(&config(&redis, &format!("{ARBITRAGE}{clients}")));
+    let http = reqwest::Client::new();
+    let group = |g: &str| gw.url(&format!("/v1/streams/cache:events/groups/{g}"));
+    for (g, key) in [("ga", "a-key-0123456789"), ("gb", "b-key-0123456789")] {
+        let resp = http.post(group(g)).bearer_auth(key).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    let poll = |g: &str, key: &str, block_ms: u64| {
+        http.get(format!(
+            "{}/messages?consumer=c&block_ms={block_ms}",
+            group(g)
+        ))
+        .bearer_auth(key)
+        .send()
+    };
+    let first = tokio::spawn(poll("ga", "a-key-0123456789", 30_000));
+    support::eventually("a's long-poll blocked", support::STARTUP, async || {
+        redis.info("blocked_clients") == "1"
+    })
+    .await;
+    let resp = poll("ga", "a-key-0123456789", 30_000).await.unwrap();
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let problem = assert_problem(resp, 429).await;
+    assert_eq!(
+        problem["type"],
+        "urn:sluice:problem:long-poll-quota-exceeded"
+    );
+    // A read that does not block is no long-poll.
+    let resp = poll("ga", "a-key-0123456789", 0).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // b takes the other connection: a could not take both.
+    let second = tokio::spawn(poll("gb", "b-key-0123456789", 30_000));
+    support::eventually(
+        "b's long-poll blocked beside a's",
+        support::STARTUP,
+        async || redis.info("blocked_clients") == "2",
+    )
+    .await;
+    assert_eq!(metric(&gw, "sluice_long_polls{client=\"a\"}").await, 1.0);
+    assert_eq!(
+        metric(
+            &gw,
+            "sluice_quota_refused_total{client=\"a\",quota=\"long_polls\"}"
+        )
+        .await,
+        1.0
+    );
+    // a's client goes away half-way: its place comes back.
+    first.abort();
+    support::eventually("a's long-poll given back", support::STARTUP, async || {
+        metric(&gw, "sluice_long_polls{client=\"a\"}").await == 0.0
+    })
+    .await;
+    let resp = poll("ga", "a-key-0123456789", 10).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // An event ends b's read with it.
+    let _: String = redis::cmd("XADD")
+        .arg("cache:events")
+        .arg("*")
+        .arg("n")
+        .arg(1)
+        .query(&mut redis.conn())
+        .unwrap();
+    let resp = second.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["messages"].as_array().map(Vec::len), Some(1));
+}

@@ -34,6 +34,21 @@ pub struct ClientConfig {
     /// Rate-limit policies it may draw tokens from.
     #[serde(default)]
     pub ratelimits: Vec<String>,
+    /// Bytes a second it may write (keys and values, events; as stored),
+    /// one budget shared by every gateway: one client cannot fill Redis
+    /// and evict the other tenants' keys. Unset: no quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_bytes_per_s: Option<u64>,
+    /// The most it may write at once after writing nothing for a while
+    /// (the bucket's capacity). Unset: `write_bytes_per_s` or
+    /// `server.max_body_bytes`, whichever is larger, so any body the
+    /// server takes can pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_burst_bytes: Option<u64>,
+    /// Blocking reads (long-polls) it may hold at once on one gateway.
+    /// Unset: a fair share of the connections kept for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_long_polls: Option<usize>,
 }
 
 /// A well-formed hash no other client has, and scopes naming only
@@ -116,8 +131,29 @@ pub(super) fn check(config: &Config, at: &Checker) -> Result<(), ConfigError> {
                 format!("{p:?} is not a configured rate-limit policy"),
             ));
         }
+        client.check_quota(&at)?;
     }
     Ok(())
+}
+
+impl ClientConfig {
+    /// A write budget that can admit something: a rate of at least one byte
+    /// (no writes at all is an empty `write` scope), and a burst only with a
+    /// rate to refill it.
+    fn check_quota(&self, at: &Checker) -> Result<(), ConfigError> {
+        match (self.write_bytes_per_s, self.write_burst_bytes) {
+            (Some(0), _) => Err(at.invalid(
+                "write_bytes_per_s",
+                "must be at least 1 (a client that may not write has no `write` scopes)",
+            )),
+            (_, Some(0)) => Err(at.invalid("write_burst_bytes", "must be at least 1")),
+            (None, Some(_)) => Err(at.invalid(
+                "write_burst_bytes",
+                "needs write_bytes_per_s, the rate that refills it",
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -225,6 +261,50 @@ mod tests {
                 "{right}"
             );
         }
+    }
+
+    #[test]
+    fn a_write_quota_needs_a_rate_of_at_least_one_byte() {
+        let quota = |keys: &str| {
+            with_clients(&format!(
+                "[clients.svc]\nkey_sha256 = \"{HASH}\"\nwrite = [\"cache\"]\n{keys}"
+            ))
+        };
+        let c = parse_clients(&quota(
+            "write_bytes_per_s = 1000\nwrite_burst_bytes = 5000\nmax_long_polls = 0\n",
+        ))
+        .unwrap();
+        let svc = c.clients.as_ref().unwrap().values().next().unwrap();
+        assert_eq!(
+            (
+                svc.write_bytes_per_s,
+                svc.write_burst_bytes,
+                svc.max_long_polls
+            ),
+            (Some(1000), Some(5000), Some(0))
+        );
+        for (keys, refused) in [
+            (
+                "write_bytes_per_s = 0\n",
+                "13: clients.svc.write_bytes_per_s: must be at least 1 (a client that may not write has no `write` scopes)",
+            ),
+            (
+                "write_bytes_per_s = 10\nwrite_burst_bytes = 0\n",
+                "14: clients.svc.write_burst_bytes: must be at least 1",
+            ),
+            (
+                "write_burst_bytes = 10\n",
+                "13: clients.svc.write_burst_bytes: needs write_bytes_per_s, the rate that refills it",
+            ),
+        ] {
+            assert_eq!(
+                client_refusal(&quota(keys)),
+                format!("{PATH}:{refused}"),
+                "{keys}"
+            );
+        }
+        let e = client_refusal(&quota("max_long_polls = -1\n"));
+        assert!(e.contains("max_long_polls"), "{e}");
     }
 
     #[test]

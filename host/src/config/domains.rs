@@ -54,6 +54,15 @@ pub struct DomainConfig {
     /// writes always go to primaries.
     #[serde(default)]
     pub read_from: ReadFrom,
+    /// The largest value a PUT or an mset item may store (MessagePack, as
+    /// stored): one tenant's domain can hold smaller values than the
+    /// server's body limit. Unset: `server.max_body_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_value_bytes: Option<usize>,
+    /// The largest event a publish may add (MessagePack). Unset:
+    /// `server.max_body_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_event_bytes: Option<usize>,
     /// Settings only the plugin reads, handed to its `configure` whole (as
     /// MessagePack: arrays and nested tables intact).
     #[serde(default)]
@@ -129,6 +138,22 @@ impl DomainConfig {
         ] {
             if value == 0 {
                 return Err(at.invalid(key, "must be at least 1"));
+            }
+        }
+        let body = config.server.max_body_bytes;
+        for (key, value) in [
+            ("max_value_bytes", self.max_value_bytes),
+            ("max_event_bytes", self.max_event_bytes),
+        ] {
+            match value {
+                Some(0) => return Err(at.invalid(key, "must be at least 1")),
+                Some(n) if n > body => {
+                    return Err(at.invalid(
+                        key,
+                        format!("{n} is more than server.max_body_bytes ({body}): no body that large is read"),
+                    ));
+                }
+                _ => {}
             }
         }
         self.check_prefixes(name, config, at)?;
@@ -241,6 +266,39 @@ mod tests {
         assert_eq!(
             refusal(text),
             format!("{PATH}:5: domains.cache.plugin_memory_mib: must be at least 1")
+        );
+    }
+
+    #[test]
+    fn value_and_event_limits_lie_within_the_body_limit() {
+        let (_dir, path) = folder(&["x"]);
+        let domain = |keys: &str| {
+            format!(
+                "[server]\nmax_body_bytes = 1000\n[plugins]\ndir = \"plugins\"\n[domains.cache]\nplugin = \"x\"\n{keys}"
+            )
+        };
+        let c = Config::parse(
+            &domain("max_value_bytes = 1000\nmax_event_bytes = 1\n"),
+            &path,
+        );
+        let d = c.unwrap().domains.into_values().next().unwrap();
+        assert_eq!(
+            (d.max_value_bytes, d.max_event_bytes),
+            (Some(1000), Some(1))
+        );
+        let unset = Config::parse(&domain(""), &path).unwrap();
+        assert_eq!(unset.domains.values().next().unwrap().max_value_bytes, None);
+        let refused =
+            |keys: &str| refusal_at(&domain(keys), &path).replace(&*path.to_string_lossy(), PATH);
+        assert_eq!(
+            refused("max_value_bytes = 0\n"),
+            format!("{PATH}:7: domains.cache.max_value_bytes: must be at least 1")
+        );
+        assert_eq!(
+            refused("max_event_bytes = 1001\n"),
+            format!(
+                "{PATH}:7: domains.cache.max_event_bytes: 1001 is more than server.max_body_bytes (1000): no body that large is read"
+            )
         );
     }
 

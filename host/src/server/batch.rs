@@ -6,7 +6,7 @@ use super::idempotency;
 use super::respond::{self, Body};
 use crate::error::Error;
 use crate::flow::{Answer, Call};
-use crate::generation::Gateway;
+use crate::generation::{Gateway, Payload};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use rmp::encode;
@@ -127,10 +127,13 @@ pub async fn mget(
 }
 
 /// `{"items":{"k": value}, "ttl_s": n}` → `{"stored": n, "errors":{"k":"..."}}`.
+/// Every value within the domain's size and all keys and values together
+/// within `client`'s write budget, or nothing is written.
 pub async fn mset(
     gateway: &Gateway,
     req: Request<Incoming>,
     domain: &str,
+    client: &str,
 ) -> Result<Response<Body>, Error> {
     let domain = gateway.domain(domain)?;
     if idempotency::key(req.headers())?.is_some() {
@@ -141,6 +144,12 @@ pub async fn mset(
     }
     let (body, format): (MsetBody, _) = read(gateway, req).await?;
     check_size(body.items.len())?;
+    let mut cost = 0;
+    for (key, Packed(value)) in &body.items {
+        gateway.fits(domain, Payload::Value, value.len())?;
+        cost += key.len() + value.len();
+    }
+    gateway.charge_write(client, cost).await?;
     let keys: Vec<String> = body.items.keys().cloned().collect();
     let calls = body
         .items

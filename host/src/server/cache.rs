@@ -6,7 +6,7 @@ use super::idempotency::{self, IdempotencyKey, Respond};
 use super::respond::{self, Body, CACHE_STATUS};
 use crate::error::Error;
 use crate::flow::{Answer, Call};
-use crate::generation::{Domain, Gateway};
+use crate::generation::{Domain, Gateway, Payload};
 use hyper::body::Incoming;
 use hyper::header::{AGE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -80,7 +80,9 @@ pub async fn handle(
     Ok(resp)
 }
 
-/// A PUT (with the value and the TTL asked for) or a DELETE: `204` once
+/// A PUT (with the value and the TTL asked for; the value within the
+/// domain's size and the key and value within the client's write budget)
+/// or a DELETE: `204` once
 /// Redis took it, or `200` with the policy's answer when its plan gives
 /// one (whether a set-if-absent stored, a counter's value); with an
 /// `Idempotency-Key`, at most once.
@@ -97,6 +99,10 @@ async fn write(
         Method::PUT => {
             let (read, in_format) = codec::read_body(req, gateway.body_limits()).await?;
             let value = codec::to_msgpack(&read, in_format)?;
+            gateway.fits(domain, Payload::Value, value.len())?;
+            gateway
+                .charge_write(client, key.len() + value.len())
+                .await?;
             (Call::Put { key, value, ttl_s }, read)
         }
         _ => (Call::Delete { key }, bytes::Bytes::new()),

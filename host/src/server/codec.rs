@@ -119,27 +119,37 @@ pub async fn read_body(
     limits: (usize, std::time::Duration),
 ) -> Result<(Bytes, Format), Error> {
     let format = Format::of_request(req.headers())?;
-    Ok((read_bytes(req, limits).await?, format))
+    Ok((
+        read_bytes(req, limits, "server.max_body_bytes").await?,
+        format,
+    ))
 }
 
 /// A request's body whatever its type: 413 past `limit` (declared or
-/// counted), 408 when not in full within `timeout`.
+/// counted; the answer names `setting`), 408 when not in full within
+/// `timeout`.
 pub async fn read_bytes(
     req: hyper::Request<Incoming>,
     (limit, timeout): (usize, std::time::Duration),
+    setting: &'static str,
 ) -> Result<Bytes, Error> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || Error::BodyTooLarge {
+        what: "body",
+        limit,
+        setting: setting.into(),
+    };
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(Error::BodyTooLarge(limit));
+        return Err(too_large());
     }
     let read = tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect());
     match read.await.map_err(|_| Error::BodyTimeout(timeout))? {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::BodyTooLarge(limit)),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(e) => Err(Error::BadRequest(format!("cannot read the body: {e}"))),
     }
 }

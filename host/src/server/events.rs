@@ -6,11 +6,12 @@ use super::idempotency::{self, IdempotencyKey, Respond};
 use super::respond::{self, Body};
 use crate::error::Error;
 use crate::flow::{Answer, Call};
-use crate::generation::Gateway;
+use crate::generation::{Gateway, Payload};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-/// `201 {"ids": {"stream": "entry id", ...}}` once Redis took the event;
+/// `201 {"ids": {"stream": "entry id", ...}}` once Redis took the event
+/// (within the domain's `max_event_bytes` and `client`'s write budget);
 /// with an `Idempotency-Key`, at most once for `client` (who sent it).
 pub async fn publish(
     gateway: &Gateway,
@@ -23,9 +24,10 @@ pub async fn publish(
     let format = Format::for_response(req.headers())?;
     let once = IdempotencyKey::of(&req, client)?;
     let (bytes, in_format) = codec::read_body(req, gateway.body_limits()).await?;
-    let call = Call::Publish {
-        event: codec::to_msgpack(&bytes, in_format)?,
-    };
+    let event = codec::to_msgpack(&bytes, in_format)?;
+    gateway.fits(domain, Payload::Event, event.len())?;
+    gateway.charge_write(client, event.len()).await?;
+    let call = Call::Publish { event };
     let Some(once) = once else {
         let (status, body) = created(gateway.call(domain, call).await?);
         return respond::packed(status, body, format);

@@ -214,7 +214,8 @@ pub async fn login(
             "{content_type}: send the login form as application/x-www-form-urlencoded"
         )));
     }
-    let bytes = codec::read_bytes(req, (MAX_FORM_BYTES, body_timeout)).await?;
+    let bytes =
+        codec::read_bytes(req, (MAX_FORM_BYTES, body_timeout), "the admin login form").await?;
     let given = serde_urlencoded::from_bytes::<Form>(&bytes)
         .map(|f| f.token)
         .unwrap_or_default();

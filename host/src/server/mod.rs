@@ -406,13 +406,13 @@ async fn dispatch(
     match route {
         Route::Cache { domain, key } => cache::handle(gateway, req, (&domain, client), key).await,
         Route::Mget { domain } => batch::mget(gateway, req, &domain).await,
-        Route::Mset { domain } => batch::mset(gateway, req, &domain).await,
+        Route::Mset { domain } => batch::mset(gateway, req, &domain, client).await,
         Route::Events { domain } => events::publish(gateway, req, &domain, client).await,
         Route::Stream {
             stream,
             group,
             action,
-        } => streams::handle(gateway, req, (&stream, &group, action)).await,
+        } => streams::handle(gateway, req, (&stream, &group, action), client).await,
         Route::RateLimit { policy, subject } => {
             ratelimit::handle(gateway, req, &policy, &subject).await
         }

@@ -4,7 +4,7 @@
 
 use super::codec::{self, Format};
 use super::respond::{self, Body};
-use crate::error::Error;
+use crate::error::{Error, Limited};
 use crate::generation::Gateway;
 use crate::telemetry::METRICS;
 use hyper::body::Incoming;
@@ -66,16 +66,13 @@ pub async fn handle(
             return Err(e);
         }
     };
-    let reset_s = bucket.ms_to_full.div_ceil(1000);
     if !bucket.allowed {
         count("limited");
-        return Err(Error::RateLimited {
-            policy: policy.to_owned(),
+        return Err(Error::limited(
+            Limited::Policy(policy.into()),
             limit,
-            remaining: bucket.remaining,
-            reset_s,
-            wait_ms: bucket.ms_to_wait,
-        });
+            &bucket,
+        ));
     }
     count("allowed");
     let mut resp = respond::msgpack(format, StatusCode::OK, |out| {
@@ -85,6 +82,7 @@ pub async fn handle(
         let _ = rmp::encode::write_str(out, "remaining");
         let _ = rmp::encode::write_uint(out, bucket.remaining);
     })?;
+    let reset_s = bucket.ms_to_full.div_ceil(1000);
     respond::rate_limit_headers(&mut resp, limit, bucket.remaining, reset_s);
     Ok(resp)
 }

@@ -216,7 +216,7 @@ pub fn problem(err: &Error, format: Format) -> Response<Body> {
             let secs = e.retry_after().as_secs_f64().ceil().max(1.0) as u64;
             set(&mut resp, RETRY_AFTER, secs.into());
         }
-        Error::Overloaded(_) => set(&mut resp, RETRY_AFTER, 1u64.into()),
+        Error::Overloaded(_) | Error::LongPolls { .. } => set(&mut resp, RETRY_AFTER, 1u64.into()),
         Error::Throttled(wait) => {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             set(&mut resp, RETRY_AFTER, secs.into());
@@ -310,23 +310,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_rate_limit_refusal_is_a_429_problem_with_its_headers() {
-        let err = Error::RateLimited {
-            policy: "global".into(),
-            limit: 100,
-            remaining: 0,
-            reset_s: 2,
-            wait_ms: 1_500,
+    async fn a_bucket_refusal_is_a_429_problem_with_its_headers() {
+        use crate::error::Limited;
+        let client = "svc".to_owned();
+        for (bucket, slug) in [
+            (Limited::Policy("global".into()), "rate-limited"),
+            (Limited::WriteBytes { client }, "write-quota-exceeded"),
+        ] {
+            let err = Error::RateLimited {
+                bucket,
+                limit: 100,
+                remaining: 0,
+                reset_s: 2,
+                wait_ms: 1_500,
+            };
+            let resp = problem(&err, Format::Json);
+            assert_eq!(resp.status(), 429);
+            assert_eq!(header(&resp, "retry-after"), Some("2"));
+            assert_eq!(header(&resp, "ratelimit-limit"), Some("100"));
+            assert_eq!(header(&resp, "ratelimit-remaining"), Some("0"));
+            assert_eq!(header(&resp, "ratelimit-reset"), Some("2"));
+            let body = json_body(resp).await;
+            assert_eq!(body["type"], format!("urn:sluice:problem:{slug}"));
+            assert_eq!(body["retry_after_ms"], 1_500);
+        }
+        let polls = Error::LongPolls {
+            client: "svc".into(),
+            max: 2,
         };
-        let resp = problem(&err, Format::Json);
-        assert_eq!(resp.status(), 429);
-        assert_eq!(header(&resp, "retry-after"), Some("2"));
-        assert_eq!(header(&resp, "ratelimit-limit"), Some("100"));
-        assert_eq!(header(&resp, "ratelimit-remaining"), Some("0"));
-        assert_eq!(header(&resp, "ratelimit-reset"), Some("2"));
+        let resp = problem(&polls, Format::Json);
+        assert_eq!(
+            (resp.status(), header(&resp, "retry-after")),
+            (StatusCode::TOO_MANY_REQUESTS, Some("1"))
+        );
         let body = json_body(resp).await;
-        assert_eq!(body["type"], "urn:sluice:problem:rate-limited");
-        assert_eq!(body["retry_after_ms"], 1_500);
+        assert_eq!(body["type"], "urn:sluice:problem:long-poll-quota-exceeded");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("clients.svc.max_long_polls")
+        );
     }
 
     #[test]

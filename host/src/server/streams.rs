@@ -7,7 +7,7 @@ use super::codec::{self, Format};
 use super::respond::{self, Body};
 use crate::error::Error;
 use crate::generation::Gateway;
-use crate::store::{Gather, Group};
+use crate::store::Group;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::time::Duration;
@@ -61,10 +61,12 @@ struct AckBody {
     ids: Vec<String>,
 }
 
+/// `client`: who asks (a long-poll counts against its `max_long_polls`).
 pub async fn handle(
     gateway: &Gateway,
     req: Request<Incoming>,
     (stream, group, action): (&str, &str, Action),
+    client: &str,
 ) -> Result<Response<Body>, Error> {
     name("group", group)?;
     let group = gateway.group(stream, group)?;
@@ -89,8 +91,7 @@ pub async fn handle(
             })
         }
         Action::Messages | Action::Claim => {
-            let gather = gateway.gather(MAX_COUNT as usize);
-            read(&group, &req, (action, gather), format).await
+            read(gateway, (&group, client), &req, action, format).await
         }
         Action::Ack => {
             let _: codec::NoQuery = codec::query(req.uri().query())?;
@@ -116,13 +117,16 @@ pub async fn handle(
 
 /// A read (`block_ms` up to 30 s) or a claim (`min_idle_ms`, default a minute):
 /// `{"messages": [{"id": .., "fields": {..}}, ...]}`, at most `count` and
-/// no further round once `server.max_response_bytes` are gathered.
+/// no further round once `server.max_response_bytes` are gathered. A read
+/// that blocks is one of `client`'s long-polls until it ends or is dropped.
 async fn read(
-    group: &Group<'_>,
+    gateway: &Gateway,
+    (group, client): (&Group<'_>, &str),
     req: &Request<Incoming>,
-    (action, gather): (Action, Gather),
+    action: Action,
     format: Format,
 ) -> Result<Response<Body>, Error> {
+    let gather = gateway.gather(MAX_COUNT as usize);
     let q: ReadQuery = codec::query(req.uri().query())?;
     name("consumer", &q.consumer)?;
     if !(1..=MAX_COUNT).contains(&q.count) {
@@ -137,6 +141,10 @@ async fn read(
                 )));
             }
             let block = Duration::from_millis(block_ms);
+            let _long_poll = match block.is_zero() {
+                true => None,
+                false => gateway.long_poll(client)?,
+            };
             group.read(&q.consumer, q.count, block, gather).await?
         }
         (Action::Claim, None, min_idle_ms) => {
