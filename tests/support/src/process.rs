@@ -32,10 +32,22 @@ pub async fn eventually(
     started.elapsed()
 }
 
-/// A port nobody listens on right now (the OS's pick, released at once).
+/// A port nobody listens on right now, for a server that binds it itself
+/// (redis-server). Picked at random below the kernel's ephemeral range
+/// (32768-60999): a port the OS picked there could be taken by any
+/// client connection's ephemeral port before the server binds it (a
+/// cluster node once failed so). Never the same one twice in a process.
 pub(crate) fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    use std::hash::{BuildHasher, RandomState};
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let p = 20_000 + (RandomState::new().hash_one(Instant::now()) % 12_768) as u16;
+        let fresh = GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(p);
+        if fresh && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
 }
 
 /// Whether `program` runs (`program arg` exits 0). Under CI (and `make
