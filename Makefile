@@ -135,7 +135,7 @@ chaos: plugins
 ## Measurements (not part of `make test`): the gateway beside webdis and raw
 ## Redis, the analysis's claims and the plugin decision (all written to
 ## docs/benchmarks.md and .svg), then the pool shape.
-bench bench-check: APT_NEEDS += webdis:webdis wrk:wrk
+bench bench-check: APT_NEEDS += webdis:webdis wrk:wrk h2load:nghttp2-client
 bench: plugins build
 	cargo build --release -p sluice --example ceiling
 	python3 bench/harness.py

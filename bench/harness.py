@@ -29,6 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "bench" / "wrk"
 REDIS_PORT, WEBDIS_PORT, GATEWAY_PORT, CEILING_PORT = 16379, 17379, 18080, 18081
+# The door: the same gateway and ceiling over HTTPS (one certificate, made by the ceiling).
+GATEWAY_TLS_PORT, CEILING_TLS_PORT = 18082, 18083
+# The fixed-rate rows: h2load --h1, this many connections at this rate each (20k req/s).
+RATE_CONNECTIONS, RATE_PER_CONNECTION = 50, 400
 # The cluster row: 3 primaries and 3 replicas, and a gateway of its own on them.
 CLUSTER_PORTS, CLUSTER_GATEWAY_PORT = list(range(16401, 16407)), 18090
 CHECK = "--check" in sys.argv
@@ -104,6 +108,34 @@ def wrk(url, script=None, pid=None, misses_ok=False):
             rcpu * 1e6 / max(total, 1))
 
 
+def h2load(urls, pid, *extra, duration=None):
+    """One h2load run over `urls` (cycled by each client), every request's
+    time read from its --log-file: req/s, p50, p99 and p99.9 ms, the
+    server's CPU µs per request. Fails on any non-2xx answer."""
+    with tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log") as log:
+        cpu = cpu_seconds(pid)
+        out = sh("h2load", "-t2", "-D", (duration or DURATION).removesuffix("s"),
+                 f"--log-file={log.name}", *extra, *urls)
+        cpu = cpu_seconds(pid) - cpu
+        times = sorted(int(line.split("\t")[2]) for line in Path(log.name).read_text().splitlines() if line)
+        statuses = [line.split("\t")[1] for line in Path(log.name).read_text().splitlines() if line]
+    bad = [st for st in statuses if not st.startswith("2")]
+    if bad or not times:
+        sys.exit(f"{urls[0]}: {len(bad)} failed of {len(statuses)}\n{out}")
+    rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out).group(1))
+
+    def pct(p):
+        return times[min(len(times) - 1, int(len(times) * p / 100))] / 1000
+
+    return (rps, pct(50), pct(99), pct(99.9), cpu * 1e6 / len(times))
+
+
+def fixed_rate(urls, pid, *extra):
+    """h2load --h1 at RATE_CONNECTIONS × RATE_PER_CONNECTION req/s: below
+    saturation, where what counts is the tail."""
+    return h2load(urls, pid, "--h1", f"-c{RATE_CONNECTIONS}", f"--rps={RATE_PER_CONNECTION}", *extra)
+
+
 def cargo_bench(name, env):
     """The stdout of one of the host's benches (release), run against this harness's Redis."""
     return sh("cargo", "bench", "-q", "-p", "sluice", "--bench", name, cwd=ROOT, env={**os.environ, **env})
@@ -144,12 +176,30 @@ def start_cluster(work, procs):
     return gateway
 
 
-def start_gateway(work, name, redis_port, port, redis_extra=""):
-    """The release gateway with bench/sluice-bench.toml on the Redis at `redis_port`."""
+def wait_port(port, within=30):
+    """Until something accepts TCP connections on `port` (an HTTPS server,
+    which urllib would not trust)."""
+    import socket
+    deadline = time.time() + within
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port} after {within}s")
+
+
+def start_gateway(work, name, redis_port, port, redis_extra="", tls=None):
+    """The release gateway with bench/sluice-bench.toml on the Redis at
+    `redis_port`; over HTTPS with `tls` = (cert, key)."""
     config = (ROOT / "bench" / "sluice-bench.toml").read_text()
     config = config.replace("@REDIS@", f"redis://127.0.0.1:{redis_port}").replace(
         "@PLUGINS@", str(ROOT / "build" / "plugins"))
     config = config.replace("[redis]\n", f"[redis]\n{redis_extra}", 1)
+    if tls:
+        config += f'\n[server.tls]\ncert_file = "{tls[0]}"\nkey_file = "{tls[1]}"\n'
+
     (work / name).write_text(config)
     return subprocess.Popen(
         [str(ROOT / "target" / "release" / "sluice"), "serve", "--config", str(work / name),
@@ -198,16 +248,29 @@ def main():
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         gateway = start_gateway(work, "sluice.toml", REDIS_PORT, GATEWAY_PORT)
         procs.append(gateway)
-        ceiling = subprocess.Popen(
-            [str(ROOT / "target" / "release" / "examples" / "ceiling"), f"127.0.0.1:{CEILING_PORT}"],
-            stdout=subprocess.DEVNULL)
+        ceiling_bin = str(ROOT / "target" / "release" / "examples" / "ceiling")
+        ceiling = subprocess.Popen([ceiling_bin, f"127.0.0.1:{CEILING_PORT}"], stdout=subprocess.DEVNULL)
         procs.append(ceiling)
+        # HTTPS: the ceiling writes its certificate, the gateway serves with it.
+        ceiling_tls = subprocess.Popen([ceiling_bin, f"127.0.0.1:{CEILING_TLS_PORT}", "--tls", str(work)],
+                                       stdout=subprocess.DEVNULL)
+        procs.append(ceiling_tls)
         gw, wd = f"http://127.0.0.1:{GATEWAY_PORT}", f"http://127.0.0.1:{WEBDIS_PORT}"
         top = f"http://127.0.0.1:{CEILING_PORT}"
         wait_http(gw + "/healthz")
         wait_http(wd + "/PING")
         wait_http(top + "/")
         webdis = procs[1]
+        for _ in range(100):
+            if (work / "key.pem").exists():
+                break
+            time.sleep(0.05)
+        gateway_tls = start_gateway(work, "sluice-tls.toml", REDIS_PORT, GATEWAY_TLS_PORT,
+                                    tls=(work / "cert.pem", work / "key.pem"))
+        procs.append(gateway_tls)
+        gws, tops = f"https://127.0.0.1:{GATEWAY_TLS_PORT}", f"https://127.0.0.1:{CEILING_TLS_PORT}"
+        wait_port(GATEWAY_TLS_PORT)
+        wait_port(CEILING_TLS_PORT)
 
         # The same data for both: gateway values are MessagePack, webdis's plain strings.
         value = '{"asset":"BTC","price":64000.5}'
@@ -251,6 +314,7 @@ def main():
             results.append((name, g, w))
             print(f"{name:<24} gateway {g[0]:>9.0f}/s p50 {g[1]:.2f} p99 {g[2]:.2f} cpu {g[3]:.1f}us cmds {g[4]:.2f} redis {g[5]:.1f}us | "
                   f"webdis {w[0]:>9.0f}/s p50 {w[1]:.2f} p99 {w[2]:.2f} cpu {w[3]:.1f}us redis {w[5]:.1f}us | x{g[0] / w[0]:.2f}", flush=True)
+        door = door_rows(gw, wd, gws, tops, gateway, gateway_tls, ceiling_tls, webdis, value, work)
         if CHECK:
             sys.exit(check(results))
         # The same gateway build on a Redis Cluster: one gateway, 3 primaries.
@@ -281,7 +345,8 @@ def main():
         claims = [l.split("|")[1:] for l in claims.splitlines() if l.startswith("ROW|")]
         plugins = cargo_bench("plugin", {})
         plugins = plugins[plugins.index("policy"):] if "policy" in plugins else plugins
-        write_report(results, ceiling_run, floor, rss, versions, claims, plugins, cluster)
+        versions["h2load"] = sh("h2load", "--version").split()[1]
+        write_report(results, ceiling_run, floor, rss, versions, claims, plugins, cluster, door)
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)
@@ -291,6 +356,47 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def door_rows(gw, wd, gws, tops, gateway, gateway_tls, ceiling_tls, webdis, value, work):
+    """HTTPS and HTTP/2 against the bare ceiling in the same TLS set-up, and
+    the hot GET and PUT at a fixed rate against webdis (plain HTTP/1.1)."""
+    def median(runs):
+        return sorted(runs)[len(runs) // 2]
+
+    hot = [f"/v1/cache/hot/k{i}" for i in range(10)]
+    tls = {"HTTPS HTTP/1.1 (wrk)": [], "HTTPS HTTP/2 (h2load -m 10)": []}
+    for _ in range(REPEATS):
+        g = wrk(gws + "/v1/cache/hot/k", "get10.lua", gateway_tls.pid)
+        c = wrk(tops + "/", None, ceiling_tls.pid)
+        tls["HTTPS HTTP/1.1 (wrk)"].append((g[0], g[1], g[2], c[0], c[1], c[2]))
+        h2 = ["-c", str(CONNECTIONS), "-m", "10"]
+        g = h2load([gws + p for p in hot], gateway_tls.pid, *h2)
+        c = h2load([tops + "/"], ceiling_tls.pid, *h2)
+        tls["HTTPS HTTP/2 (h2load -m 10)"].append((g[0], g[1], g[2], c[0], c[1], c[2]))
+    door = {"tls": [(name, median(runs)) for name, runs in tls.items()], "rate": []}
+    for name, run in door["tls"]:
+        print(f"{name:<28} gateway {run[0]:>9.0f}/s p50 {run[1]:.2f} p99 {run[2]:.2f} | "
+              f"ceiling {run[3]:>9.0f}/s | x{run[0] / run[3]:.2f}", flush=True)
+    (work / "put.json").write_text(value)
+    put = ["-d", str(work / "put.json"), "-H", ":method: PUT", "-H", "content-type: application/json"]
+    rows = [
+        ("hot GET", ([gw + p for p in hot], ()), ([f"{wd}/GET/w:hot{i}" for i in range(10)], ())),
+        ("PUT (SET with TTL)", ([f"{gw}/v1/cache/cache/k{i}" for i in range(10)], put),
+         ([f"{wd}/SET/w:k{i}/asset-BTC-price-64000.5/PX/3600000" for i in range(10)], ())),
+    ]
+    for name, (gurls, gextra), (wurls, wextra) in rows:
+        gs, ws = [], []
+        for _ in range(REPEATS):
+            gs.append(fixed_rate(gurls, gateway.pid, *gextra))
+            ws.append(fixed_rate(wurls, webdis.pid, *wextra))
+        # The median run by p99.
+        g, w = (sorted(r, key=lambda x: x[2])[len(r) // 2] for r in (gs, ws))
+        door["rate"].append((name, g, w))
+        print(f"{name + ' at ' + str(RATE_CONNECTIONS * RATE_PER_CONNECTION) + '/s':<28} gateway p50 {g[1]:.2f} "
+              f"p99 {g[2]:.2f} p99.9 {g[3]:.2f} | webdis p50 {w[1]:.2f} p99 {w[2]:.2f} p99.9 {w[3]:.2f} | "
+              f"p99 x{g[2] / w[2]:.2f}", flush=True)
+    return door
 
 
 def committed_ratios():
@@ -320,7 +426,7 @@ def check(results):
     return 0
 
 
-def write_report(results, ceiling, floor, rss, versions, claims, plugins, cluster):
+def write_report(results, ceiling, floor, rss, versions, claims, plugins, cluster, door):
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), "unknown CPU")
     lines = [
@@ -371,6 +477,28 @@ def write_report(results, ceiling, floor, rss, versions, claims, plugins, cluste
         "approximate MAXLEN (the gateway's policy adds to two streams per event).",
         "",
         "![gateway and webdis req/s](benchmarks.svg)",
+        "",
+        "## The door: HTTPS, HTTP/2, and the tail at a fixed rate",
+        "",
+        "The hot GET over HTTPS against the bare ceiling in the same TLS set-up (the same",
+        "certificate, rustls with ring, ALPN; `host/examples/ceiling.rs --tls`), same run: HTTP/1.1",
+        f"with wrk as above, HTTP/2 with `h2load -t2 -c{CONNECTIONS} -m 10 -D {DURATION.removesuffix('s')}` (10 streams",
+        "per connection; percentiles from its `--log-file`). Connections are opened once per run.",
+        "",
+        "| operation | gateway req/s | p50 ms | p99 ms | ceiling req/s | p50 ms | p99 ms | gateway / ceiling |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[f"| hot GET, {name} | {r[0]:,.0f} | {r[1]:.2f} | {r[2]:.2f} | {r[3]:,.0f} | {r[4]:.2f} | {r[5]:.2f} | "
+          f"{r[0] / r[3]:.2f}× |" for name, r in door["tls"]],
+        "",
+        f"Below saturation: {RATE_CONNECTIONS * RATE_PER_CONNECTION:,} req/s "
+        f"(`h2load --h1 -t2 -c{RATE_CONNECTIONS} --rps {RATE_PER_CONNECTION} -D {DURATION.removesuffix('s')} --log-file`),",
+        "plain HTTP/1.1, gateway and webdis alternating, the run with the median p99 of each shown;",
+        "percentiles of every request's time in the log.",
+        "",
+        "| operation | gateway p50 ms | p99 ms | p99.9 ms | webdis p50 ms | p99 ms | p99.9 ms | gateway p99 / webdis p99 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[f"| {name} | {g[1]:.2f} | {g[2]:.2f} | {g[3]:.2f} | {w[1]:.2f} | {w[2]:.2f} | {w[3]:.2f} | {g[2] / w[2]:.2f}× |"
+          for name, g, w in door["rate"]],
         "",
         "## On a Redis Cluster",
         "",

@@ -258,7 +258,11 @@ impl Gateway {
             }
             step => step,
         };
-        self.finish_one(domain, step).await
+        // Boxed: what goes to Redis is a future of kilobytes, and every
+        // future that holds it inline is that large too, moved (copied) by
+        // each spawn, an HTTP/2 stream's included; a hot read never builds
+        // it, and a round trip dwarfs one allocation.
+        Box::pin(self.finish_one(domain, step)).await
     }
 
     /// Serve a write at most once per idempotency key: plan it, claim the

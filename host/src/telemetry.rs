@@ -24,9 +24,18 @@ pub enum LogFormat {
 }
 
 /// Install the process's logger: `RUST_LOG` filters (default `info`), lines
-/// go to stderr in `format`.
+/// go to stderr in `format`. rustls logs errors only unless `RUST_LOG`
+/// names it: it warns once per handshake about what a client sent (an IP
+/// address as SNI, as wrk and many clients do), which would let any client
+/// write the log.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let spec = if spec.contains("rustls") {
+        spec
+    } else {
+        format!("{spec},rustls=error")
+    };
+    let filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info,rustls=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -31,10 +31,10 @@ pub async fn handle(
     let method = req.method().clone();
     let fields = match (&method, query.ttl_s, query.fields) {
         (&Method::PUT, ttl_s, None) => {
-            return write(gateway, (domain, client), req, key, ttl_s).await;
+            return Box::pin(write(gateway, (domain, client), req, key, ttl_s)).await;
         }
         (&Method::DELETE, None, None) => {
-            return write(gateway, (domain, client), req, key, None).await;
+            return Box::pin(write(gateway, (domain, client), req, key, None)).await;
         }
         (&Method::GET | &Method::HEAD, None, fields) => fields,
         _ => {

@@ -292,8 +292,16 @@ async fn connection<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (live, in_flight) = (serving.live.clone(), serving.in_flight.clone());
-    let service =
-        service_fn(move |req| serve(live.clone(), in_flight.clone(), (names.clone(), peer), req));
+    // Boxed: an HTTP/2 stream is a task, and spawning one moves its future
+    // more than once; a box moves as a pointer.
+    let service = service_fn(move |req| {
+        Box::pin(serve(
+            live.clone(),
+            in_flight.clone(),
+            (names.clone(), peer),
+            req,
+        ))
+    });
     let conn = serving.http.serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -403,23 +411,34 @@ async fn dispatch(
     req: Request<Incoming>,
     (client, peer): (&str, SocketAddr),
 ) -> Result<Response<Body>, Error> {
+    // Every route but the cache's (whose Redis part is boxed in the flow,
+    // so a hot read stays small) is boxed: their futures are kilobytes, and
+    // a request's future is moved whole when an HTTP/2 stream is spawned.
     match route {
         Route::Cache { domain, key } => cache::handle(gateway, req, (&domain, client), key).await,
-        Route::Mget { domain } => batch::mget(gateway, req, &domain).await,
-        Route::Mset { domain } => batch::mset(gateway, req, &domain, client).await,
-        Route::Events { domain } => events::publish(gateway, req, &domain, client).await,
+        Route::Mget { domain } => Box::pin(batch::mget(gateway, req, &domain)).await,
+        Route::Mset { domain } => Box::pin(batch::mset(gateway, req, &domain, client)).await,
+        Route::Events { domain } => Box::pin(events::publish(gateway, req, &domain, client)).await,
         Route::Stream {
             stream,
             group,
             action,
-        } => streams::handle(gateway, req, (&stream, &group, action), client).await,
+        } => {
+            Box::pin(streams::handle(
+                gateway,
+                req,
+                (&stream, &group, action),
+                client,
+            ))
+            .await
+        }
         Route::RateLimit { policy, subject } => {
-            ratelimit::handle(gateway, req, &policy, &subject).await
+            Box::pin(ratelimit::handle(gateway, req, &policy, &subject)).await
         }
         Route::Healthz => Ok(ops::healthz()),
-        Route::Readyz => ops::readyz(gateway).await,
+        Route::Readyz => Box::pin(ops::readyz(gateway)).await,
         Route::Metrics => Ok(ops::metrics(gateway)),
         Route::OpenApi => Ok(openapi::document()),
-        Route::Admin(admin) => admin::call(live, gateway, admin, req, peer.ip()).await,
+        Route::Admin(admin) => Box::pin(admin::call(live, gateway, admin, req, peer.ip())).await,
     }
 }
