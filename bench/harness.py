@@ -268,7 +268,8 @@ def main():
         gateway_tls = start_gateway(work, "sluice-tls.toml", REDIS_PORT, GATEWAY_TLS_PORT,
                                     tls=(work / "cert.pem", work / "key.pem"))
         procs.append(gateway_tls)
-        gws, tops = f"https://127.0.0.1:{GATEWAY_TLS_PORT}", f"https://127.0.0.1:{CEILING_TLS_PORT}"
+        gateway_https = f"https://127.0.0.1:{GATEWAY_TLS_PORT}"
+        ceiling_https = f"https://127.0.0.1:{CEILING_TLS_PORT}"
         wait_port(GATEWAY_TLS_PORT)
         wait_port(CEILING_TLS_PORT)
 
@@ -314,7 +315,8 @@ def main():
             results.append((name, g, w))
             print(f"{name:<24} gateway {g[0]:>9.0f}/s p50 {g[1]:.2f} p99 {g[2]:.2f} cpu {g[3]:.1f}us cmds {g[4]:.2f} redis {g[5]:.1f}us | "
                   f"webdis {w[0]:>9.0f}/s p50 {w[1]:.2f} p99 {w[2]:.2f} cpu {w[3]:.1f}us redis {w[5]:.1f}us | x{g[0] / w[0]:.2f}", flush=True)
-        door = door_rows(gw, wd, gws, tops, gateway, gateway_tls, ceiling_tls, webdis, value, work)
+        door = door_rows(gw, wd, gateway_https, ceiling_https, gateway, gateway_tls, ceiling_tls, webdis,
+                         value, work)
         if CHECK:
             sys.exit(check(results))
         # The same gateway build on a Redis Cluster: one gateway, 3 primaries.
