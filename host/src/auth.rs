@@ -120,9 +120,10 @@ pub enum AuthError {
         "the client certificate ({names}) names no client of this gateway: give one of these names as cert_san in its [clients.NAME]"
     )]
     UnknownCertificate { names: String },
-    /// A key and a certificate of two different clients on one request (403).
+    /// A key and a certificate of two different clients on one request,
+    /// or a certificate carrying two clients' names (403).
     #[error(
-        "the API key is client {key:?}'s but the client certificate is {cert:?}'s: one request speaks for one client"
+        "the request speaks for two clients, {key:?} and {cert:?} (by its API key and its client certificate, or by two names its certificate carries): one request speaks for one client"
     )]
     TwoClients { key: String, cert: String },
 }
@@ -180,18 +181,21 @@ impl Clients {
         };
         let by_cert = match names {
             None => None,
-            Some(names) => Some(
-                clients
-                    .iter()
-                    .find(|c| {
-                        c.cert_name
-                            .as_ref()
-                            .is_some_and(|n| names.0.iter().any(|m| m == n))
-                    })
-                    .ok_or_else(|| AuthError::UnknownCertificate {
-                        names: names.0.join(", "),
-                    })?,
-            ),
+            Some(names) => {
+                let mut named = clients.iter().filter(|c| {
+                    (c.cert_name.as_ref()).is_some_and(|n| names.0.iter().any(|m| m == n))
+                });
+                let first = named.next().ok_or_else(|| AuthError::UnknownCertificate {
+                    names: names.0.join(", "),
+                })?;
+                if let Some(second) = named.next() {
+                    return Err(AuthError::TwoClients {
+                        key: second.name.clone(),
+                        cert: first.name.clone(),
+                    });
+                }
+                Some(first)
+            }
         };
         let by_key = match (bearer(headers), by_cert) {
             (Err(KeyProblem::Missing), Some(client)) => return Ok(Caller::Client(client)),
@@ -463,6 +467,10 @@ mod tests {
                 "the client certificate (dns:stranger, cn:stranger) names no client of this gateway: give one of these names as cert_san in its [clients.NAME]"
             );
         }
+        // A certificate carrying two clients' names speaks for neither.
+        let two = names(&["dns:both.internal", "uri:spiffe://prod/pricing"]);
+        let e = c.identify(&headers(None), Some(&two)).unwrap_err();
+        assert!(matches!(e, AuthError::TwoClients { .. }), "{e:?}");
         // An unknown or malformed key is still a 401 on a certificate's connection.
         let e = c.identify(&headers(Some("Bearer nope")), Some(&both));
         assert_eq!(problem(e), KeyProblem::Unknown);

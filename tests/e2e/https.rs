@@ -238,7 +238,7 @@ async fn a_client_certificate_names_its_client_and_must_agree_with_a_key() {
         problem["detail"]
             .as_str()
             .unwrap()
-            .contains("the API key is client \"keyed\"'s but the client certificate is \"svc\"'s"),
+            .contains("speaks for two clients, \"keyed\" and \"svc\""),
         "{problem}"
     );
     // A certificate the CA signed that names no client.
