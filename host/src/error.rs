@@ -163,7 +163,9 @@ impl Error {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             Error::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Overloaded(_) | Error::Plugin(PluginError::NoMemory { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Unauthorized | Error::Auth(AuthError::Unauthenticated(_)) => {
                 StatusCode::UNAUTHORIZED
             }
@@ -200,7 +202,7 @@ impl Error {
             Error::BodyTooLarge { .. } => "body-too-large",
             Error::BodyTimeout(_) => "body-timeout",
             Error::ResponseTooLarge(_) => "response-too-large",
-            Error::Overloaded(_) => "overloaded",
+            Error::Overloaded(_) | Error::Plugin(PluginError::NoMemory { .. }) => "overloaded",
             Error::UnsupportedMediaType(_) => "unsupported-media-type",
             Error::NotAcceptable(_) => "not-acceptable",
             Error::NoRoute => "no-route",

@@ -123,6 +123,7 @@ impl Gateway {
             Arc::new(scripts),
             tracking,
         )?;
+        memory_budget(&config);
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
@@ -146,7 +147,14 @@ impl Gateway {
     /// plugin's warm instances. Any failure leaves this generation as it is.
     pub fn next(&self, config: Config, runtime: &Runtime) -> Result<Gateway, StartError> {
         let hears = |p: &[String]| self.store.hears(p);
-        let domains = load_domains(&config, runtime, &self.domains, &hears)?;
+        memory_budget(&config);
+        let domains = match load_domains(&config, runtime, &self.domains, &hears) {
+            Ok(domains) => domains,
+            Err(e) => {
+                memory_budget(&self.config);
+                return Err(e);
+            }
+        };
         self.store.set_breaker_config(config.breaker.clone());
         let clients = Clients::from_config(&config);
         if clients.is_open() && !self.clients.is_open() {
@@ -552,6 +560,13 @@ fn load_domains(
         );
     }
     Ok(domains)
+}
+
+/// The plugin instances' memory budget of `config` (process-wide: the
+/// generation being built and the one serving share it).
+fn memory_budget(config: &Config) {
+    let mb = config.plugins.max_instance_memory_mb as usize;
+    plugin::BUDGET.set_limit(mb.saturating_mul(1 << 20));
 }
 
 /// The limits a domain's plugin runs under.

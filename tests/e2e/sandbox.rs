@@ -131,3 +131,64 @@ async fn every_misbehaviour_fails_alone_and_the_other_domain_does_not_notice() {
         2.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_share_one_memory_budget_and_one_that_cannot_fit_is_refused_at_load() {
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&["misbehave"]);
+    // Each domain's cap (64 MiB) is far above what all instances may hold.
+    let bad = BAD.replace("plugin_memory_mib = 8", "plugin_memory_mib = 64");
+    let config = config_in(&redis, plugins.path(), &bad)
+        .replace("[plugins]\n", "[plugins]\nmax_instance_memory_mb = 24\n");
+    let gw = Gateway::start(&config);
+    let client = reqwest::Client::new();
+    // An instance that allocates without end stops at the budget: 503 for
+    // that call, the memory given back.
+    let resp = client
+        .get(gw.url("/v1/cache/bad/alloc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body = assert_problem(resp, 503).await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("misbehave") && detail.contains("plugins.max_instance_memory_mb (24 MiB)"),
+        "{detail}"
+    );
+    assert_eq!(body["type"], "urn:sluice:problem:overloaded");
+    for _ in 0..3 {
+        let put = client
+            .put(gw.url("/v1/cache/cache/after"))
+            .json(&json!(1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 204);
+        let ok = client
+            .get(gw.url("/v1/cache/bad/fine"))
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(ok.status(), 503, "the budget was given back");
+    }
+
+    // A budget smaller than one instance refuses the plugin at start.
+    let tiny = config.replace("max_instance_memory_mb = 24", "max_instance_memory_mb = 1");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.toml");
+    std::fs::write(&path, tiny).unwrap();
+    let mut serve = std::process::Command::new(support::gateway_bin());
+    serve
+        .arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .arg("--listen")
+        .arg("127.0.0.1:0");
+    let (ok, _, stderr) = support::run_within(serve, Duration::from_secs(60));
+    assert!(!ok, "started");
+    assert!(
+        stderr.contains("MiB, more than plugins.max_instance_memory_mb (1 MiB) for all of them"),
+        "{stderr}"
+    );
+}

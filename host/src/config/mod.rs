@@ -139,6 +139,11 @@ impl Config {
         self.redis.check(&file.at("redis"))?;
         self.server.check(&file.at("server"))?;
         self.breaker.check(&file.at("breaker"))?;
+        if self.plugins.max_instance_memory_mb == 0 {
+            return Err(file
+                .at("plugins")
+                .invalid("max_instance_memory_mb", "must be at least 1"));
+        }
         ratelimits::check(&self.ratelimits, &file.at("ratelimits"))?;
         domains::check(self, &file.at("domains"))?;
         clients::check(self, &file.at("clients"))

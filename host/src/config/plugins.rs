@@ -17,6 +17,16 @@ pub struct PluginsConfig {
     /// `track_access`); the least used are forgotten.
     #[serde(default = "default_access_stats_keys")]
     pub access_stats_keys: u64,
+    /// Linear memory of every plugin instance alive, all domains together
+    /// (warm ones and those serving a call). Past it no instance grows or
+    /// is made: that call gets 503, idle instances are let go first. A
+    /// plugin one instance of which needs more is refused at load.
+    #[serde(default = "default_max_instance_memory_mb")]
+    pub max_instance_memory_mb: u64,
+}
+
+fn default_max_instance_memory_mb() -> u64 {
+    1024
 }
 
 fn yes() -> bool {

@@ -13,6 +13,8 @@ pub mod bindings;
 mod epoch;
 mod older;
 mod sandbox;
+
+pub use sandbox::BUDGET;
 pub mod scaffold;
 
 use crate::telemetry::METRICS;
@@ -50,6 +52,17 @@ pub enum PluginError {
     Failed { plugin: Arc<str>, message: String },
     #[error("plugin `{plugin}` returned an invalid plan: {message}")]
     InvalidPlan { plugin: Arc<str>, message: String },
+    /// The instances alive hold `plugins.max_instance_memory_mb`: no room
+    /// for another one now (or for this one to grow).
+    #[error(
+        "plugin `{plugin}` has no memory left: the plugin instances alive hold plugins.max_instance_memory_mb ({limit_mib} MiB); retry shortly"
+    )]
+    NoMemory {
+        plugin: Arc<str>,
+        limit_mib: usize,
+        /// What the instance would have held in all.
+        wanted: usize,
+    },
 }
 
 /// Why a plugin file could not be made live.
@@ -382,9 +395,23 @@ impl Plugin {
             stats: PluginStats::default(),
             outcomes,
         };
-        for _ in 0..PREWARM_INSTANCES {
-            let warm = plugin.instantiate()?;
-            plugin.put_back(warm);
+        for n in 0..PREWARM_INSTANCES {
+            match plugin.instantiate() {
+                Ok(warm) => plugin.put_back(warm),
+                // One instance that could never fit is refused now; room
+                // taken by other plugins' instances only ends the prewarm.
+                Err(PluginError::NoMemory { wanted, .. }) if n > 0 || wanted <= BUDGET.limit() => {
+                    break;
+                }
+                Err(PluginError::NoMemory { wanted, .. }) => {
+                    return Err(plugin.failed(format!(
+                        "one instance needs {} MiB, more than plugins.max_instance_memory_mb ({} MiB) for all of them",
+                        wanted.div_ceil(1 << 20),
+                        BUDGET.limit() >> 20
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(plugin)
     }
@@ -466,7 +493,9 @@ impl Plugin {
                 };
                 tracing::warn!(plugin = %self.compiled.name, %message, "plugin call failed");
                 self.outcomes[outcome as usize].inc_by(u64::from(decisions.max(1)));
-                Err(self.failed(message))
+                Err(self
+                    .no_memory(&inst.store)
+                    .unwrap_or_else(|| self.failed(message)))
             }
         }
     }
@@ -507,15 +536,24 @@ impl Plugin {
             .ticker
             .busy_for(sandbox::wall_cap(first, self.deadline_ticks()));
         store.set_epoch_deadline(first);
-        let cannot = |e: wasmtime::Error| self.failed(format!("cannot instantiate: {e:#}"));
+        let cannot = |store: &Store<State>, e: wasmtime::Error| {
+            self.no_memory(store)
+                .unwrap_or_else(|| self.failed(format!("cannot instantiate: {e:#}")))
+        };
         let (policy, configured) = match &self.compiled.pre {
             Pre::Now(pre) => {
-                let policy = pre.instantiate(&mut store).map_err(cannot)?;
+                let policy = match pre.instantiate(&mut store) {
+                    Ok(p) => p,
+                    Err(e) => return Err(cannot(&store, e)),
+                };
                 let configured = policy.call_configure(&mut store, &self.domain);
                 (Exports::Now(policy), configured)
             }
             Pre::Older(pre) => {
-                let policy = pre.instantiate(&mut store).map_err(cannot)?;
+                let policy = match pre.instantiate(&mut store) {
+                    Ok(p) => p,
+                    Err(e) => return Err(cannot(&store, e)),
+                };
                 let configured = (policy.call_configure(&mut store, &older::domain(&self.domain)))
                     .map(|r| r.map_err(older::error));
                 (Exports::Older(policy), configured)
@@ -532,7 +570,9 @@ impl Plugin {
                 )));
             }
             Err(trap) => {
-                return Err(self.failed(format!("trapped in configure: {}", trap.root_cause())));
+                return Err(self.no_memory(&store).unwrap_or_else(|| {
+                    self.failed(format!("trapped in configure: {}", trap.root_cause()))
+                }));
             }
         }
         Ok(Instance {
@@ -542,8 +582,21 @@ impl Plugin {
         })
     }
 
+    /// [`PluginError::NoMemory`] when the budget, not the plugin, ended
+    /// what `store` was doing.
+    fn no_memory(&self, store: &Store<State>) -> Option<PluginError> {
+        let wanted = store.data().limits.denied?;
+        Some(PluginError::NoMemory {
+            plugin: self.compiled.name.clone(),
+            limit_mib: BUDGET.limit() >> 20,
+            wanted,
+        })
+    }
+
+    /// Keep `inst` warm, unless it has served its calls or the memory
+    /// budget needs the room.
     fn put_back(&self, inst: Instance) {
-        if inst.calls < MAX_CALLS_PER_INSTANCE {
+        if inst.calls < MAX_CALLS_PER_INSTANCE && BUDGET.roomy() {
             let mut idle = self.lock_idle();
             if idle.len() < MAX_IDLE_INSTANCES {
                 idle.push(inst);

@@ -6,9 +6,10 @@
 
 use super::bindings::sluice::policy::log;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 /// Per-instance host state.
@@ -16,7 +17,7 @@ pub struct State {
     plugin: Arc<str>,
     wasi: WasiCtx,
     table: ResourceTable,
-    pub limits: StoreLimits,
+    pub limits: Limits,
     /// Set when the current call passed its wall-clock deadline: the
     /// thread's CPU time then, and how many times the deadline was extended.
     pub overtime: Option<(Duration, u32)>,
@@ -95,9 +96,122 @@ impl State {
             plugin,
             wasi,
             table: ResourceTable::new(),
-            limits,
+            limits: Limits {
+                instance: limits,
+                charged: 0,
+                denied: None,
+            },
             overtime: None,
         }
+    }
+}
+
+/// The linear memory of every live instance, all plugins together, held to
+/// `plugins.max_instance_memory_mb`: warm instances are many (one or more
+/// per domain and thread, a Python one tens of MB), and each domain's cap
+/// bounds one instance, not how many there are.
+pub struct Budget {
+    limit: AtomicUsize,
+    used: AtomicUsize,
+}
+
+/// The process's budget (its limit set by each generation's config).
+pub static BUDGET: Budget = Budget {
+    limit: AtomicUsize::new(1 << 30),
+    used: AtomicUsize::new(0),
+};
+
+impl Budget {
+    pub fn set_limit(&self, bytes: usize) {
+        self.limit.store(bytes, Ordering::Relaxed);
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Take `bytes` if they fit.
+    fn charge(&self, bytes: usize) -> bool {
+        let limit = self.limit();
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|&total| total <= limit)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// Whether an idle instance may stay warm: a quarter of the budget is
+    /// kept free for instances that calls need.
+    pub fn roomy(&self) -> bool {
+        self.used() <= self.limit() / 4 * 3
+    }
+}
+
+/// One instance's limits: its own (memory cap, counts), and its share of
+/// the [`BUDGET`], given back when the instance is dropped.
+pub struct Limits {
+    instance: StoreLimits,
+    charged: usize,
+    /// Set when the budget refused a growth: the bytes the instance would
+    /// have held in all.
+    pub denied: Option<usize>,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if !self.instance.memory_growing(current, desired, maximum)? {
+            return Ok(false);
+        }
+        let more = desired.saturating_sub(current);
+        if BUDGET.charge(more) {
+            self.charged += more;
+            return Ok(true);
+        }
+        self.denied = Some(self.charged + more);
+        Err(wasmtime::format_err!(
+            "plugins.max_instance_memory_mb ({} MiB) is taken by the instances alive",
+            BUDGET.limit() >> 20
+        ))
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.instance.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.instance.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.instance.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.instance.memories()
+    }
+}
+
+impl Drop for Limits {
+    fn drop(&mut self) {
+        BUDGET.release(self.charged);
     }
 }
 
@@ -174,5 +288,28 @@ impl HostMonotonicClock for FrozenClock {
     }
     fn now(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_takes_what_fits_and_gets_it_back() {
+        let b = Budget {
+            limit: AtomicUsize::new(100),
+            used: AtomicUsize::new(0),
+        };
+        assert!(b.charge(60));
+        assert!(b.roomy());
+        assert!(!b.charge(41), "past the limit");
+        assert_eq!(b.used(), 60);
+        assert!(b.charge(40));
+        assert!(!b.roomy(), "full: no instance stays warm");
+        b.release(100);
+        assert_eq!(b.used(), 0);
+        b.set_limit(10);
+        assert!(!b.charge(11));
     }
 }

@@ -216,7 +216,11 @@ pub fn problem(err: &Error, format: Format) -> Response<Body> {
             let secs = e.retry_after().as_secs_f64().ceil().max(1.0) as u64;
             set(&mut resp, RETRY_AFTER, secs.into());
         }
-        Error::Overloaded(_) | Error::LongPolls { .. } => set(&mut resp, RETRY_AFTER, 1u64.into()),
+        Error::Overloaded(_)
+        | Error::LongPolls { .. }
+        | Error::Plugin(crate::plugin::PluginError::NoMemory { .. }) => {
+            set(&mut resp, RETRY_AFTER, 1u64.into())
+        }
         Error::Throttled(wait) => {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             set(&mut resp, RETRY_AFTER, secs.into());
