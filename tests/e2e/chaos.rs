@@ -468,16 +468,6 @@ async fn every_write_acknowledged_before_a_sigkill_is_there_after_the_restart() 
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
 }
 
-/// Resident set size of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 fn rename_replace(from: &Path, to: &Path) {
     let tmp = to.with_extension("tmp");
     std::fs::copy(from, &tmp).unwrap();
@@ -500,7 +490,7 @@ async fn a_plugin_replaced_every_200_ms_under_load_fails_no_request() {
     let gw = Arc::new(Gateway::start(&config_in(&redis, plugins.path(), domain)));
     let load = Load::start(&gw, "swap", 4);
     load.progress(200, STARTUP).await;
-    let rss_before = rss_kib(gw.pid());
+    let rss_before = support::rss_kib_and_cpu_ticks(gw.pid()).0;
     let started = Instant::now();
     let mut swaps = 0u64;
     while started.elapsed() < Duration::from_secs(30) {
@@ -514,7 +504,7 @@ async fn a_plugin_replaced_every_200_ms_under_load_fails_no_request() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     load.progress(50, Duration::from_secs(10)).await;
-    let rss_after = rss_kib(gw.pid());
+    let rss_after = support::rss_kib_and_cpu_ticks(gw.pid()).0;
     let applied = metric(&gw, "sluice_reloads_total{result=\"applied\"}").await;
     let refused = metric(&gw, "sluice_reloads_total{result=\"refused\"}").await;
     let seen = load.finish().await;

@@ -393,25 +393,6 @@ async fn served_healthz(gw: &Gateway) -> f64 {
         .sum()
 }
 
-/// The gateway's resident memory and CPU time so far (from /proc).
-fn rss_and_cpu(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-        .unwrap();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    (rss_kb * 1024, ticks)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_floods_end_the_attackers_connection_at_a_bounded_cost() {
     let redis = Redis::start();
@@ -421,7 +402,7 @@ async fn http2_floods_end_the_attackers_connection_at_a_bounded_cost() {
         h2c.get(gw.url("/healthz")).send().await.unwrap().status(),
         StatusCode::OK
     );
-    let (rss_before, cpu_before) = rss_and_cpu(gw.pid());
+    let (rss_before, cpu_before) = support::rss_kib_and_cpu_ticks(gw.pid());
 
     // Rapid reset (CVE-2023-44487): streams opened and cancelled at once,
     // 10,000 of them in a few writes.
@@ -494,15 +475,15 @@ async fn http2_floods_end_the_attackers_connection_at_a_bounded_cost() {
         "GOAWAY {code:?}"
     );
 
-    let (rss_after, cpu_after) = rss_and_cpu(gw.pid());
+    let (rss_after, cpu_after) = support::rss_kib_and_cpu_ticks(gw.pid());
     let ticks = cpu_after - cpu_before;
     println!(
         "gateway: RSS {} → {} MB, {ticks} CPU ticks for both floods",
-        rss_before >> 20,
-        rss_after >> 20
+        rss_before >> 10,
+        rss_after >> 10
     );
     assert!(
-        rss_after < rss_before + (32 << 20),
+        rss_after < rss_before + (32 << 10),
         "RSS grew from {rss_before} to {rss_after}"
     );
     // Others are served all along.
@@ -555,4 +536,47 @@ async fn curl_gets_the_readmes_answers_over_h2_and_h2c() {
         format!("{https}{path}"),
     ]);
     assert_eq!(h2, "{\"price\":64000.5} 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_that_never_comes_is_dropped_and_blocks_no_one() {
+    let redis = Redis::start();
+    let pki = Pki::new();
+    let tls = tls_table(&pki.server_cert, &pki.server_key, None);
+    let gw = Gateway::start(&config(&redis, &tls));
+    // A client that connects and sends nothing (or half a handshake).
+    let mut stalled = TcpStream::connect(host_port(&gw)).await.unwrap();
+    let mut half = TcpStream::connect(host_port(&gw)).await.unwrap();
+    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .await
+        .unwrap();
+    // Others are served meanwhile, on every thread.
+    let client = client(&pki, None).build().unwrap();
+    let url = gw.base.replace("127.0.0.1", "localhost") + "/healthz";
+    for _ in 0..8 {
+        let fresh = client.get(&url).send().await.unwrap();
+        assert_eq!(fresh.status(), StatusCode::OK);
+    }
+    // Within the handshake's 10 s both are closed and counted.
+    for conn in [&mut stalled, &mut half] {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(30), conn.read(&mut buf))
+            .await
+            .expect("closed by the gateway");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    let metrics = client
+        .get(gw.base.replace("127.0.0.1", "localhost") + "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sluice_tls_handshake_failures_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(failures >= 2.0, "{failures}");
 }

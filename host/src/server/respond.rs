@@ -212,18 +212,12 @@ pub fn problem(err: &Error, format: Format) -> Response<Body> {
         Format::Json => bytes(status, "application/problem+json", doc.to_string()),
     };
     match err {
-        Error::Store(e) if e.is_unavailable() => {
-            let secs = e.retry_after().as_secs_f64().ceil().max(1.0) as u64;
-            set(&mut resp, RETRY_AFTER, secs.into());
-        }
+        Error::Store(e) if e.is_unavailable() => retry_after(&mut resp, e.retry_after()),
+        Error::Throttled(wait) => retry_after(&mut resp, *wait),
         Error::Overloaded(_)
         | Error::LongPolls { .. }
         | Error::Plugin(crate::plugin::PluginError::NoMemory { .. }) => {
-            set(&mut resp, RETRY_AFTER, 1u64.into())
-        }
-        Error::Throttled(wait) => {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            set(&mut resp, RETRY_AFTER, secs.into());
+            retry_after(&mut resp, std::time::Duration::ZERO)
         }
         Error::MethodNotAllowed(allow) => set(&mut resp, ALLOW, HeaderValue::from_static(allow)),
         Error::Miss { .. } => set(
@@ -249,6 +243,12 @@ pub fn problem(err: &Error, format: Format) -> Response<Body> {
         _ => {}
     }
     resp
+}
+
+/// `Retry-After: wait`, in whole seconds rounded up, at least 1.
+fn retry_after(resp: &mut Response<Body>, wait: std::time::Duration) {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    set(resp, RETRY_AFTER, secs.into());
 }
 
 /// `RateLimit-Limit`, `-Remaining` and `-Reset` (seconds until full).

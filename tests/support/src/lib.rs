@@ -19,7 +19,7 @@ pub use config::{EXAMPLE_DOMAINS, config, config_in, config_url, own_plugins_dir
 pub use gateway::{Gateway, gateway_bin};
 pub use http::{assert_problem, metric, raw_http, scrape};
 pub use pki::Pki;
-pub use process::{STARTUP, eventually, have, run_within, wait_until};
+pub use process::{STARTUP, eventually, have, rss_kib_and_cpu_ticks, run_within, wait_until};
 pub use redis_server::Redis;
 
 use std::path::{Path, PathBuf};

@@ -103,3 +103,25 @@ pub fn run_within(mut cmd: Command, within: Duration) -> (bool, String, String) 
         }
     }
 }
+
+/// A process's resident set size in KiB and the CPU time it has used, in
+/// clock ticks (user + system), from /proc.
+pub fn rss_kib_and_cpu_ticks(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (rss, tick(11) + tick(12))
+}
