@@ -2,15 +2,19 @@
 //! for each shipped policy, beside the same policy compiled natively (the
 //! plugin crates are rlibs too); and the decision per key inside a 100-key
 //! batch, one `plan-batch` call. Median of batches; `make bench` runs it.
+//! Then what a policy costs by the language it is written in: the
+//! component's size, its compile and its load from `plugins.cache_dir`, a
+//! new instance (made, configured and asked once), the memory of a warm
+//! instance and the median decision.
 
 use sluice::config::Config;
 use sluice::generation::{contract_domain, sandbox};
 use sluice::plugin::bindings::{AccessStats, Domain, Operation, Request};
-use sluice::plugin::{Plugin, Runtime};
+use sluice::plugin::{BUDGET, Plugin, Runtime};
 use sluice_sdk::Policy;
 use std::hint::black_box;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const BATCH: u32 = 20_000;
 const BATCHES: usize = 21;
@@ -120,7 +124,7 @@ fn main() {
             .map(|(_, d)| d.clone())
             .expect("domain in the example config");
         let compiled = runtime
-            .compile(&dc.plugin, &config.plugin_path(&dc.plugin))
+            .compile(&dc.plugin, &config.plugin_path(&dc.plugin), None)
             .expect("compile");
         let contract = contract_domain(domain, &dc);
         let plugin = Plugin::new(compiled, sandbox(&dc), contract.clone()).expect("instantiate");
@@ -164,5 +168,110 @@ fn main() {
                 "(batch)"
             );
         }
+    }
+    languages(&config, &runtime);
+}
+
+/// Instances made for the memory and instantiation rows.
+const INSTANCES: usize = 16;
+
+/// The process's resident memory, bytes.
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = (statm.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The per-language rows: each example policy, by the language of its SDK.
+fn languages(config: &Config, runtime: &Runtime) {
+    println!();
+    println!(
+        "{:<14} {:<10} {:>8} {:>10} {:>9} {:>12} {:>11} {:>11} {:>9}",
+        "policy",
+        "language",
+        "size MB",
+        "compile ms",
+        "cache ms",
+        "instance ms",
+        "memory MiB",
+        "RSS MiB",
+        "plan ns"
+    );
+    let cache = tempfile::tempdir().expect("temp dir");
+    for (plugin, language, domain) in [
+        ("fixed-ttl", "Rust", "cache"),
+        ("fixed-ttl-ts", "TypeScript", "cache_ts"),
+        ("price-hash", "Rust", "price"),
+        ("price-hash-py", "Python", "price_py"),
+    ] {
+        let path = config.plugin_path(plugin);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            println!(
+                "{plugin:<14} {language:<10} (no {}: make plugins)",
+                path.display()
+            );
+            continue;
+        };
+        let dc = (config.domains.iter())
+            .find(|(k, _)| k.get_ref() == domain)
+            .map(|(_, d)| d.clone())
+            .expect("domain in the example config");
+        let t = Instant::now();
+        let compiled = runtime
+            .compile(plugin, &path, Some(cache.path()))
+            .expect("compile");
+        let compile = t.elapsed();
+        drop(compiled);
+        let t = Instant::now();
+        let compiled = runtime
+            .compile(plugin, &path, Some(cache.path()))
+            .expect("load");
+        let load = t.elapsed();
+        let contract = contract_domain(domain, &dc);
+        let plugin_ = Plugin::new(compiled, sandbox(&dc), contract).expect("instantiate");
+        let req = request(if domain == "price_py" {
+            Operation::Get
+        } else {
+            Operation::Put
+        });
+        // Past the prewarmed ones, each planner held makes a new instance.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut p = plugin_.planner();
+            black_box(p.plan(&req).ok());
+            held.push(p);
+        }
+        let (rss0, mem0) = (rss(), BUDGET.used());
+        let t = Instant::now();
+        for _ in 0..INSTANCES {
+            let mut p = plugin_.planner();
+            black_box(p.plan(&req).ok());
+            held.push(p);
+        }
+        let instance = t.elapsed() / INSTANCES as u32;
+        let per = |bytes: usize| bytes as f64 / INSTANCES as f64 / f64::from(1 << 20);
+        let (rss1, mem1) = (rss(), BUDGET.used());
+        drop(held);
+        let plan = median_ns(|| {
+            black_box(plugin_.plan(black_box(&req)).ok());
+        });
+        println!(
+            "{:<14} {:<10} {:>8.1} {:>10.0} {:>9.1} {:>12.2} {:>11.1} {:>11.1} {:>9.0}",
+            plugin,
+            language,
+            meta.len() as f64 / 1e6,
+            ms(compile),
+            ms(load),
+            ms(instance),
+            per(mem1.saturating_sub(mem0)),
+            per(rss1.saturating_sub(rss0)),
+            plan
+        );
     }
 }

@@ -520,6 +520,7 @@ fn load_domains(
 ) -> Result<HashMap<String, Arc<Domain>>, StartError> {
     let mut compiled: HashMap<&str, Arc<Compiled>> = HashMap::new();
     let mut domains = HashMap::new();
+    let cache = config.plugin_cache_dir();
     for (name, dc) in &config.domains {
         let name = name.get_ref();
         let component = match compiled.get(dc.plugin.as_str()) {
@@ -533,7 +534,7 @@ fn load_domains(
                     .find(|c| *c.name == *dc.plugin && Some(&c.sha256) == sha.as_ref());
                 let c = match same_file {
                     Some(c) => c.clone(),
-                    None => runtime.compile(&dc.plugin, &path)?,
+                    None => runtime.compile(&dc.plugin, &path, cache.as_deref())?,
                 };
                 compiled.insert(&dc.plugin, c.clone());
                 c

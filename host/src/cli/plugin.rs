@@ -34,7 +34,9 @@ pub fn check(path: &Path, s: &Sample) -> Result<String, String> {
         .file_stem()
         .and_then(|n| n.to_str())
         .unwrap_or("plugin");
-    let compiled = runtime.compile(name, path).map_err(|e| e.to_string())?;
+    let compiled = runtime
+        .compile(name, path, None)
+        .map_err(|e| e.to_string())?;
     let mut out = String::new();
     let _ = writeln!(
         out,

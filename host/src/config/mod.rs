@@ -160,6 +160,11 @@ impl Config {
             .join(&self.plugins.dir)
             .join(format!("{plugin}.wasm"))
     }
+
+    /// `plugins.cache_dir`, resolved against the config file's folder.
+    pub fn plugin_cache_dir(&self) -> Option<PathBuf> {
+        (self.plugins.cache_dir.as_ref()).map(|dir| self.base_dir.join(dir))
+    }
 }
 
 #[cfg(test)]

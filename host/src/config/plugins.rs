@@ -23,6 +23,11 @@ pub struct PluginsConfig {
     /// plugin one instance of which needs more is refused at load.
     #[serde(default = "default_max_instance_memory_mb")]
     pub max_instance_memory_mb: u64,
+    /// Where compiled plugins are kept (relative to the config file;
+    /// created with mode 0700): a start or a reload then compiles each
+    /// version of a plugin once. Unset: every load compiles.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
 }
 
 fn default_max_instance_memory_mb() -> u64 {

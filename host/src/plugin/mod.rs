@@ -10,6 +10,7 @@
 //! other domains do not notice.
 
 pub mod bindings;
+mod cache;
 mod epoch;
 mod older;
 mod sandbox;
@@ -76,6 +77,12 @@ pub enum LoadError {
     #[error("plugin {path} is not a usable sluice:policy component: {message}")]
     Compile { path: String, message: String },
     #[error(
+        "plugin {path} imports what the gateway does not provide: {}; a policy may import sluice:policy and WASI 0.2's cli, clocks, io, random, filesystem and sockets (the last two grant nothing){}",
+        names.join(", "),
+        if names.iter().any(|n| n.starts_with("wasi:http/")) { " (with jco, build with --disable http fetch-event)" } else { "" }
+    )]
+    Imports { path: String, names: Vec<String> },
+    #[error(
         "plugin {path} was built for sluice:policy@{found}; this gateway speaks {WORLD}: rebuild it with sluice-sdk {}",
         sdk_version()
     )]
@@ -94,6 +101,31 @@ fn built_for<'a>(imports: impl IntoIterator<Item = &'a str>) -> Option<&'a str> 
         .into_iter()
         .filter_map(|name| name.strip_prefix("sluice:policy/"))
         .find_map(|rest| rest.split_once('@').map(|(_, version)| version))
+}
+
+/// Imports a policy may have: the contract, and the WASI 0.2 interfaces the
+/// language runtimes import (Rust's std, CPython, StarlingMonkey), which the
+/// sandbox links with nothing behind them.
+const PROVIDED: [&str; 7] = [
+    "sluice:policy/",
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:io/",
+    "wasi:random/",
+    "wasi:filesystem/",
+    "wasi:sockets/",
+];
+
+/// The imports of a component the gateway does not provide.
+fn refused<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    imports
+        .into_iter()
+        .filter(|name| {
+            let provided = PROVIDED.iter().any(|p| name.starts_with(p));
+            !provided || (name.starts_with("wasi:") && !name.contains("@0.2."))
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Limits a domain's plugin runs under.
@@ -163,8 +195,15 @@ impl Runtime {
         })
     }
 
-    /// Compile and link a plugin file. Slow (milliseconds): never on the request path.
-    pub fn compile(&self, name: &str, path: &Path) -> Result<Arc<Compiled>, LoadError> {
+    /// Compile and link a plugin file, or load its compiled form from
+    /// `cache` (`plugins.cache_dir`). Slow (a quarter of a second for a Rust
+    /// policy, seconds for Python or TypeScript): never on the request path.
+    pub fn compile(
+        &self,
+        name: &str,
+        path: &Path,
+        cache: Option<&Path>,
+    ) -> Result<Arc<Compiled>, LoadError> {
         let shown = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: shown.clone(),
@@ -174,10 +213,49 @@ impl Runtime {
             path: shown.clone(),
             message: format!("{e:#}"),
         };
-        let component = Component::new(&self.engine, &bytes).map_err(compile)?;
+        let sha256 = sha256_hex(&bytes);
+        let cache = cache.map(cache::Cache::new);
+        let started = std::time::Instant::now();
+        let component = match cache.as_ref().and_then(|c| c.load(&self.engine, &sha256)) {
+            Some(component) => {
+                let took_ms = started.elapsed().as_millis() as u64;
+                tracing::info!(
+                    plugin = name,
+                    took_ms,
+                    "plugin loaded compiled from plugins.cache_dir"
+                );
+                component
+            }
+            None => {
+                let component = Component::new(&self.engine, &bytes).map_err(compile)?;
+                let took = started.elapsed();
+                let took_ms = took.as_millis() as u64;
+                match &cache {
+                    Some(cache) => {
+                        cache.store(&self.engine, &sha256, &component);
+                        tracing::info!(
+                            plugin = name,
+                            took_ms,
+                            "plugin compiled and kept in plugins.cache_dir"
+                        );
+                    }
+                    None if took > Duration::from_secs(1) => tracing::info!(
+                        plugin = name,
+                        took_ms,
+                        "plugin compiled; set plugins.cache_dir to compile each version once"
+                    ),
+                    None => {}
+                }
+                component
+            }
+        };
         let ty = component.component_type();
         let imports: Vec<&str> = ty.imports(&self.engine).map(|(import, _)| import).collect();
         tracing::debug!(plugin = name, ?imports, "plugin imports");
+        let names = refused(imports.iter().copied());
+        if !names.is_empty() {
+            return Err(LoadError::Imports { path: shown, names });
+        }
         // A component of another contract version would fail to link with a
         // message about a missing import; say what is actually wrong.
         let found = built_for(imports.iter().copied());
@@ -207,7 +285,7 @@ impl Runtime {
         };
         Ok(Arc::new(Compiled {
             name: name.into(),
-            sha256: sha256_hex(&bytes),
+            sha256,
             contract: match older {
                 true => older::WORLD,
                 false => WORLD,
@@ -480,7 +558,7 @@ impl Plugin {
                     Some(t) => {
                         self.stats.traps.fetch_add(1, Ordering::Relaxed);
                         let hint = if *t == wasmtime::Trap::UnreachableCodeReached {
-                            " (a Rust panic ends here: its message is in the gateway's log)"
+                            " (a panic, an abort or an uncaught exception ends here: its message, if any, is in the gateway's log)"
                         } else {
                             ""
                         };
@@ -593,10 +671,13 @@ impl Plugin {
         })
     }
 
-    /// Keep `inst` warm, unless it has served its calls or the memory
-    /// budget needs the room.
+    /// Keep `inst` warm, unless it has served its calls, the memory budget
+    /// needs the room, or it holds ⅞ of its memory cap: a runtime whose heap
+    /// only grows (StarlingMonkey's does, by kilobytes a call) is let go
+    /// before it traps on a request at the cap.
     fn put_back(&self, inst: Instance) {
-        if inst.calls < MAX_CALLS_PER_INSTANCE && BUDGET.roomy() {
+        let grown = inst.store.data().limits.held() > self.limits.memory_bytes / 8 * 7;
+        if inst.calls < MAX_CALLS_PER_INSTANCE && BUDGET.roomy() && !grown {
             let mut idle = self.lock_idle();
             if idle.len() < MAX_IDLE_INSTANCES {
                 idle.push(inst);
@@ -665,6 +746,37 @@ mod tests {
         assert_eq!(built_for(imports), Some("0.1.0"));
         assert_eq!(built_for(["wasi:cli/environment@0.2.6"]), None);
         assert_eq!(built_for(["sluice:policy/types@0.2.0"]), Some("0.2.0"));
+    }
+
+    #[test]
+    fn imports_beyond_the_contract_and_wasi_0_2_are_named() {
+        let ok = [
+            "sluice:policy/log@0.3.0",
+            "wasi:cli/stdout@0.2.9",
+            "wasi:sockets/tcp@0.2.12",
+            "wasi:filesystem/preopens@0.2.6",
+        ];
+        assert!(refused(ok).is_empty());
+        let names = refused([
+            "wasi:http/types@0.2.10",
+            "wasi:cli/stdout@0.3.0",
+            "wasi:random/random@0.2.12",
+            "acme:spy/net",
+        ]);
+        assert_eq!(
+            names,
+            [
+                "wasi:http/types@0.2.10",
+                "wasi:cli/stdout@0.3.0",
+                "acme:spy/net"
+            ]
+        );
+        let text = LoadError::Imports {
+            path: "p.wasm".into(),
+            names,
+        }
+        .to_string();
+        assert!(text.contains("--disable http"), "{text}");
     }
 
     #[test]

@@ -80,15 +80,23 @@ fn thread_cpu_time() -> Duration {
 
 impl State {
     pub fn new(plugin: Arc<str>, memory_bytes: usize) -> State {
+        // Sockets are wasmtime-wasi's defaults too; said here so a change
+        // of default upstream cannot open the network to a policy.
         let wasi = WasiCtx::builder()
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .build();
+        // Counts bound bookkeeping, not memory (each memory is capped, all
+        // of them together by the budget): a CPython component links 14
+        // core instances, a QuickJS one 3 memories.
         let limits = StoreLimitsBuilder::new()
             .memory_size(memory_bytes)
-            .instances(4)
+            .instances(64)
             .tables(8)
-            .memories(2)
+            .memories(4)
             // A clear trap instead of the guest's OOM handler's `unreachable`.
             .trap_on_grow_failure(true)
             .build();
@@ -165,6 +173,13 @@ pub struct Limits {
     pub denied: Option<usize>,
 }
 
+impl Limits {
+    /// Linear memory the instance holds, all its memories together.
+    pub fn held(&self) -> usize {
+        self.charged
+    }
+}
+
 impl ResourceLimiter for Limits {
     fn memory_growing(
         &mut self,
@@ -234,7 +249,7 @@ pub fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
             let what = format!("{interface} {func}");
             instance.func_new(func, move |_, _, _, _| {
                 Err(wasmtime::format_err!(
-                    "{what}: a policy has no stdio and cannot block (log with sluice_sdk::log)"
+                    "{what}: a policy has no stdio and cannot block (log with the SDK's log)"
                 ))
             })?;
         }

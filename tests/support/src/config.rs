@@ -63,6 +63,7 @@ command_timeout_ms = 1000
 
 [plugins]
 dir = "{plugins}"
+cache_dir = "{cache}"
 
 [domains.cache]
 plugin = "fixed-ttl"
@@ -72,7 +73,14 @@ max_ttl_s = 3600
 streams = true
 {extra}"#,
         plugins = plugins.display(),
+        cache = plugin_cache_dir().display(),
     )
+}
+
+/// Compiled plugins, shared by every gateway of the suite: a Python or
+/// TypeScript policy is compiled once (seconds), not per gateway.
+pub fn plugin_cache_dir() -> PathBuf {
+    repo_root().join("build/plugin-cache")
 }
 
 /// The example configuration's other domains and its rate limit (beside the

@@ -15,7 +15,9 @@ mod process;
 mod redis_server;
 
 pub use cluster::{CLUSTER_NODE_TIMEOUT_MS, Cluster, ClusterNode, FAILOVER};
-pub use config::{EXAMPLE_DOMAINS, config, config_in, config_url, own_plugins_dir, plugins_dir};
+pub use config::{
+    EXAMPLE_DOMAINS, config, config_in, config_url, own_plugins_dir, plugin_cache_dir, plugins_dir,
+};
 pub use gateway::{Gateway, gateway_bin};
 pub use http::{assert_problem, metric, raw_http, scrape};
 pub use pki::Pki;
