@@ -12,6 +12,9 @@ PLUGINS := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard plugins/*/Cargo.toml)))
 FIXTURES := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard tests/fixtures/*/Cargo.toml)))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# The Python and TypeScript SDKs, their toolchains and their policies.
+include sdk/python/python.mk sdk/js/typescript.mk
+
 .PHONY: run run-cluster test chaos bench bench-check deps plugins build lint ops-check schemathesis stop clean
 
 # Debian packages a target needs, as COMMAND:PACKAGE (installed when COMMAND is
@@ -37,8 +40,9 @@ deps:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
 ## Build every policy plugin into build/plugins/ (copied atomically: a running
-## gateway never sees half a file), and the test fixtures into build/fixtures/.
-plugins: deps
+## gateway never sees half a file), and the test fixtures into build/fixtures/:
+## the Rust crates here, the Python and TypeScript ones by their SDK's rules.
+plugins: deps python-plugins typescript-plugins
 	cargo build --profile plugin --target wasm32-wasip2 $(addprefix -p ,$(PLUGINS) $(FIXTURES))
 	@mkdir -p build/plugins build/fixtures
 	@for p in $(PLUGINS); do \
@@ -103,10 +107,11 @@ stop:
 	-redis-cli -p $(REDIS_PORT) shutdown nosave
 	@for p in $(CLUSTER_PORTS); do redis-cli -p $$p ping >/dev/null 2>&1 && redis-cli -p $$p shutdown nosave; done; true
 
-## The whole suite: formatting, lints, unit tests (SDK, plugins natively) and
-## end-to-end tests against real redis-server processes and real plugins.
+## The whole suite: formatting, lints, unit tests (the SDKs and plugins
+## natively: cargo, pytest, node's test runner) and end-to-end tests against
+## real redis-server processes and real plugins.
 test: APT_NEEDS += $(OPS_APT_NEEDS) $(TEST_APT_NEEDS)
-test: plugins lint ops-check schemathesis
+test: plugins lint ops-check schemathesis python-test typescript-test
 	cargo test --workspace
 
 ## schemathesis in var/venv, installed only when missing (Debian's python3

@@ -29,7 +29,8 @@
 //!   diffed on reload.
 //! - [`reload`]: the live generation and its triggers (watcher, SIGHUP, admin).
 //! - [`plugin`]: the wasmtime component host: the one `bindgen!`, the sandbox,
-//!   warm instances, the contract version, `plugin new`'s scaffold.
+//!   warm instances, the contract version, compiled components kept on disk,
+//!   `plugin new`'s scaffold (Rust, Python, TypeScript).
 //! - [`store`]: every Redis command, behind a short facade: the backend
 //!   chosen once (`single`: lanes out of one `pool` and a breaker;
 //!   `cluster`: the cluster client, replicas, a breaker per primary), the

@@ -1,5 +1,6 @@
 //! `GET/PUT/DELETE /v1/cache/{domain}/{key}` end to end: a real redis-server,
-//! the real `sluice` binary, the real fixed-ttl plugin.
+//! the real `sluice` binary, the real fixed-ttl plugin — and its TypeScript
+//! twin (plugins/fixed-ttl-ts), which must answer every request the same.
 
 use sluice_test_support as support;
 
@@ -9,9 +10,13 @@ use support::{Gateway, Redis, assert_problem, config};
 
 const MSGPACK: &str = "application/msgpack";
 
+/// fixed-ttl in Rust, and in TypeScript with the same bounds.
+const DOMAINS: [&str; 2] = ["cache", "cache_ts"];
+const CACHE_TS: &str = "[domains.cache_ts]\nplugin = \"fixed-ttl-ts\"\nttl_s = 60\nmin_ttl_s = 1\nmax_ttl_s = 3600\nplugin_memory_mib = 32\n";
+
 fn setup() -> (Redis, Gateway, reqwest::Client) {
     let redis = Redis::start();
-    let gateway = Gateway::start(&config(&redis, ""));
+    let gateway = Gateway::start(&config(&redis, CACHE_TS));
     (redis, gateway, reqwest::Client::new())
 }
 
@@ -28,23 +33,25 @@ async fn put_json(client: &reqwest::Client, url: &str, value: &Value) -> reqwest
 #[tokio::test]
 async fn json_round_trip_is_stored_as_messagepack_under_the_domain() {
     let (redis, gw, client) = setup();
-    let value = json!({"asset": "BTC", "price": 64123.5, "tags": ["spot", "usd"], "n": -3, "ok": true, "none": null});
-    let resp = put_json(&client, &gw.url("/v1/cache/cache/user:1"), &value).await;
-    assert_eq!(resp.status(), 204);
+    for d in DOMAINS {
+        let value = json!({"asset": "BTC", "price": 64123.5, "tags": ["spot", "usd"], "n": -3, "ok": true, "none": null});
+        let resp = put_json(&client, &gw.url(&format!("/v1/cache/{d}/user:1")), &value).await;
+        assert_eq!(resp.status(), 204);
 
-    let resp = client
-        .get(gw.url("/v1/cache/cache/user:1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["content-type"], "application/json");
-    assert_eq!(resp.headers()["cache-status"], "sluice; hit");
-    assert_eq!(resp.json::<Value>().await.unwrap(), value);
+        let resp = client
+            .get(gw.url(&format!("/v1/cache/{d}/user:1")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "application/json");
+        assert_eq!(resp.headers()["cache-status"], "sluice; hit");
+        assert_eq!(resp.json::<Value>().await.unwrap(), value);
 
-    // In Redis: MessagePack at {domain}:{key}.
-    let raw: Vec<u8> = redis.conn().get("cache:user:1").unwrap();
-    assert_eq!(rmp_serde::from_slice::<Value>(&raw).unwrap(), value);
+        // In Redis: MessagePack at {domain}:{key}.
+        let raw: Vec<u8> = redis.conn().get(format!("{d}:user:1")).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Value>(&raw).unwrap(), value);
+    }
 }
 
 #[tokio::test]
@@ -62,122 +69,137 @@ async fn messagepack_round_trip_returns_the_same_bytes() {
             s.serialize_bytes(v)
         }
     }
-    let body = rmp_serde::to_vec_named(&Price {
-        asset: "ETH",
-        price: 3120.25,
-        blob: vec![0, 255, 7],
-    })
-    .unwrap();
-    let resp = client
-        .put(gw.url("/v1/cache/cache/eth"))
-        .header("content-type", MSGPACK)
-        .body(body.clone())
-        .send()
-        .await
+    for d in DOMAINS {
+        let body = rmp_serde::to_vec_named(&Price {
+            asset: "ETH",
+            price: 3120.25,
+            blob: vec![0, 255, 7],
+        })
         .unwrap();
-    assert_eq!(resp.status(), 204);
-    let resp = client
-        .get(gw.url("/v1/cache/cache/eth"))
-        .header("accept", MSGPACK)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["content-type"], MSGPACK);
-    assert_eq!(resp.bytes().await.unwrap().to_vec(), body);
+        let resp = client
+            .put(gw.url(&format!("/v1/cache/{d}/eth")))
+            .header("content-type", MSGPACK)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+        let resp = client
+            .get(gw.url(&format!("/v1/cache/{d}/eth")))
+            .header("accept", MSGPACK)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], MSGPACK);
+        assert_eq!(resp.bytes().await.unwrap().to_vec(), body);
+    }
 }
 
 #[tokio::test]
 async fn json_in_messagepack_out_and_back() {
     let (_redis, gw, client) = setup();
-    let value = json!({"bids": [[64000.5, 1.25], [63999, 0.5]], "venue": "x"});
-    put_json(&client, &gw.url("/v1/cache/cache/depth"), &value).await;
-    let resp = client
-        .get(gw.url("/v1/cache/cache/depth"))
-        // The highest q wins.
-        .header("accept", "application/json;q=0.5, application/msgpack")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.headers()["content-type"], MSGPACK);
-    let bytes = resp.bytes().await.unwrap();
-    assert_eq!(rmp_serde::from_slice::<Value>(&bytes).unwrap(), value);
+    for d in DOMAINS {
+        let value = json!({"bids": [[64000.5, 1.25], [63999, 0.5]], "venue": "x"});
+        put_json(&client, &gw.url(&format!("/v1/cache/{d}/depth")), &value).await;
+        let resp = client
+            .get(gw.url(&format!("/v1/cache/{d}/depth")))
+            // The highest q wins.
+            .header("accept", "application/json;q=0.5, application/msgpack")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-type"], MSGPACK);
+        let bytes = resp.bytes().await.unwrap();
+        assert_eq!(rmp_serde::from_slice::<Value>(&bytes).unwrap(), value);
+    }
 }
 
 #[tokio::test]
 async fn a_miss_is_404_problem_with_cache_status() {
     let (_redis, gw, client) = setup();
-    let resp = client
-        .get(gw.url("/v1/cache/cache/nothing-here"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.headers()["cache-status"], "sluice; fwd=uri-miss");
-    let body = assert_problem(resp, 404).await;
-    assert_eq!(body["type"], "urn:sluice:problem:not-found");
+    for d in DOMAINS {
+        let resp = client
+            .get(gw.url(&format!("/v1/cache/{d}/nothing-here")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["cache-status"], "sluice; fwd=uri-miss");
+        let body = assert_problem(resp, 404).await;
+        assert_eq!(body["type"], "urn:sluice:problem:not-found");
+    }
 }
 
 #[tokio::test]
 async fn delete_removes_the_key_from_redis() {
     let (redis, gw, client) = setup();
-    put_json(&client, &gw.url("/v1/cache/cache/gone"), &json!(1)).await;
-    let resp = client
-        .delete(gw.url("/v1/cache/cache/gone"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
-    let exists: bool = redis.conn().exists("cache:gone").unwrap();
-    assert!(!exists);
-    let resp = client
-        .get(gw.url("/v1/cache/cache/gone"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
+    for d in DOMAINS {
+        put_json(&client, &gw.url(&format!("/v1/cache/{d}/gone")), &json!(1)).await;
+        let resp = client
+            .delete(gw.url(&format!("/v1/cache/{d}/gone")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+        let exists: bool = redis.conn().exists(format!("{d}:gone")).unwrap();
+        assert!(!exists);
+        let resp = client
+            .get(gw.url(&format!("/v1/cache/{d}/gone")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+    }
 }
 
 #[tokio::test]
 async fn every_write_gets_a_ttl_the_domains_or_the_clients_within_bounds() {
     let (redis, gw, client) = setup();
-    put_json(&client, &gw.url("/v1/cache/cache/default"), &json!("v")).await;
-    let pttl: i64 = redis.conn().pttl("cache:default").unwrap();
-    assert!(
-        (55_000..=60_000).contains(&pttl),
-        "domain default 60 s, got PTTL {pttl}"
-    );
+    for d in DOMAINS {
+        put_json(
+            &client,
+            &gw.url(&format!("/v1/cache/{d}/default")),
+            &json!("v"),
+        )
+        .await;
+        let pttl: i64 = redis.conn().pttl(format!("{d}:default")).unwrap();
+        assert!(
+            (55_000..=60_000).contains(&pttl),
+            "domain default 60 s, got PTTL {pttl}"
+        );
 
-    let resp = put_json(
-        &client,
-        &gw.url("/v1/cache/cache/short?ttl_s=5"),
-        &json!("v"),
-    )
-    .await;
-    assert_eq!(resp.status(), 204);
-    let pttl: i64 = redis.conn().pttl("cache:short").unwrap();
-    assert!((1..=5_000).contains(&pttl), "client's 5 s, got PTTL {pttl}");
+        let resp = put_json(
+            &client,
+            &gw.url(&format!("/v1/cache/{d}/short?ttl_s=5")),
+            &json!("v"),
+        )
+        .await;
+        assert_eq!(resp.status(), 204);
+        let pttl: i64 = redis.conn().pttl(format!("{d}:short")).unwrap();
+        assert!((1..=5_000).contains(&pttl), "client's 5 s, got PTTL {pttl}");
 
-    // Outside the domain's 1..=3600 s: refused, nothing written.
-    let resp = put_json(
-        &client,
-        &gw.url("/v1/cache/cache/long?ttl_s=7200"),
-        &json!("v"),
-    )
-    .await;
-    let body = assert_problem(resp, 400).await;
-    assert!(
-        body["detail"].as_str().unwrap().contains("1..=3600"),
-        "{body}"
-    );
-    let exists: bool = redis.conn().exists("cache:long").unwrap();
-    assert!(!exists);
-    let resp = put_json(
-        &client,
-        &gw.url("/v1/cache/cache/long?ttl_s=soon"),
-        &json!("v"),
-    )
-    .await;
-    assert_problem(resp, 400).await;
+        // Outside the domain's 1..=3600 s: refused, nothing written.
+        let resp = put_json(
+            &client,
+            &gw.url(&format!("/v1/cache/{d}/long?ttl_s=7200")),
+            &json!("v"),
+        )
+        .await;
+        let body = assert_problem(resp, 400).await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("1..=3600"),
+            "{body}"
+        );
+        let exists: bool = redis.conn().exists(format!("{d}:long")).unwrap();
+        assert!(!exists);
+        let resp = put_json(
+            &client,
+            &gw.url(&format!("/v1/cache/{d}/long?ttl_s=soon")),
+            &json!("v"),
+        )
+        .await;
+        assert_problem(resp, 400).await;
+    }
 }
 
 #[tokio::test]

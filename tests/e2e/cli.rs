@@ -323,6 +323,63 @@ fn a_scaffolded_policy_builds_and_passes_its_test() {
     assert!(text.contains("1 passed"), "{text}");
 }
 
+/// `plugin new --lang python|typescript` outside this repository: the
+/// commands it prints (test, build, check), run as printed in one shell
+/// with this `sluice` on the PATH, pass: the generated test passes, the
+/// component builds and the gateway loads it and plans with it.
+#[test]
+fn scaffolded_python_and_typescript_policies_pass_the_commands_they_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_sluice")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // How pytest and node's runner say that the one generated test passed.
+    for (name, lang, passed) in [
+        ("tally-py", "python", "1 passed"),
+        ("tally-ts", "typescript", "# pass 1\n"),
+    ] {
+        let project = dir.path().join(name);
+        let (ok, out) = sluice(&[
+            "plugin",
+            "new",
+            name,
+            "--lang",
+            lang,
+            "--path",
+            project.to_str().unwrap(),
+        ]);
+        assert!(ok, "{out}");
+        let next: Vec<&str> = (out.lines())
+            .skip_while(|l| !l.starts_with("next"))
+            .skip(1)
+            .map(str::trim)
+            .collect();
+        assert_eq!(next.len(), 3, "{out}");
+        let run = Command::new("sh")
+            .arg("-c")
+            .arg(next.join(" && "))
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(run.status.success(), "{lang}: {next:?}\n{text}");
+        assert!(text.contains(passed), "{lang}: the test ran: {text}");
+        assert!(
+            text.contains(&format!("configure for domain \"{name}\": ok"))
+                && text.contains(&format!("GET {name}:"))
+                && !text.contains("FAILED"),
+            "{lang}: {text}"
+        );
+    }
+}
+
 /// A second gateway started on the address a gateway serves refuses to
 /// start and names the first: with `SO_REUSEPORT` alone both would bind
 /// and the kernel would split the clients between them.

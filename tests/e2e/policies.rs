@@ -15,6 +15,12 @@ plugin = "price-hash"
 ttl_s = 5
 max_ttl_s = 60
 
+[domains.price_py]
+plugin = "price-hash-py"
+ttl_s = 5
+max_ttl_s = 60
+plugin_memory_mib = 32
+
 [domains.market_depth]
 plugin = "adaptive-ttl"
 ttl_s = 10
@@ -41,68 +47,74 @@ fn setup() -> (Redis, Gateway, reqwest::Client) {
 #[tokio::test]
 async fn price_objects_are_hashes_read_whole_or_by_field_with_types_kept() {
     let (redis, gw, client) = setup();
-    let url = gw.url("/v1/cache/price/btc:usd");
-    let price = json!({"asset": "BTC", "fiat": "USD", "price": 64000.5, "ts": 1_732_550_000_000u64, "venues": ["a", "b"]});
-    assert_eq!(
-        client.put(&url).json(&price).send().await.unwrap().status(),
-        204
-    );
+    // The Rust policy, and its Python twin (plugins/price-hash-py).
+    for d in ["price", "price_py"] {
+        let url = gw.url(&format!("/v1/cache/{d}/btc:usd"));
+        let price = json!({"asset": "BTC", "fiat": "USD", "price": 64000.5, "ts": 1_732_550_000_000u64, "venues": ["a", "b"]});
+        assert_eq!(
+            client.put(&url).json(&price).send().await.unwrap().status(),
+            204
+        );
 
-    let mut c = redis.conn();
-    let kind: String = redis::cmd("TYPE")
-        .arg("price:btc:usd")
-        .query(&mut c)
-        .unwrap();
-    assert_eq!(kind, "hash");
-    let raw: Vec<u8> = c.hget("price:btc:usd", "price").unwrap();
-    assert_eq!(rmp_serde::from_slice::<f64>(&raw).unwrap(), 64000.5);
-    let pttl: i64 = c.pttl("price:btc:usd").unwrap();
-    assert!((1..=5_000).contains(&pttl), "the seed's 5 s, got {pttl}");
+        let mut c = redis.conn();
+        let kind: String = redis::cmd("TYPE")
+            .arg(format!("{d}:btc:usd"))
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(kind, "hash");
+        let raw: Vec<u8> = c.hget(format!("{d}:btc:usd"), "price").unwrap();
+        assert_eq!(rmp_serde::from_slice::<f64>(&raw).unwrap(), 64000.5);
+        let pttl: i64 = c.pttl(format!("{d}:btc:usd")).unwrap();
+        assert!((1..=5_000).contains(&pttl), "the seed's 5 s, got {pttl}");
 
-    let got: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
-    assert_eq!(got, price);
-    let got: Value = client
-        .get(format!("{url}?fields=price,ts,nope"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(got, json!({"price": 64000.5, "ts": 1_732_550_000_000u64}));
-    // None of the fields asked for: a miss that names them.
-    let resp = client
-        .get(format!("{url}?fields=nope"))
-        .send()
-        .await
-        .unwrap();
-    let body = assert_problem(resp, 404).await;
-    assert_eq!(
-        body["detail"],
-        "key \"btc:usd\" holds no field \"nope\" (or no value at all)"
-    );
+        let got: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(got, price);
+        let got: Value = client
+            .get(format!("{url}?fields=price,ts,nope"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(got, json!({"price": 64000.5, "ts": 1_732_550_000_000u64}));
+        // None of the fields asked for: a miss that names them.
+        let resp = client
+            .get(format!("{url}?fields=nope"))
+            .send()
+            .await
+            .unwrap();
+        let body = assert_problem(resp, 404).await;
+        assert_eq!(
+            body["detail"],
+            "key \"btc:usd\" holds no field \"nope\" (or no value at all)"
+        );
 
-    // A new object replaces the old one: no field of the old survives.
-    let newer = json!({"price": 64100.0});
-    assert_eq!(
-        client.put(&url).json(&newer).send().await.unwrap().status(),
-        204
-    );
-    let got: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
-    assert_eq!(got, newer);
+        // A new object replaces the old one: no field of the old survives.
+        let newer = json!({"price": 64100.0});
+        assert_eq!(
+            client.put(&url).json(&newer).send().await.unwrap().status(),
+            204
+        );
+        let got: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(got, newer);
 
-    let resp = client.put(&url).json(&json!(42)).send().await.unwrap();
-    let body = assert_problem(resp, 400).await;
-    assert!(
-        body["detail"].as_str().unwrap().contains("price-hash"),
-        "{body}"
-    );
-    let resp = client
-        .get(gw.url("/v1/cache/price/eth:usd"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
+        let resp = client.put(&url).json(&json!(42)).send().await.unwrap();
+        let body = assert_problem(resp, 400).await;
+        // The same words from either language's SDK.
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("price-hash")
+                && detail.ends_with("the value must be a map (an object) for this domain, not 42"),
+            "{body}"
+        );
+        let resp = client
+            .get(gw.url(&format!("/v1/cache/{d}/eth:usd")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+    }
 }
 
 #[tokio::test]

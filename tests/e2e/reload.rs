@@ -54,47 +54,8 @@ async fn a_plugin_replaced_under_load_goes_live_without_a_failed_request() {
     let client = reqwest::Client::new();
     assert!(live_ttl(&client, &gw, &redis).await > 50_000);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let clients: Vec<_> = (0..8)
-        .map(|c| {
-            let (gw, client, stop, ok, failed, failures) = (
-                gw.clone(),
-                client.clone(),
-                stop.clone(),
-                ok.clone(),
-                failed.clone(),
-                failures.clone(),
-            );
-            tokio::spawn(async move {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let url = gw.url(&format!("/v1/cache/swap/c{c}-{}", n % 20));
-                    let put = client.put(&url).json(&json!(n)).send().await;
-                    let get = client.get(&url).send().await;
-                    let mut good = true;
-                    for (what, r, want) in [("PUT", put, 204), ("GET", get, 200)] {
-                        let problem = match r {
-                            Ok(r) if r.status() == want => continue,
-                            Ok(r) => {
-                                format!("{} {}", r.status(), r.text().await.unwrap_or_default())
-                            }
-                            Err(e) => e.to_string(),
-                        };
-                        good = false;
-                        failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("{what} {url}: {problem}"));
-                    }
-                    if good { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
-                    n += 1;
-                }
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let load = Load::start(&gw, &client);
+    load.serving().await;
 
     // Rename-and-replace with adaptive-ttl.
     rename_replace(&plugins_dir().join("adaptive-ttl.wasm"), &swap);
@@ -116,23 +77,159 @@ async fn a_plugin_replaced_under_load_goes_live_without_a_failed_request() {
     )
     .await;
 
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.await.unwrap();
-    }
+    let (ok, failed) = load.stop().await;
     println!(
-        "write-to-live: rename-replace {to_adaptive:?}, symlink swap {to_fixed:?}; {} request pairs ok, {} failed",
-        ok.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed)
+        "write-to-live: rename-replace {to_adaptive:?}, symlink swap {to_fixed:?}; {ok} request pairs ok, {failed} failed"
     );
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "requests failed during the swaps: {:?}",
-        failures.lock().unwrap()
+}
+
+/// Python and TypeScript policies go live under load as Rust ones do: the
+/// fixed-ttl domain's policy is replaced by the Python `misbehave-py`
+/// (ordinary keys: fixed-ttl's plans), then by the TypeScript fixed-ttl.
+/// The key `clock` tells them apart: the fixture stores what its clock said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_typescript_policies_replaced_under_load_fail_no_request() {
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&["misbehave-py"]);
+    let swap = plugins.path().join("swap.wasm");
+    std::fs::copy(plugins_dir().join("fixed-ttl.wasm"), &swap).unwrap();
+    let config = config_in(&redis, plugins.path(), SWAP).replace(
+        "max_ttl_s = 3600\n",
+        "max_ttl_s = 3600\nplugin_memory_mib = 32\n",
     );
-    assert!(ok.load(Ordering::Relaxed) > 0);
+    let gw = Arc::new(Gateway::start(&config));
+    let client = reqwest::Client::new();
+    let clock = async || -> String {
+        let resp = client
+            .put(gw.url("/v1/cache/swap/clock"))
+            .json(&json!("value"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+        let raw: Vec<u8> = redis.conn().get("swap:clock").unwrap();
+        rmp_serde::from_slice(&raw).unwrap()
+    };
+    assert_eq!(clock().await, "value");
+    let load = Load::start(&gw, &client);
+    load.serving().await;
+
+    let fixture = support::repo_root().join("build/fixtures/misbehave-py.wasm");
+    rename_replace(&fixture, &swap);
+    let to_python = eventually(
+        "the Python policy to go live",
+        Duration::from_secs(60),
+        async || clock().await == "clock: 0",
+    )
+    .await;
+    rename_replace(&plugins_dir().join("fixed-ttl-ts.wasm"), &swap);
+    let to_typescript = eventually(
+        "the TypeScript policy to go live",
+        Duration::from_secs(60),
+        async || clock().await == "value",
+    )
+    .await;
+    let (ok, failed) = load.stop().await;
+    println!(
+        "write-to-live: Python {to_python:?}, TypeScript {to_typescript:?}; {ok} request pairs ok, {failed} failed"
+    );
+}
+
+/// Eight clients writing and reading back their own keys until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    failures: Arc<std::sync::Mutex<Vec<String>>>,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(gw: &Arc<Gateway>, client: &reqwest::Client) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let clients = (0..8)
+            .map(|c| {
+                let (gw, client, stop, ok, failed, failures) = (
+                    gw.clone(),
+                    client.clone(),
+                    stop.clone(),
+                    ok.clone(),
+                    failed.clone(),
+                    failures.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let url = gw.url(&format!("/v1/cache/swap/c{c}-{}", n % 20));
+                        let put = client.put(&url).json(&json!(n)).send().await;
+                        let get = client.get(&url).send().await;
+                        let mut good = true;
+                        for (what, r, want) in [("PUT", put, 204), ("GET", get, 200)] {
+                            let problem = match r {
+                                Ok(r) if r.status() == want => continue,
+                                Ok(r) => {
+                                    format!("{} {}", r.status(), r.text().await.unwrap_or_default())
+                                }
+                                Err(e) => e.to_string(),
+                            };
+                            good = false;
+                            failures
+                                .lock()
+                                .unwrap()
+                                .push(format!("{what} {url}: {problem}"));
+                        }
+                        if good { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
+                        n += 1;
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            ok,
+            failed,
+            failures,
+            clients,
+        }
+    }
+
+    /// Once the clients have been served a while.
+    async fn serving(&self) {
+        eventually("requests served", Duration::from_secs(20), async || {
+            self.ok.load(Ordering::Relaxed) >= 50
+        })
+        .await;
+    }
+
+    /// Stop after the clients served a while past the last swap; every
+    /// request must have succeeded. Returns the pairs that did and did not.
+    async fn stop(self) -> (u64, u64) {
+        let served = self.ok.load(Ordering::Relaxed);
+        eventually(
+            "requests after the swap",
+            Duration::from_secs(20),
+            async || self.ok.load(Ordering::Relaxed) > served + 100,
+        )
+        .await;
+        self.stop.store(true, Ordering::Relaxed);
+        for c in self.clients {
+            c.await.unwrap();
+        }
+        let (ok, failed) = (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        );
+        assert_eq!(
+            failed,
+            0,
+            "requests failed during the swaps: {:?}",
+            self.failures.lock().unwrap()
+        );
+        assert!(ok > 0);
+        (ok, failed)
+    }
 }
 
 #[tokio::test]

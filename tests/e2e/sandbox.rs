@@ -19,11 +19,72 @@ plugin_timeout_ms = 20
 plugin_memory_mib = 8
 "#;
 
+/// A misbehaving policy in each language the SDKs serve: the fixture and
+/// the memory cap its domain gets (a Python or JavaScript runtime starts at
+/// 11–14 MiB of its own), and the key on which it raises an exception
+/// instead of trapping, with what the answer then says.
+struct Twin {
+    plugin: &'static str,
+    memory_mib: u32,
+    /// The per-call deadline: an interpreter allocating 1 MiB at a time
+    /// needs more than 20 ms to reach its cap (and must reach it).
+    timeout_ms: u32,
+    raises: Option<(&'static str, &'static str)>,
+    /// What the plugin stored for `file`, `env` and `clock`: each language
+    /// says "nothing there" in its own words.
+    saw: [&'static str; 3],
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_misbehaviour_fails_alone_and_the_other_domain_does_not_notice() {
+    contained(Twin {
+        plugin: "misbehave",
+        memory_mib: 8,
+        timeout_ms: 20,
+        raises: None,
+        saw: ["denied", "[]", "clock: 0"],
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_policy_is_held_to_the_same_sandbox() {
+    contained(Twin {
+        plugin: "misbehave-py",
+        memory_mib: 24,
+        timeout_ms: 200,
+        raises: Some(("raise", "RuntimeError: asked to raise")),
+        saw: ["denied: [Errno 44]", "[]", "clock: 0"],
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typescript_policy_is_held_to_the_same_sandbox() {
+    contained(Twin {
+        plugin: "misbehave-ts",
+        memory_mib: 24,
+        timeout_ms: 200,
+        raises: Some(("throw", "Error: asked to throw")),
+        saw: ["no file API", "env: null", "clock: 0"],
+    })
+    .await;
+}
+
+async fn contained(twin: Twin) {
     let redis = Redis::start();
-    let plugins = own_plugins_dir(&["misbehave"]);
-    let gw = Arc::new(Gateway::start(&config_in(&redis, plugins.path(), BAD)));
+    let plugins = own_plugins_dir(&[twin.plugin]);
+    let bad = BAD
+        .replace("\"misbehave\"", &format!("{:?}", twin.plugin))
+        .replace(
+            "plugin_memory_mib = 8",
+            &format!("plugin_memory_mib = {}", twin.memory_mib),
+        )
+        .replace(
+            "plugin_timeout_ms = 20",
+            &format!("plugin_timeout_ms = {}", twin.timeout_ms),
+        );
+    let gw = Arc::new(Gateway::start(&config_in(&redis, plugins.path(), &bad)));
     let client = reqwest::Client::new();
 
     // A well-behaved domain serves throughout.
@@ -46,7 +107,7 @@ async fn every_misbehaviour_fails_alone_and_the_other_domain_does_not_notice() {
     let url = |k: &str| gw.url(&format!("/v1/cache/bad/{k}"));
     for (key, says) in [
         ("trap", "trapped"),
-        ("loop", "no answer within 20ms"),
+        ("loop", &format!("no answer within {}ms", twin.timeout_ms)),
         ("alloc", "trapped"),
     ] {
         let t = Instant::now();
@@ -54,7 +115,7 @@ async fn every_misbehaviour_fails_alone_and_the_other_domain_does_not_notice() {
         let body = assert_problem(resp, 500).await;
         let detail = body["detail"].as_str().unwrap();
         assert!(
-            detail.contains("misbehave") && detail.contains(says),
+            detail.contains(twin.plugin) && detail.contains(says),
             "{key}: {detail}"
         );
         assert!(
@@ -78,12 +139,24 @@ async fn every_misbehaviour_fails_alone_and_the_other_domain_does_not_notice() {
     assert!(!exists, "a plan outside its namespace reached Redis");
 
     // No files, no environment, a clock stopped at zero.
-    for (key, expect) in [("file", "denied"), ("env", "[]"), ("clock", "clock: 0")] {
+    for (key, expect) in ["file", "env", "clock"].into_iter().zip(twin.saw) {
         let resp = client.put(url(key)).json(&json!(1)).send().await.unwrap();
         assert_eq!(resp.status(), 204, "{key}");
         let raw: Vec<u8> = redis.conn().get(format!("bad:{key}")).unwrap();
         let got: String = rmp_serde::from_slice(&raw).unwrap();
         assert!(got.starts_with(expect), "{key}: the plugin saw {got:?}");
+    }
+
+    // An exception is the policy's failure, not a trap: a 500 with its
+    // message, and the instance lives on.
+    if let Some((key, says)) = twin.raises {
+        let resp = client.get(url(key)).send().await.unwrap();
+        let body = assert_problem(resp, 500).await;
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(twin.plugin) && detail.contains(says),
+            "{detail}"
+        );
     }
 
     // The plugin itself serves again: broken instances were retired.
@@ -115,21 +188,23 @@ async fn every_misbehaviour_fails_alone_and_the_other_domain_does_not_notice() {
         async move {
             metric(
                 &gw,
-                &format!("sluice_plugin_calls_total{{plugin=\"misbehave\",result=\"{r}\"}}"),
+                &format!(
+                    "sluice_plugin_calls_total{{plugin=\"{}\",result=\"{r}\"}}",
+                    twin.plugin
+                ),
             )
             .await
         }
     };
     assert_eq!(calls("trap").await, 2.0);
     assert_eq!(calls("timeout").await, 1.0);
-    assert_eq!(
-        metric(
-            &gw,
-            "sluice_plugin_invalid_plans_total{plugin=\"misbehave\"}"
-        )
-        .await,
-        2.0
+    let raised = f64::from(u8::from(twin.raises.is_some()));
+    assert_eq!(calls("failed").await, raised);
+    let invalid = format!(
+        "sluice_plugin_invalid_plans_total{{plugin=\"{}\"}}",
+        twin.plugin
     );
+    assert_eq!(metric(&gw, &invalid).await, 2.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

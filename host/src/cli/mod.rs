@@ -88,14 +88,18 @@ enum PluginCommand {
         #[arg(long)]
         settings: Option<String>,
     },
-    /// Scaffold a policy crate (manifest, lib.rs, one test) that builds and
-    /// passes its test as generated.
+    /// Scaffold a policy project (a small policy, one test) in Rust, Python
+    /// or TypeScript that builds and passes its test as generated.
     New {
         /// The crate's name: a lowercase letter, then lowercase letters, digits and '-'.
         name: String,
         /// Where to create it (default `plugins/NAME`).
         #[arg(long)]
         path: Option<PathBuf>,
+        /// The policy's language: its SDK's template (Python and TypeScript
+        /// use the toolchains this repository's `make` installs).
+        #[arg(long, value_enum, default_value_t)]
+        lang: crate::plugin::scaffold::Lang,
     },
 }
 
@@ -125,10 +129,10 @@ pub fn main() -> ExitCode {
             plugin_check(&file, &domain, config.as_deref(), &over, &key, &value)
         }
         Command::Plugin {
-            command: PluginCommand::New { name, path },
+            command: PluginCommand::New { name, path, lang },
         } => {
             let dir = path.unwrap_or_else(|| PathBuf::from("plugins").join(&name));
-            report(crate::plugin::scaffold::scaffold(&name, &dir).map(|made| {
+            report(crate::plugin::scaffold::scaffold(&name, &dir, lang).map(|made| {
                 let files: String = (made.files.iter())
                     .map(|f| format!("  {}\n", f.display()))
                     .collect();
@@ -286,18 +290,19 @@ fn plugin_check(
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("plugin");
-    report(
-        plugin::domain_config(name, domain, config, over).and_then(|(config, scripts)| {
+    report(plugin::domain_config(name, domain, config, over).and_then(
+        |(config, scripts, cache)| {
             let sample = plugin::Sample {
                 domain,
                 config,
                 scripts,
                 key,
                 value,
+                cache,
             };
             plugin::check(file, &sample)
-        }),
-    )
+        },
+    ))
 }
 
 /// A report on stdout (exit 0), or what went wrong on stderr (exit 1).

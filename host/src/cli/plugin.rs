@@ -8,7 +8,7 @@ use crate::plugin::{Plugin, PluginError, Runtime};
 use crate::store::plan::{self, Ctx, PlanLimits};
 use crate::store::scripts::Scripts;
 use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A sample object every shipped policy accepts (prices, events, values).
 pub const SAMPLE: &str = r#"{"type":"sample","asset":"BTC","fiat":"USD","price":64000.5}"#;
@@ -23,6 +23,8 @@ pub struct Sample<'a> {
     pub key: &'a str,
     /// The value for put and publish, as JSON.
     pub value: &'a str,
+    /// The config's `plugins.cache_dir`, when a config was given.
+    pub cache: Option<std::path::PathBuf>,
 }
 
 /// Load a component as the gateway would, configure it for the domain, ask
@@ -35,7 +37,7 @@ pub fn check(path: &Path, s: &Sample) -> Result<String, String> {
         .and_then(|n| n.to_str())
         .unwrap_or("plugin");
     let compiled = runtime
-        .compile(name, path, None)
+        .compile(name, path, s.cache.as_deref())
         .map_err(|e| e.to_string())?;
     let mut out = String::new();
     let _ = writeln!(
@@ -182,11 +184,11 @@ pub fn domain_config(
     domain: &str,
     config: Option<&Path>,
     over: &Overrides,
-) -> Result<(DomainConfig, Scripts), String> {
+) -> Result<(DomainConfig, Scripts, Option<PathBuf>), String> {
     let Some(path) = config else {
         let dc = toml::from_str(&format!("plugin = {plugin:?}")).map_err(|e| e.to_string())?;
         let scripts = Scripts::load(None).map_err(|e| e.to_string())?;
-        return Ok((over.apply(dc)?, scripts));
+        return Ok((over.apply(dc)?, scripts, None));
     };
     let c = Config::load(path).map_err(|e| e.to_string())?;
     let scripts = Scripts::load(c.scripts_dir().as_deref()).map_err(|e| e.to_string())?;
@@ -199,7 +201,7 @@ pub fn domain_config(
                 path.display()
             )
         })?;
-    Ok((over.apply(dc)?, scripts))
+    Ok((over.apply(dc)?, scripts, c.plugin_cache_dir()))
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
-//! `sluice plugin new NAME [--path DIR]`: a policy crate (manifest, `src/lib.rs`
-//! with a small policy that reads a setting, and one test) that builds and
-//! passes `cargo test` as generated, inside this repository's workspace
-//! (`plugins/NAME`) or anywhere else.
+//! `sluice plugin new NAME [--path DIR] [--lang rust|python|typescript]`: a
+//! policy project with a small policy that reads a setting and one test,
+//! which builds and passes its test as generated, inside this repository
+//! (`plugins/NAME`) or anywhere else. In Rust a crate (manifest, `src/lib.rs`);
+//! in Python or TypeScript the SDK's template (`sdk/python/template`,
+//! `sdk/js/template`), built with the toolchain this repository's `make`
+//! installs.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,9 +17,20 @@ pub struct Scaffolded {
     pub next: Vec<String>,
 }
 
-/// Write the crate `name` into `dir` (created; refused when it exists and
+/// The language a policy is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Lang {
+    #[default]
+    Rust,
+    #[value(alias = "py")]
+    Python,
+    #[value(alias = "ts")]
+    Typescript,
+}
+
+/// Write the project `name` into `dir` (created; refused when it exists and
 /// is not empty). Returns the files written and the commands to run next.
-pub fn scaffold(name: &str, dir: &Path) -> Result<Scaffolded, String> {
+pub fn scaffold(name: &str, dir: &Path, lang: Lang) -> Result<Scaffolded, String> {
     check_name(name)?;
     if dir.is_file() || dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         return Err(format!(
@@ -24,6 +38,13 @@ pub fn scaffold(name: &str, dir: &Path) -> Result<Scaffolded, String> {
             dir.display()
         ));
     }
+    match lang {
+        Lang::Rust => crate_at(name, dir),
+        Lang::Python | Lang::Typescript => guest(name, dir, lang, &repo_sdk()?),
+    }
+}
+
+fn crate_at(name: &str, dir: &Path) -> Result<Scaffolded, String> {
     let (manifest, next) = match find_workspace(dir) {
         Some(ws) if ws.taken.iter().any(|t| t == name) => {
             return Err(format!(
@@ -36,20 +57,202 @@ pub fn scaffold(name: &str, dir: &Path) -> Result<Scaffolded, String> {
             standalone(name, dir),
         ),
     };
-    let files = [
+    let files = vec![
         (dir.join("Cargo.toml"), manifest),
         (dir.join("src").join("lib.rs"), lib_rs(name)),
     ];
+    Ok(Scaffolded {
+        files: write_all(dir, files)?,
+        next,
+    })
+}
+
+fn write_all(dir: &Path, files: Vec<(PathBuf, String)>) -> Result<Vec<PathBuf>, String> {
     for (path, text) in &files {
         let parent = path.parent().unwrap_or(dir);
         fs::create_dir_all(parent)
             .and_then(|()| fs::write(path, text))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    Ok(Scaffolded {
-        files: files.into_iter().map(|(path, _)| path).collect(),
-        next,
+    Ok(files.into_iter().map(|(path, _)| path).collect())
+}
+
+/// The Python SDK's template, `{{name}}` and `{{sdk}}` to fill in.
+const PYTHON: &[(&str, &str)] = &[
+    (
+        "policy.py",
+        include_str!("../../../sdk/python/template/policy.py"),
+    ),
+    (
+        "test_policy.py",
+        include_str!("../../../sdk/python/template/test_policy.py"),
+    ),
+    (
+        "Makefile",
+        include_str!("../../../sdk/python/template/Makefile"),
+    ),
+];
+
+/// The TypeScript SDK's template, `{{name}}` and `{{sdk}}` to fill in.
+const TYPESCRIPT: &[(&str, &str)] = &[
+    (
+        "package.json",
+        include_str!("../../../sdk/js/template/package.json"),
+    ),
+    (
+        "tsconfig.json",
+        include_str!("../../../sdk/js/template/tsconfig.json"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../../sdk/js/template/.gitignore"),
+    ),
+    (
+        "src/policy.ts",
+        include_str!("../../../sdk/js/template/src/policy.ts"),
+    ),
+    (
+        "test/policy.test.ts",
+        include_str!("../../../sdk/js/template/test/policy.test.ts"),
+    ),
+];
+
+/// A Python or TypeScript project from its SDK's template. Inside this
+/// repository's `plugins/` the repository's `make` tests and builds it; a
+/// Cargo workspace whose members cover the folder is told to exclude it
+/// (cargo would refuse a member without a manifest).
+fn guest(name: &str, dir: &Path, lang: Lang, sdk: &Path) -> Result<Scaffolded, String> {
+    let template = match lang {
+        Lang::Python => PYTHON,
+        _ => TYPESCRIPT,
+    };
+    let sdk_text = sdk.display().to_string();
+    let files = (template.iter())
+        .map(|(file, text)| {
+            let text = text.replace("{{name}}", name).replace("{{sdk}}", &sdk_text);
+            (dir.join(file), text)
+        })
+        .collect();
+    let files = write_all(dir, files)?;
+    if let Some((manifest, relative)) = covering_workspace(dir) {
+        let text =
+            fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+        fs::write(&manifest, exclude(&text, &relative))
+            .map_err(|e| format!("{}: {e}", manifest.display()))?;
+    }
+    let (tests, builds) = match lang {
+        Lang::Python => ("python-test", "python-plugins"),
+        _ => ("typescript-test", "typescript-plugins"),
+    };
+    let dir_abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let in_repo = dir_abs.parent().and_then(|p| fs::canonicalize(p).ok())
+        == fs::canonicalize(sdk.join("../plugins")).ok();
+    let shown = dir.display();
+    let next = match (in_repo, lang) {
+        (true, _) => vec![
+            format!("make {tests}"),
+            format!("make {builds}"),
+            format!("sluice plugin check build/plugins/{name}.wasm --domain {name}"),
+        ],
+        (false, Lang::Python) => vec![
+            format!("cd {shown} && make test"),
+            "make build".into(),
+            format!("sluice plugin check {name}.wasm --domain {name}"),
+        ],
+        (false, _) => vec![
+            format!("cd {shown} && npm test"),
+            "npm run build".into(),
+            format!("sluice plugin check build/{name}.wasm --domain {name}"),
+        ],
+    };
+    Ok(Scaffolded { files, next })
+}
+
+/// This repository's `sdk/` folder: the Python and TypeScript SDKs are used
+/// from the source tree the binary was built from.
+fn repo_sdk() -> Result<PathBuf, String> {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("sdk");
+    fs::canonicalize(&sdk)
+        .ok()
+        .filter(|p| p.join("wit/policy.wit").is_file())
+        .ok_or_else(|| {
+            format!(
+                "the Python and TypeScript SDKs live in Sluice's source tree ({}), which this binary cannot find: run a `sluice` built from the source",
+                sdk.display()
+            )
+        })
+}
+
+/// The manifest of a Cargo workspace whose `members` patterns cover `dir`,
+/// and `dir` relative to it.
+fn covering_workspace(dir: &Path) -> Option<(PathBuf, String)> {
+    let dir = std::path::absolute(dir).ok()?;
+    let (root, text) = dir.ancestors().skip(1).find_map(|root| {
+        let text = fs::read_to_string(root.join("Cargo.toml")).ok()?;
+        has_table(&text, "workspace").then(|| (root.to_path_buf(), text))
+    })?;
+    let relative = dir.strip_prefix(&root).ok()?;
+    let covered = members(&text).iter().any(|p| covers(p, relative));
+    let relative = relative.to_str()?.to_owned();
+    covered.then(|| (root.join("Cargo.toml"), relative))
+}
+
+/// Whether the `members` pattern (`plugins/*`, `host`) names `relative`.
+fn covers(pattern: &str, relative: &Path) -> bool {
+    let (mut p, mut r) = (pattern.split('/'), relative.iter());
+    std::iter::from_fn(|| match (p.next(), r.next()) {
+        (None, None) => None,
+        (Some(p), Some(r)) => Some(p == "*" || Some(p) == r.to_str()),
+        _ => Some(false),
     })
+    .all(|same| same)
+}
+
+/// `toml` with `entry` added to `[workspace] exclude` (the list made when
+/// there is none), every other line as it was.
+fn exclude(toml: &str, entry: &str) -> String {
+    let mut lines: Vec<String> = toml.lines().map(str::to_owned).collect();
+    let mut table = String::new();
+    let (mut members_end, mut at) = (None, None);
+    let mut in_members = false;
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(h) = header(line) {
+            table = h.to_owned();
+            continue;
+        }
+        let key = line.split_once('=').map(|(k, _)| k.trim());
+        if table == "workspace" && key == Some("exclude") {
+            at = Some(i);
+        }
+        if table == "workspace" && key == Some("members") {
+            in_members = true;
+        }
+        if in_members && line.contains(']') {
+            members_end = Some(i);
+            in_members = false;
+        }
+    }
+    let quoted = format!("\"{entry}\"");
+    match (at, members_end) {
+        (Some(i), _) if lines[i].trim_end().ends_with('[') => {
+            lines.insert(i + 1, format!("    {quoted},"));
+        }
+        (Some(i), _) => {
+            let line = &lines[i];
+            if let Some(close) = line.rfind(']') {
+                let inside = line[..close].rsplit_once('[').map_or("", |(_, x)| x);
+                let sep = if inside.trim().is_empty() { "" } else { ", " };
+                lines[i] = format!("{}{sep}{quoted}{}", &line[..close], &line[close..]);
+            }
+        }
+        (None, Some(i)) => lines.insert(i + 1, format!("exclude = [{quoted}]")),
+        (None, None) => {}
+    }
+    let mut out = lines.join("\n");
+    if toml.ends_with('\n') {
+        out.push('\n');
+    }
+    out
 }
 
 /// The guide's commands for a crate in this repository's workspace:
@@ -201,15 +404,7 @@ fn find_workspace(dir: &Path) -> Option<Workspace> {
         has_table(&text, "workspace").then(|| (root.to_path_buf(), text))
     })?;
     let relative = dir.strip_prefix(&root).ok()?;
-    let member = members(&text).iter().any(|pattern| {
-        let (mut p, mut r) = (pattern.split('/'), relative.iter());
-        std::iter::from_fn(|| match (p.next(), r.next()) {
-            (None, None) => None,
-            (Some(p), Some(r)) => Some(p == "*" || Some(p) == r.to_str()),
-            _ => Some(false),
-        })
-        .all(|same| same)
-    });
+    let member = members(&text).iter().any(|p| covers(p, relative));
     let deps = keys(&text, "workspace.dependencies");
     (member && deps.contains(&"sluice-sdk")).then(|| Workspace {
         taken: member_names(&root, &text),
@@ -496,6 +691,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_guest_project_is_excluded_from_the_cargo_workspace_that_covers_it() {
+        let one_line =
+            "[workspace]\nmembers = [\"plugins/*\"]\n\n[workspace.package]\nversion = \"1\"\n";
+        assert_eq!(
+            exclude(one_line, "plugins/py"),
+            "[workspace]\nmembers = [\"plugins/*\"]\nexclude = [\"plugins/py\"]\n\n[workspace.package]\nversion = \"1\"\n"
+        );
+        let listed = "[workspace]\nmembers = [\n  \"a\",\n]\nexclude = [\"x\"]\n";
+        assert!(exclude(listed, "y").contains("exclude = [\"x\", \"y\"]\n"));
+        let empty = "[workspace]\nmembers = [\"a\"]\nexclude = []\n";
+        assert!(exclude(empty, "y").contains("exclude = [\"y\"]\n"));
+        let multi = "[workspace]\nmembers = [\"a\"]\nexclude = [\n    \"x\",\n]\n";
+        assert!(exclude(multi, "y").contains("exclude = [\n    \"y\",\n    \"x\",\n]"));
+        assert!(covers("plugins/*", Path::new("plugins/py")));
+        assert!(!covers("plugins/*", Path::new("elsewhere/py")));
+        assert!(!covers("plugins/*", Path::new("plugins/py/deeper")));
+    }
+
     /// On disk, in a fresh temporary folder (no cargo, no network).
     #[test]
     fn writes_into_a_workspace_member_and_never_over_existing_files() {
@@ -507,7 +721,7 @@ mod tests {
             "[workspace]\nmembers = [\"plugins/*\"]\n[workspace.dependencies]\nsluice-sdk = { path = \"sdk\" }\n",
         )
         .unwrap();
-        let made = scaffold("board", &root.join("plugins/board")).unwrap();
+        let made = scaffold("board", &root.join("plugins/board"), Lang::Rust).unwrap();
         // What to run next is what the guide says for a workspace member.
         assert_eq!(
             made.next,
@@ -530,10 +744,10 @@ mod tests {
             manifest.contains("sluice-sdk.workspace = true")
                 && manifest.contains("version = \"0.1.0\"")
         );
-        let again = scaffold("board", &root.join("plugins/board")).unwrap_err();
+        let again = scaffold("board", &root.join("plugins/board"), Lang::Python).unwrap_err();
         assert!(again.contains("not empty"), "{again}");
         // Outside `members`: a crate of its own.
-        let made = scaffold("my-other", &root.join("elsewhere/other")).unwrap();
+        let made = scaffold("my-other", &root.join("elsewhere/other"), Lang::Rust).unwrap();
         let dir = root.join("elsewhere/other").display().to_string();
         assert_eq!(made.next[0], format!("cd {dir} && cargo test"));
         assert!(
