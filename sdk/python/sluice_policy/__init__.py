@@ -55,14 +55,14 @@ from .errors import BadConfig, BadRequest, Error, Internal
 from .plan import CacheHint, Plan, Step
 from .policy import Domain, LogLevel, NoSettings, Policy, export, log
 from .request import AccessStats, Operation, Replies, Request
-from .value import Value
+from .value import S64, U32, U64, Value
 
 __all__ = [
     "AccessStats", "Action", "BadConfig", "BadRequest", "CacheHint", "CounterAdd", "CounterGet",
     "Delete", "Domain", "Error", "Expire", "Get", "HashAdd", "HashDelete", "HashGet", "HashSet",
     "Internal", "KeyTtl", "ListEnd", "ListPush", "ListRange", "ListRemove", "LogLevel",
     "NoSettings", "Number", "Operation", "Plan", "Policy", "Rank", "Replies", "Request", "Score",
-    "ScoredMember", "Script", "Set", "SetAdd", "SetContains", "SetCount", "SetIfAbsent",
-    "SetMembers", "SetRemove", "Step", "StreamAdd", "Value", "ZsetAdd", "ZsetCondition",
+    "S64", "ScoredMember", "Script", "Set", "SetAdd", "SetContains", "SetCount", "SetIfAbsent",
+    "SetMembers", "SetRemove", "Step", "StreamAdd", "U32", "U64", "Value", "ZsetAdd", "ZsetCondition",
     "ZsetCount", "ZsetIncr", "ZsetRange", "ZsetRemove", "ZsetScore", "ZsetTrim", "export", "log",
 ]

@@ -13,20 +13,19 @@ from __future__ import annotations
 import enum
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, Iterable, Mapping, Optional, Union
 
 from wit_world.imports import types as wit
 
 from .errors import Internal
+from .value import _S64 as S64
+from .value import _U32 as U32
+from .value import _U64 as U64
 from .value import Value
 
 Number = Union[int, float]
 """A number to count with: an `int` counts whole (`INCRBY`), a `float` in floats (`INCRBYFLOAT`)."""
-
-U32 = (0, 2**32 - 1, "a whole number from 0 to 4294967295")
-U64 = (0, 2**64 - 1, "a whole number, 0 or more")
-S64 = (-(2**63), 2**63 - 1, "a whole number")
 
 
 def _q(s: str) -> str:
@@ -38,12 +37,26 @@ def _strs(what: str, items: Iterable[str]) -> list[str]:
     """A list of strings; one bare string is a mistake (it would be split into letters)."""
     if isinstance(items, str):
         raise TypeError(f"{what} must be a list of strings, not the string {items!r}")
-    return [str(s) for s in items]
+    return list(items)  # each checked as the action is added
 
 
 def _pairs(fields: Union[Mapping[str, Any], Iterable[tuple[str, Any]]]) -> list[tuple[str, Any]]:
     items = fields.items() if isinstance(fields, Mapping) else fields
-    return [(str(k), v) for k, v in items]
+    return [(k, v) for k, v in items]
+
+
+def _names(pairs: list[tuple[Any, Any]]) -> Iterable[tuple[str, Any, str]]:
+    return (("field name", k, "str") for k, _ in pairs)
+
+
+#: What the contract takes for an option typed so, in words.
+_KINDS = {"str": "a string", "bool": "True or False", "float": "a number"}
+
+
+def _is(kind: str, v: Any) -> bool:
+    if kind == "float":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, str if kind == "str" else bool)
 
 
 class Action:
@@ -60,12 +73,32 @@ class Action:
         """The whole-number options the contract bounds: (name, value, range)."""
         return ()
 
+    def _typed(self) -> Iterable[tuple[str, Any, str]]:
+        """The options the contract types (keys, members, names, flags, scores):
+        (name, value, kind), from the fields declared `str`, `list[str]`, `bool`, `float`."""
+        for f in fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if f.type == "list[str]":
+                yield from ((f"{f.name}[{i}]", x, "str") for i, x in enumerate(v))
+            elif f.type in _KINDS:
+                yield f.name, v, f.type
+
     def _checked(self) -> Action:
-        """The action as a plan keeps it (values encoded), or why it cannot be one."""
+        """The action as a plan keeps it (values encoded), or why it cannot be one:
+        nothing crosses the boundary that the contract's types do not hold."""
+        name = type(self).__name__
+        for opt, v, kind in self._typed():
+            if not _is(kind, v):
+                raise Internal(f"{name}{self._of()} with {opt}={v!r}: it must be {_KINDS[kind]}")
         for opt, v, (lo, hi, words) in self._ranges():
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi):
-                raise Internal(f"{type(self).__name__} of {_q(self.key)} with {opt}={v!r}: it must be {words}")
+                raise Internal(f"{name}{self._of()} with {opt}={v!r}: it must be {words}")
         return self._encoded()
+
+    def _of(self) -> str:
+        """` of "key"` for a message, once the key is known to be one."""
+        key = self.key
+        return f" of {_q(key)}" if isinstance(key, str) and key else ""
 
     def _encoded(self) -> Action:
         return self
@@ -85,6 +118,10 @@ def _fields_wit(fields: list[tuple[str, Any]]) -> list[wit.FieldValue]:
 def _nothing(action: str, key: str, items: str) -> Internal:
     """Why an action that names items names none: Redis refuses the command."""
     return Internal(f"{action} of {_q(key)} with no {items}: it needs one at least")
+
+
+def _whole(n: Any) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool)
 
 
 def _number(n: Number) -> wit.Number:
@@ -230,6 +267,9 @@ class HashSet(Action):
     def __post_init__(self) -> None:
         self.fields = _pairs(self.fields)
 
+    def _typed(self) -> Iterable[tuple[str, Any, str]]:
+        return (*super()._typed(), *_names(self.fields))
+
     def _ranges(self) -> Iterable[tuple[str, Any, tuple[int, int, str]]]:
         return _ttl(self)
 
@@ -302,6 +342,9 @@ class StreamAdd(Action):
         """The stream's key."""
         return self.stream
 
+    def _typed(self) -> Iterable[tuple[str, Any, str]]:
+        return (*super()._typed(), *_names(self.fields))
+
     def _ranges(self) -> Iterable[tuple[str, Any, tuple[int, int, str]]]:
         return (("max_len", self.max_len, U64),)
 
@@ -358,8 +401,12 @@ class ZsetAdd(Action):
     ) -> None:
         self.key = key
         self.members = [m if isinstance(m, ScoredMember) else ScoredMember(*m) for m in members]
+        if (member is None) != (score is None):
+            raise TypeError(
+                f"ZsetAdd(key, member, score) takes a member with its score, not member={member!r}, score={score!r}"
+            )
         if member is not None:
-            self.members.insert(0, ScoredMember(member, float(score if score is not None else 0.0)))
+            self.members.insert(0, ScoredMember(member, score))  # type: ignore[arg-type]
         self.condition, self.ttl_ms = condition, ttl_ms
 
     def if_greater(self) -> ZsetAdd:
@@ -376,6 +423,11 @@ class ZsetAdd(Action):
         """`NX`: only add members that are not there yet."""
         self.condition = ZsetCondition.IF_ABSENT
         return self
+
+    def _typed(self) -> Iterable[tuple[str, Any, str]]:
+        yield from super()._typed()
+        for i, m in enumerate(self.members):
+            yield from ((f"members[{i}].member", m.member, "str"), (f"members[{i}].score", m.score, "float"))
 
     def _ranges(self) -> Iterable[tuple[str, Any, tuple[int, int, str]]]:
         return _ttl(self)
@@ -447,6 +499,11 @@ class ZsetRange(Action):
         self.reverse = True
         return self
 
+    def _typed(self) -> Iterable[tuple[str, Any, str]]:
+        b = self.bounds
+        scores = (("min", b.min, "float"), ("max", b.max, "float")) if isinstance(b, Score) else ()
+        return (*super()._typed(), *scores)
+
     def _ranges(self) -> Iterable[tuple[str, Any, tuple[int, int, str]]]:
         b = self.bounds
         ranks = (("start", b.start, S64), ("stop", b.stop, S64)) if isinstance(b, Rank) else ()
@@ -466,7 +523,9 @@ class ZsetRange(Action):
     def _wit(self) -> wit.Action:
         b = self.bounds
         bounds: wit.ZsetBounds = (
-            wit.ZsetBounds_Rank((b.start, b.stop)) if isinstance(b, Rank) else wit.ZsetBounds_Score((b.min, b.max))
+            wit.ZsetBounds_Rank((b.start, b.stop))
+            if isinstance(b, Rank)
+            else wit.ZsetBounds_Score((float(b.min), float(b.max)))
         )
         return wit.Action_ZsetRange(wit.ZsetRange(self.key, bounds, self.reverse, self.limit))
 
@@ -480,18 +539,21 @@ class ZsetTrim(Action):
     start: int
     stop: int
 
+    #: The `n` of `keep_highest`/`keep_lowest`, range-checked as the action is added.
+    n: Optional[int] = field(default=None, kw_only=True, repr=False, compare=False)
+
     @staticmethod
     def keep_highest(key: str, n: int) -> ZsetTrim:
-        """Keep the `n` highest scores."""
-        return ZsetTrim(key, 0, -n - 1)
+        """Keep the `n` highest scores (`ZREMRANGEBYRANK key 0 -n-1`)."""
+        return ZsetTrim(key, 0, -n - 1 if _whole(n) else 0, n=n)
 
     @staticmethod
     def keep_lowest(key: str, n: int) -> ZsetTrim:
-        """Keep the `n` lowest scores."""
-        return ZsetTrim(key, n, -1)
+        """Keep the `n` lowest scores (`ZREMRANGEBYRANK key n -1`)."""
+        return ZsetTrim(key, n if _whole(n) else 0, -1, n=n)
 
     def _ranges(self) -> Iterable[tuple[str, Any, tuple[int, int, str]]]:
-        return (("start", self.start, S64), ("stop", self.stop, S64))
+        return (("n", self.n, U32), ("start", self.start, S64), ("stop", self.stop, S64))
 
     def _wit(self) -> wit.Action:
         return wit.Action_ZsetTrim(wit.ZsetTrim(self.key, self.start, self.stop))
@@ -688,6 +750,8 @@ class CounterAdd(Action):
                 isinstance(cap, float) and not math.isfinite(cap)
             ):
                 raise Internal(f"CounterAdd with cap={cap!r}: a cap is a finite number")
+            if isinstance(cap, int) and not S64[0] <= cap <= S64[1]:
+                raise Internal(f"CounterAdd with cap={cap}: it must be {S64[2]}")
             if isinstance(self.by, int) and isinstance(cap, float):
                 raise Internal(
                     f"CounterAdd by {self.by} with cap={cap!r}: an int counter's cap is whole; "

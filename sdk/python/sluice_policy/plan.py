@@ -18,6 +18,7 @@ from wit_world.imports import types as wit
 
 from .actions import READS, Action
 from .errors import Error, Internal
+from .value import _U64
 
 #: A handle to one action of a plan, returned by `Plan.add`, to make its reply
 #: the response with `Plan.respond`.
@@ -109,7 +110,8 @@ class Plan:
 
     def action(self, step: Step) -> Optional[Action]:
         """The action a step names."""
-        return self._actions[step] if 0 <= step < len(self._actions) else None
+        ok = isinstance(step, int) and not isinstance(step, bool) and 0 <= step < len(self._actions)
+        return self._actions[step] if ok else None
 
     @property
     def response(self) -> Optional[Action]:
@@ -169,5 +171,18 @@ class Plan:
                 f"the plan responds with step {self._respond}, but it has {len(self._actions)} "
                 "actions (a step of another plan?)"
             )
-        cache = None if self._cache is None else wit.CacheHint(self._cache.keep, self._cache.max_stale_ms)
+        _u64("ttl_ms", self._ttl_ms)
+        cache = self._cache
+        if cache is not None:
+            if not isinstance(cache, CacheHint) or not isinstance(cache.keep, bool):
+                raise Internal(f"the plan's cache={cache!r}: it must be a CacheHint(keep=True or False, ...)")
+            _u64("cache's max_stale_ms", cache.max_stale_ms)
+            cache = wit.CacheHint(cache.keep, cache.max_stale_ms)
         return wit.Plan([a._wit() for a in self._actions], self._atomic, self._respond, self._ttl_ms, cache)
+
+
+def _u64(what: str, v: object) -> None:
+    """A plan's whole-number hint, as the contract's u64 holds it, or why not."""
+    lo, hi, words = _U64
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi):
+        raise Internal(f"the plan's {what}={v!r}: it must be {words}")

@@ -183,11 +183,12 @@ def _internal(e: BaseException) -> Internal:
 
 
 def _wit_error(e: Error) -> wit.PolicyError:
+    message = e.message if isinstance(e.message, str) else repr(e.message)  # a string crosses
     if isinstance(e, BadRequest):
-        return wit.PolicyError_BadRequest(e.message)
+        return wit.PolicyError_BadRequest(message)
     if isinstance(e, BadConfig):
-        return wit.PolicyError_BadConfig(e.message)
-    return wit.PolicyError_Internal(e.message)
+        return wit.PolicyError_BadConfig(message)
+    return wit.PolicyError_Internal(message)
 
 
 def _request(r: wit.Request) -> Request:
@@ -274,16 +275,15 @@ def export(policy_cls: type[Policy[Any]]) -> type[wit_world.WitWorld]:
                 why = Err(_wit_error(Internal(f"plan_batch answered {n} plans for {len(reqs)} requests: one each, in order")))
                 return [why for _ in reqs]
             out: list[Any] = []
-            for p in plans:
+            for i, p in enumerate(plans):
+                if isinstance(p, Error):
+                    out.append(Err(_wit_error(p)))
+                    continue
                 try:
-                    out.append(Ok(guarded(lambda: p.to_decision() if not isinstance(p, Error) else _raise(p))))
+                    out.append(Ok(guarded(lambda: _plan_of(f"plan_batch, for request {i},", p).to_decision())))
                 except Err as e:
                     out.append(e)
             return out
 
     WitWorld.__qualname__ = f"export({policy_cls.__name__})"
     return WitWorld
-
-
-def _raise(e: Error) -> Any:
-    raise e

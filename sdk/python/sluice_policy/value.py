@@ -14,13 +14,22 @@ import enum
 import json
 import types
 import typing
-from typing import Any, Callable, Optional, TypeVar, Union, overload
+from typing import Annotated, Any, Callable, Optional, TypeVar, Union, overload
 
 import msgpack
 
 from .errors import BadConfig, BadRequest, Error, Internal
 
 T = TypeVar("T")
+
+# Whole numbers of the contract's sizes: (least, most, in words). Settings may
+# use the `Annotated` forms (`limit: U32`): a setting out of range is refused at load.
+_U32 = (0, 2**32 - 1, "a whole number from 0 to 4294967295")
+_U64 = (0, 2**64 - 1, "a whole number, 0 or more")
+_S64 = (-(2**63), 2**63 - 1, "a whole number from -9223372036854775808 to 9223372036854775807")
+U32 = Annotated[int, _U32]
+U64 = Annotated[int, _U64]
+S64 = Annotated[int, _S64]
 
 
 class Value:
@@ -31,6 +40,11 @@ class Value:
 
     def __init__(self, msgpack_bytes: bytes) -> None:
         """Bytes that already are MessagePack (not checked: a decode says what is wrong)."""
+        if not isinstance(msgpack_bytes, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"Value takes MessagePack bytes, not {type(msgpack_bytes).__name__} "
+                f"({msgpack_bytes!r}); Value.encode makes a value of a Python object"
+            )
         self._bytes = bytes(msgpack_bytes)
 
     @staticmethod
@@ -85,8 +99,9 @@ class Value:
     def field(self, name: str, as_type: Any) -> Any: ...
 
     def field(self, name: str, as_type: Any = Any) -> Any:
-        """One field of a map, decoded. A missing field is `None` when
-        `as_type` is `Optional[...]`, else a `BadRequest` naming it."""
+        """One field of a map, decoded. A missing field is what `as_type` makes
+        of null, as in the Rust SDK: `None` for `Optional[...]` and for the
+        default `Any`, else a `BadRequest` naming it."""
         for key, value in self.fields():
             if key == name:
                 obj = _unpack(value._bytes, lambda e: BadRequest(f"the value could not be read: {e}"))
@@ -120,6 +135,10 @@ def _plain(obj: Any) -> Any:
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     if isinstance(obj, enum.Enum):
         return obj.value
+    if isinstance(obj, int):  # msgpack hands over the ints it cannot hold
+        raise OverflowError(
+            f"{obj} is out of range: MessagePack holds whole numbers from {_S64[0]} to {_U64[1]}"
+        )
     raise TypeError(f"{type(obj).__name__} is not a value (a {obj!r})")
 
 
@@ -226,6 +245,9 @@ def _is_optional(tp: Any) -> bool:
 def _expected(tp: Any) -> str:
     """A Python type, as a person who writes JSON or TOML says it."""
     origin = typing.get_origin(tp)
+    if origin is Annotated:
+        ranges = [m[2] for m in tp.__metadata__ if isinstance(m, tuple) and len(m) == 3]
+        return ranges[0] if ranges else _expected(typing.get_args(tp)[0])
     if tp is float:
         return "a number"
     if tp is int:
@@ -259,6 +281,12 @@ def _convert(obj: Any, tp: Any, path: str, *, unknown: Optional[list[str]]) -> A
         return obj
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if origin is Annotated:  # U32, U64, S64: an int, in range
+        out = _convert(obj, args[0], path, unknown=unknown)
+        for lo, hi, words in (m for m in tp.__metadata__ if isinstance(m, tuple) and len(m) == 3):
+            if not lo <= out <= hi:
+                raise _Problem(path, "shape", words, _found(obj))
+        return out
 
     def wrong() -> _Problem:
         return _Problem(path, "shape", _expected(tp), _found(obj))
@@ -318,7 +346,7 @@ def _convert(obj: Any, tp: Any, path: str, *, unknown: Optional[list[str]]) -> A
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(obj, dict):
             raise wrong()
-        hints = typing.get_type_hints(tp)
+        hints = typing.get_type_hints(tp, include_extras=True)
         kwargs: dict[str, Any] = {}
         known = set()
         for f in dataclasses.fields(tp):
