@@ -3,11 +3,13 @@
  * its required arguments and named options (`new Set(key, value, { ttlMs })`)
  * and a test reads back from `plan.actions`; numbers accept `number` or
  * `bigint` and are kept as `bigint` where the contract has a 64-bit integer.
- * A value that does not encode, or an option that makes no sense, does not
+ * A value that does not encode, an option that makes no sense, or an
+ * argument of the wrong type or range (from plain JS, or a cast) does not
  * throw here: the plan keeps the first such error and fails with it, as the
- * Rust SDK's does.
+ * Rust SDK's does, before anything crosses to the gateway.
  */
 import type * as wit from 'sluice:policy/types@0.3.0';
+import { S64, shown, U32, U64, whole, type Range } from './check.js';
 import { PolicyError } from './errors.js';
 import type { Int64 } from './request.js';
 import { Value } from './value.js';
@@ -33,6 +35,11 @@ export abstract class Action {
   /** The first problem met building it; a plan that gets it fails with it. */
   problem: PolicyError | undefined = undefined;
 
+  /** The class's name (`'ZsetAdd'`), for messages: a bundler may rename a class (`Set` to `Set$1`). */
+  protected get typeName(): string {
+    return this.name.replace(/(?:^|-)(\w)/g, (_, c: string) => c.toUpperCase());
+  }
+
   /** The key it touches: a stream's key, a script's first key. */
   abstract get key(): string;
 
@@ -51,27 +58,30 @@ export abstract class Action {
 
   /** `x` as MessagePack, or an empty value and a problem. */
   protected encode(x: unknown): Value {
+    return this.checked(() => Value.encode(x), new Value(new Uint8Array()));
+  }
+
+  /** What `f` returns, or `fallback` and a problem (the first error it throws). */
+  private checked<T>(f: () => T, fallback: T): T {
     try {
-      return Value.encode(x);
+      return f();
     } catch (e) {
       this.problem ??= e instanceof PolicyError ? e : PolicyError.internal(String(e));
-      return new Value(new Uint8Array());
+      return fallback;
     }
   }
 
-  /** A 64-bit integer option, checked. */
-  protected int(x: Int64, what: string, min: bigint, max: bigint): bigint {
-    if (typeof x === 'bigint' ? x >= min && x <= max : Number.isSafeInteger(x) && x >= min && x <= max) return BigInt(x);
-    this.fail(`${this.constructor.name} ${what} must be a whole number${min === 0n ? ', 0 or more' : ''}, not ${String(x)}`);
-    return 0n;
+  /** A whole number of the contract, checked. */
+  protected int(x: unknown, what: string, range: Range): bigint {
+    return this.checked(() => whole(x, range, `${this.typeName} ${what}`), 0n);
   }
 
   protected u64(x: Int64, what: string): bigint {
-    return this.int(x, what, 0n, 2n ** 64n - 1n);
+    return this.int(x, what, U64);
   }
 
   protected s64(x: Int64, what: string): bigint {
-    return this.int(x, what, -(2n ** 63n), 2n ** 63n - 1n);
+    return this.int(x, what, S64);
   }
 
   protected optU64(x: Int64 | undefined, what: string): bigint | undefined {
@@ -79,23 +89,64 @@ export abstract class Action {
   }
 
   protected u32(x: number, what: string): number {
-    if (Number.isInteger(x) && x >= 0 && x <= 4294967295) return x;
-    this.fail(`${this.constructor.name} ${what} must be a whole number from 0 to 4294967295, not ${x}`);
-    return 0;
+    return Number(this.int(x, what, U32));
+  }
+
+  /** `x`, after checking it is a `type` (a string, a number). */
+  protected is<T>(x: T, type: 'string' | 'number', what: string): T {
+    if (typeof x !== type) this.fail(`${this.typeName} ${what} must be a ${type}, not ${shown(x)}`);
+    return x;
+  }
+
+  /** A copy of `x`, after checking it is an array (of strings, with `strings`). */
+  protected array<T>(x: T[], what: string, strings = false): T[] {
+    if (!Array.isArray(x)) {
+      this.fail(`${this.typeName} ${what} must be an array, not ${shown(x)}`);
+      return [];
+    }
+    if (strings) x.forEach((s, i) => this.is(s, 'string', `${what}[${i}]`));
+    return [...x];
+  }
+
+  /** `x`, after checking it is one of the contract's enum `cases`. */
+  protected oneOf<T extends string>(x: T, cases: readonly T[], what: string): T {
+    if (!cases.includes(x)) {
+      const names = `${cases.slice(0, -1).join(', ')} or ${cases[cases.length - 1]}`;
+      this.fail(`${this.typeName} ${what} must be ${names}, not ${shown(x)}`);
+    }
+    return x;
+  }
+
+  /** An amount to count with: an s64 int, or a float (whether finite is the action's to say). */
+  protected amount(x: Amount, what: string): Num {
+    const n = Num.of(x);
+    if (n.kind === 'int') this.int(n.value, what, S64);
+    else this.is(n.value, 'number', what);
+    return n;
+  }
+
+  /** Fields as `[name, value]` pairs or an object, each value encoded (a {@link Value} kept as it is). */
+  protected pairs(fields: Iterable<[string, unknown]> | Record<string, unknown>): Array<[string, Value]> {
+    const what = `${this.typeName} fields`;
+    if (typeof fields !== 'object' || fields === null) {
+      this.fail(`${what} must be [name, value] pairs or an object, not ${shown(fields)}`);
+      return [];
+    }
+    const entries: unknown[] = Symbol.iterator in fields ? [...(fields as Iterable<unknown>)] : Object.entries(fields);
+    return entries.flatMap((e, i): Array<[string, Value]> => {
+      if (Array.isArray(e) && typeof e[0] === 'string') return [[e[0], this.encode(e[1])]];
+      this.fail(`${what}[${i}] must be a [name, value] pair with a string name, not ${shown(e)}`);
+      return [];
+    });
   }
 
   /** Redis refuses a command that names no items. */
   protected some<T>(items: T[], what: string): T[] {
-    if (items.length === 0) this.fail(`${this.constructor.name} of ${JSON.stringify(this.key)} with no ${what}: it needs one at least`);
+    if (items.length === 0) this.fail(`${this.typeName} of ${JSON.stringify(this.key)} with no ${what}: it needs one at least`);
     return items;
   }
 }
 
-/** Encode each field's value (a {@link Value} is kept as it is). */
-function fieldsOf(action: { encode(x: unknown): Value }, fields: Iterable<[string, unknown]> | Record<string, unknown>): Array<[string, Value]> {
-  const entries = Symbol.iterator in fields ? [...(fields as Iterable<[string, unknown]>)] : Object.entries(fields);
-  return entries.map(([k, v]) => [k, action.encode(v)]);
-}
 const witFields = (fields: Array<[string, Value]>): wit.FieldValue[] => fields.map(([name, v]) => ({ name, value: v.bytes }));
 
 // ---- plain values and keys ----
@@ -103,7 +154,7 @@ const witFields = (fields: Array<[string, Value]>): wit.FieldValue[] => fields.m
 /** `GET key`: the reply is the stored value, a miss is a 404. */
 export class Get extends Action {
   readonly name = 'get';
-  constructor(readonly key: string) { super(); }
+  constructor(readonly key: string) { super(); this.is(key, 'string', 'key'); }
   toWit(): wit.Action { return { tag: 'get', val: { key: this.key } }; }
 }
 
@@ -114,6 +165,7 @@ export class Set extends Action {
   readonly ttlMs: bigint | undefined;
   constructor(readonly key: string, value: unknown, options: Ttl = {}) {
     super();
+    this.is(key, 'string', 'key');
     this.value = this.encode(value);
     this.ttlMs = this.optU64(options.ttlMs, 'ttlMs');
   }
@@ -127,6 +179,7 @@ export class SetIfAbsent extends Action {
   readonly ttlMs: bigint | undefined;
   constructor(readonly key: string, value: unknown, options: Ttl = {}) {
     super();
+    this.is(key, 'string', 'key');
     this.value = this.encode(value);
     this.ttlMs = this.optU64(options.ttlMs, 'ttlMs');
   }
@@ -136,7 +189,7 @@ export class SetIfAbsent extends Action {
 /** `DEL key`. */
 export class Delete extends Action {
   readonly name = 'delete';
-  constructor(readonly key: string) { super(); }
+  constructor(readonly key: string) { super(); this.is(key, 'string', 'key'); }
   toWit(): wit.Action { return { tag: 'delete', val: { key: this.key } }; }
 }
 
@@ -146,6 +199,7 @@ export class Expire extends Action {
   readonly ttlMs: bigint;
   constructor(readonly key: string, ttlMs: Int64) {
     super();
+    this.is(key, 'string', 'key');
     this.ttlMs = this.u64(ttlMs, 'ttlMs');
   }
   toWit(): wit.Action { return { tag: 'expire', val: { key: this.key, ttlMs: this.ttlMs } }; }
@@ -154,20 +208,27 @@ export class Expire extends Action {
 /** `PTTL key`: the ms the key has left; a miss when there is no key, nil when it never expires. */
 export class KeyTtl extends Action {
   readonly name = 'key-ttl';
-  constructor(readonly key: string) { super(); }
+  constructor(readonly key: string) { super(); this.is(key, 'string', 'key'); }
   toWit(): wit.Action { return { tag: 'key-ttl', val: { key: this.key } }; }
 }
 
 // ---- counters ----
 
-/** A number to count with: whole (`INCRBY`) or floating (`INCRBYFLOAT`). */
+/**
+ * A number to count with: whole (`INCRBY`, an s64) or floating
+ * (`INCRBYFLOAT`). As in the Rust SDK, where an integer literal is an `Int`,
+ * a bigint or a whole `number` is an int and any other `number` a float; but
+ * JS cannot tell `2.0` from `2`, so a float counter adds `Num.float(x)`,
+ * always: a whole amount (a literal, or a sum that happens to be whole) would
+ * be an `INCRBY`, which Redis refuses on a counter holding a float.
+ */
 export class Num {
   private constructor(readonly kind: 'int' | 'float', readonly value: bigint | number) {}
-  /** A whole number. */
-  static int(n: Int64): Num { return new Num('int', BigInt(n)); }
-  /** A floating-point number, even a whole one (`Num.float(1)` counts in floats). */
+  /** A whole number, an s64 (checked by the action it is given to). */
+  static int(n: Int64): Num { return new Num('int', typeof n === 'number' && Number.isInteger(n) ? BigInt(n) : n); }
+  /** A floating-point number, even a whole one (`Num.float(1)` counts in floats): what a float counter adds. */
   static float(x: number): Num { return new Num('float', x); }
-  /** A bigint or a whole `number` is an int, any other `number` a float. */
+  /** A bigint or a whole `number` is an int, any other `number` a float (see {@link Num}). */
   static of(x: Amount): Num {
     if (x instanceof Num) return x;
     return typeof x === 'bigint' || Number.isInteger(x) ? Num.int(x) : Num.float(x);
@@ -175,8 +236,8 @@ export class Num {
   get isFinite(): boolean { return this.kind === 'int' || Number.isFinite(this.value); }
   /** `3` for an int, `3.0` for a float, so the two read apart in messages. */
   toString(): string {
-    if (this.kind === 'int') return String(this.value);
-    const x = this.value as number;
+    const x = this.value;
+    if (this.kind === 'int' || typeof x !== 'number') return String(x);
     if (Number.isNaN(x)) return 'NaN';
     if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
     return Number.isInteger(x) ? `${x}.0` : String(x);
@@ -186,7 +247,7 @@ export class Num {
   }
 }
 
-/** What a counter accepts: a {@link Num}, a bigint or whole number (int), or another number (float). */
+/** What a counter accepts: a {@link Num}, a bigint or whole number (int), or another number (float); a float counter adds `Num.float`. */
 export type Amount = Num | number | bigint;
 
 /**
@@ -202,8 +263,9 @@ export class CounterAdd extends Action {
   readonly ttlMs: bigint | undefined;
   constructor(readonly key: string, by: Amount, options: Ttl & { cap?: Amount | undefined } = {}) {
     super();
-    this.by = Num.of(by);
-    this.cap = options.cap === undefined ? undefined : Num.of(options.cap);
+    this.is(key, 'string', 'key');
+    this.by = this.amount(by, 'by');
+    this.cap = options.cap === undefined ? undefined : this.amount(options.cap, 'cap');
     this.ttlMs = this.optU64(options.ttlMs, 'ttlMs');
     if (!this.by.isFinite) this.fail(`CounterAdd by ${this.by}: Redis counts with finite numbers only`);
     else if (this.cap !== undefined && !this.cap.isFinite) this.fail(`CounterAdd with cap ${this.cap}: a cap is a finite number`);
@@ -219,7 +281,7 @@ export class CounterAdd extends Action {
 /** Read a counter `CounterAdd` keeps, as a number (Redis's decimal text is not MessagePack: `Get` would misread it). */
 export class CounterGet extends Action {
   readonly name = 'counter-get';
-  constructor(readonly key: string) { super(); }
+  constructor(readonly key: string) { super(); this.is(key, 'string', 'key'); }
   toWit(): wit.Action { return { tag: 'counter-get', val: { key: this.key } }; }
 }
 
@@ -231,7 +293,8 @@ export class HashGet extends Action {
   readonly fields: string[];
   constructor(readonly key: string, options: { fields?: string[] } = {}) {
     super();
-    this.fields = [...(options.fields ?? [])];
+    this.is(key, 'string', 'key');
+    this.fields = this.array(options.fields ?? [], 'fields', true);
   }
   toWit(): wit.Action { return { tag: 'hash-get', val: { key: this.key, fields: this.fields } }; }
 }
@@ -243,7 +306,8 @@ export class HashSet extends Action {
   readonly ttlMs: bigint | undefined;
   constructor(readonly key: string, fields: Iterable<[string, unknown]> | Record<string, unknown>, options: Ttl = {}) {
     super();
-    this.fields = fieldsOf(this as unknown as { encode(x: unknown): Value }, fields);
+    this.is(key, 'string', 'key');
+    this.fields = this.pairs(fields);
     this.ttlMs = this.optU64(options.ttlMs, 'ttlMs');
   }
   toWit(): wit.Action { return { tag: 'hash-set', val: { key: this.key, fields: witFields(this.fields), ttlMs: this.ttlMs } }; }
@@ -255,7 +319,8 @@ export class HashDelete extends Action {
   readonly fields: string[];
   constructor(readonly key: string, fields: string[]) {
     super();
-    this.fields = this.some([...fields], 'fields');
+    this.is(key, 'string', 'key');
+    this.fields = this.some(this.array(fields, 'fields', true), 'fields');
   }
   toWit(): wit.Action { return { tag: 'hash-delete', val: { key: this.key, fields: this.fields } }; }
 }
@@ -267,7 +332,9 @@ export class HashAdd extends Action {
   readonly ttlMs: bigint | undefined;
   constructor(readonly key: string, readonly field: string, by: Amount, options: Ttl = {}) {
     super();
-    this.by = Num.of(by);
+    this.is(key, 'string', 'key');
+    this.is(field, 'string', 'field');
+    this.by = this.amount(by, 'by');
     this.ttlMs = this.optU64(options.ttlMs, 'ttlMs');
     if (!this.by.isFinite) this.fail(`HashAdd by ${this.by}: Redis counts with finite numbers only`);
   }
@@ -285,7 +352,8 @@ export class StreamAdd extends Action {
   readonly maxLen: bigint | undefined;
   constructor(readonly stream: string, fields: Iterable<[string, unknown]> | Record<string, unknown>, options: { maxLen?: Int64 } = {}) {
     super();
-    this.fields = fieldsOf(this as unknown as { encode(x: unknown): Value }, fields);
+    this.is(stream, 'string', 'stream');
+    this.fields = this.pairs(fields);
     this.maxLen = this.optU64(options.maxLen, 'maxLen');
   }
   get key(): string { return this.stream; }
@@ -301,8 +369,9 @@ export class Script extends Action {
   readonly args: Value[];
   constructor(readonly script: string, options: { keys?: string[]; args?: unknown[] } = {}) {
     super();
-    this.keys = [...(options.keys ?? [])];
-    this.args = (options.args ?? []).map((a) => this.encode(a));
+    this.is(script, 'string', 'name');
+    this.keys = this.array(options.keys ?? [], 'keys', true);
+    this.args = this.array(options.args ?? [], 'args').map((a) => this.encode(a));
   }
   get key(): string { return this.keys[0] ?? ''; }
   toWit(): wit.Action {
@@ -338,9 +407,16 @@ export class ZsetAdd extends Action {
     options: Ttl & { condition?: ZsetCondition } = {},
   ) {
     super();
-    if (typeof member === 'string') this.members = [{ member, score: score as number }];
-    else [this.members, options] = [member.map((m) => ({ ...m })), (score as typeof options | undefined) ?? {}];
-    this.condition = options.condition ?? 'always';
+    this.is(key, 'string', 'key');
+    if (typeof member === 'string') this.members = [{ member, score: this.is(score as number, 'number', 'score') }];
+    else {
+      options = (score as typeof options | undefined) ?? {};
+      this.members = this.array(member, 'members').map((m: Partial<ScoredMember> | null, i) => ({
+        member: this.is(m?.member as string, 'string', `members[${i}].member`),
+        score: this.is(m?.score as number, 'number', `members[${i}].score`),
+      }));
+    }
+    this.condition = this.oneOf(options.condition ?? 'always', ['always', 'if-absent', 'if-greater', 'if-less'], 'condition');
     this.ttlMs = this.optU64(options.ttlMs, 'ttlMs');
   }
   toWit(): wit.Action {
@@ -354,6 +430,9 @@ export class ZsetIncr extends Action {
   readonly ttlMs: bigint | undefined;
   constructor(readonly key: string, readonly member: string, readonly by: number, options: Ttl = {}) {
     super();
+    this.is(key, 'string', 'key');
+    this.is(member, 'string', 'member');
+    this.is(by, 'number', 'by');
     this.ttlMs = this.optU64(options.ttlMs, 'ttlMs');
   }
   toWit(): wit.Action {
@@ -380,6 +459,7 @@ export class ZsetRange extends Action {
     readonly limit: number | undefined,
   ) {
     super();
+    this.is(key, 'string', 'key');
   }
   /** By rank, inclusive (`0, -1` is all; with `rev`, rank 0 is the highest score). */
   static rank(key: string, start: Int64, stop: Int64, options: { rev?: boolean } = {}): ZsetRange {
@@ -391,6 +471,8 @@ export class ZsetRange extends Action {
   /** By score, inclusive, always `(min, max)`, also with `rev`; infinities allowed. */
   static score(key: string, min: number, max: number, options: { rev?: boolean; limit?: number } = {}): ZsetRange {
     const r = new ZsetRange(key, { by: 'score', min, max }, options.rev ?? false, undefined);
+    r.is(min, 'number', 'min');
+    r.is(max, 'number', 'max');
     if (options.limit !== undefined) Object.assign(r, { limit: r.u32(options.limit, 'limit') });
     if (min > max) r.fail(`ZsetRange.score(${min}, ${max}): score bounds are (min, max), also with rev`);
     return r;
@@ -409,13 +491,20 @@ export class ZsetTrim extends Action {
   readonly stop: bigint;
   constructor(readonly key: string, start: Int64, stop: Int64) {
     super();
+    this.is(key, 'string', 'key');
     this.start = this.s64(start, 'start');
     this.stop = this.s64(stop, 'stop');
   }
-  /** Keep the `n` highest scores. */
-  static keepHighest(key: string, n: number): ZsetTrim { return new ZsetTrim(key, 0, -BigInt(n) - 1n); }
-  /** Keep the `n` lowest scores. */
-  static keepLowest(key: string, n: number): ZsetTrim { return new ZsetTrim(key, n, -1); }
+  /** Keep the `n` highest scores (`0, -(n+1)`); `n` is a u32. */
+  static keepHighest(key: string, n: number): ZsetTrim {
+    const trim = new ZsetTrim(key, 0, -1);
+    return Object.assign(trim, { stop: -BigInt(trim.u32(n, 'keepHighest')) - 1n });
+  }
+  /** Keep the `n` lowest scores (`n, -1`); `n` is a u32. */
+  static keepLowest(key: string, n: number): ZsetTrim {
+    const trim = new ZsetTrim(key, 0, -1);
+    return Object.assign(trim, { start: BigInt(trim.u32(n, 'keepLowest')) });
+  }
   toWit(): wit.Action { return { tag: 'zset-trim', val: { key: this.key, start: this.start, stop: this.stop } }; }
 }
 
@@ -425,7 +514,8 @@ export class ZsetRemove extends Action {
   readonly members: string[];
   constructor(readonly key: string, members: string[]) {
     super();
-    this.members = this.some([...members], 'members');
+    this.is(key, 'string', 'key');
+    this.members = this.some(this.array(members, 'members', true), 'members');
   }
   toWit(): wit.Action { return { tag: 'zset-remove', val: { key: this.key, members: this.members } }; }
 }
@@ -433,14 +523,18 @@ export class ZsetRemove extends Action {
 /** `ZSCORE key member`: the score, a miss when the member is absent. */
 export class ZsetScore extends Action {
   readonly name = 'zset-score';
-  constructor(readonly key: string, readonly member: string) { super(); }
+  constructor(readonly key: string, readonly member: string) {
+    super();
+    this.is(key, 'string', 'key');
+    this.is(member, 'string', 'member');
+  }
   toWit(): wit.Action { return { tag: 'zset-score', val: { key: this.key, member: this.member } }; }
 }
 
 /** `ZCARD key`: the number of members (0 when there is no key). */
 export class ZsetCount extends Action {
   readonly name = 'zset-count';
-  constructor(readonly key: string) { super(); }
+  constructor(readonly key: string) { super(); this.is(key, 'string', 'key'); }
   toWit(): wit.Action { return { tag: 'zset-count', val: { key: this.key } }; }
 }
 
@@ -453,7 +547,8 @@ export class SetAdd extends Action {
   readonly ttlMs: bigint | undefined;
   constructor(readonly key: string, members: string[], options: Ttl = {}) {
     super();
-    this.members = [...members];
+    this.is(key, 'string', 'key');
+    this.members = this.array(members, 'members', true);
     this.ttlMs = this.optU64(options.ttlMs, 'ttlMs');
   }
   toWit(): wit.Action { return { tag: 'set-add', val: { key: this.key, members: this.members, ttlMs: this.ttlMs } }; }
@@ -462,7 +557,11 @@ export class SetAdd extends Action {
 /** `SISMEMBER key member`: the reply is a boolean. */
 export class SetContains extends Action {
   readonly name = 'set-contains';
-  constructor(readonly key: string, readonly member: string) { super(); }
+  constructor(readonly key: string, readonly member: string) {
+    super();
+    this.is(key, 'string', 'key');
+    this.is(member, 'string', 'member');
+  }
   toWit(): wit.Action { return { tag: 'set-contains', val: { key: this.key, member: this.member } }; }
 }
 
@@ -472,7 +571,8 @@ export class SetRemove extends Action {
   readonly members: string[];
   constructor(readonly key: string, members: string[]) {
     super();
-    this.members = this.some([...members], 'members');
+    this.is(key, 'string', 'key');
+    this.members = this.some(this.array(members, 'members', true), 'members');
   }
   toWit(): wit.Action { return { tag: 'set-remove', val: { key: this.key, members: this.members } }; }
 }
@@ -483,6 +583,7 @@ export class SetMembers extends Action {
   readonly count: number;
   constructor(readonly key: string, count: number) {
     super();
+    this.is(key, 'string', 'key');
     this.count = this.u32(count, 'count');
     if (count === 0) this.fail(`SetMembers of ${JSON.stringify(key)} with a count of 0 would always be a miss`);
   }
@@ -492,7 +593,7 @@ export class SetMembers extends Action {
 /** `SCARD key`: the number of members (0 when there is no key). */
 export class SetCount extends Action {
   readonly name = 'set-count';
-  constructor(readonly key: string) { super(); }
+  constructor(readonly key: string) { super(); this.is(key, 'string', 'key'); }
   toWit(): wit.Action { return { tag: 'set-count', val: { key: this.key } }; }
 }
 
@@ -513,7 +614,9 @@ export class ListPush extends Action {
   readonly ttlMs: bigint | undefined;
   constructor(readonly key: string, readonly end: ListEnd, values: unknown[], options: Ttl & { keep?: number } = {}) {
     super();
-    this.values = this.some(values.map((v) => this.encode(v)), 'values');
+    this.is(key, 'string', 'key');
+    this.oneOf(end, ['head', 'tail'], 'end');
+    this.values = this.some(this.array(values, 'values').map((v) => this.encode(v)), 'values');
     this.keep = options.keep === undefined ? undefined : this.u32(options.keep, 'keep');
     if (options.keep === 0) this.fail(`ListPush of ${JSON.stringify(key)} with keep 0 would empty the list on every push`);
     this.ttlMs = this.optU64(options.ttlMs, 'ttlMs');
@@ -541,6 +644,7 @@ export class ListRange extends Action {
   readonly count: number;
   constructor(readonly key: string, start: Int64, count: number) {
     super();
+    this.is(key, 'string', 'key');
     this.start = this.s64(start, 'start');
     this.count = this.u32(count, 'count');
     if (count === 0) this.fail(`ListRange of ${JSON.stringify(key)} with a count of 0 would always be a miss`);
@@ -559,6 +663,7 @@ export class ListRemove extends Action {
   readonly count: bigint;
   constructor(readonly key: string, value: unknown, count: Int64) {
     super();
+    this.is(key, 'string', 'key');
     this.value = this.encode(value);
     this.count = this.s64(count, 'count');
   }

@@ -1,6 +1,7 @@
 /** What a policy decided: a few actions, which one's reply is the response, and hints. */
 import type * as wit from 'sluice:policy/types@0.3.0';
 import { READS, type Action } from './actions.js';
+import { U64, whole } from './check.js';
 import { PolicyError } from './errors.js';
 import type { Int64 } from './request.js';
 
@@ -23,7 +24,7 @@ export class Plan {
   readonly actions: Action[] = [];
   private respondStep: number | undefined;
   private isAtomicPlan = false;
-  private ttl: bigint | undefined;
+  private ttl: Int64 | undefined;
   private hint: CacheHint | undefined;
   /** The first action that could not be built; the plan fails with it when exported. */
   private firstError: PolicyError | undefined;
@@ -75,9 +76,9 @@ export class Plan {
     return this;
   }
 
-  /** The TTL of this plan's writes that name none (else the domain's `ttl_s`). */
+  /** The TTL of this plan's writes that name none (else the domain's `ttl_s`); a u64, checked when the plan is exported. */
   ttlMs(ttlMs: Int64): this {
-    this.ttl = BigInt(ttlMs);
+    this.ttl = ttlMs;
     return this;
   }
 
@@ -101,9 +102,9 @@ export class Plan {
     return this.reads;
   }
 
-  /** The plan's TTL for writes that name none. */
+  /** The plan's TTL for writes that name none; throws if `ttlMs` was given something other than a u64. */
   get defaultTtlMs(): bigint | undefined {
-    return this.ttl;
+    return this.ttl === undefined ? undefined : whole(this.ttl, U64, 'Plan ttlMs');
   }
 
   get cacheHint(): CacheHint | undefined {
@@ -137,15 +138,19 @@ export class Plan {
   toWit(): wit.Plan {
     if (this.firstError !== undefined) throw this.firstError;
     const i = this.respondStep;
-    if (i !== undefined && this.actions[i] === undefined) {
-      throw PolicyError.internal(`the plan responds with step ${i}, but it has ${this.actions.length} actions (a step of another plan?)`);
+    if (i !== undefined && (!Number.isInteger(i) || this.actions[i] === undefined)) {
+      throw PolicyError.internal(`the plan responds with step ${JSON.stringify(i)}, but it has ${this.actions.length} actions (a step of another plan?)`);
     }
+    const h = this.hint;
     return {
-      actions: this.actions.map((a) => a.toWit()),
+      actions: this.actions.map((a) => {
+        if (a.problem !== undefined) throw a.problem; // pushed to `actions` past `add`
+        return a.toWit();
+      }),
       atomic: this.isAtomicPlan,
       respond: i,
-      ttlMs: this.ttl,
-      cache: this.hint && { keep: this.hint.keep, maxStaleMs: BigInt(this.hint.maxStaleMs) },
+      ttlMs: this.defaultTtlMs,
+      cache: h && { keep: h.keep, maxStaleMs: whole(h.maxStaleMs, U64, 'Plan cache maxStaleMs') },
     };
   }
 }

@@ -1,5 +1,6 @@
 /** A policy, and the glue that exports it as the plugin's implementation of the `sluice:policy` world. */
 import type * as wit from 'sluice:policy/types@0.3.0';
+import { shown } from './check.js';
 import { PolicyError } from './errors.js';
 import { consoleToLog, log } from './log.js';
 import { Plan } from './plan.js';
@@ -113,6 +114,12 @@ export function toWitError(e: unknown): wit.PolicyError {
   return { tag: 'internal', val: message };
 }
 
+/** `plan`, if it is a {@link Plan}; else an internal error saying what `what` returned instead (null, a Promise). */
+function planOf(what: string, plan: unknown): Plan {
+  if (plan instanceof Plan) return plan;
+  throw PolicyError.internal(`${what} returned ${shown(plan)}, not a Plan`);
+}
+
 /**
  * Export a policy as the plugin's implementation of the `sluice:policy`
  * world. The policy module re-exports what this returns:
@@ -135,7 +142,7 @@ export function exportPolicy<S, P extends Policy>(cls: PolicyClass<S, P>): Expor
       throw toWitError(e);
     }
   };
-  const decide = (p: P, req: Request): Plan => p.plan(req);
+  const decide = (p: P, req: Request): Plan => planOf('plan', p.plan(req));
   return {
     configure(d) {
       guard(() => {
@@ -153,7 +160,7 @@ export function exportPolicy<S, P extends Policy>(cls: PolicyClass<S, P>): Expor
         if (p.planAfterRead === undefined) {
           throw PolicyError.internal('this policy planned a read (Plan.read) but has no planAfterRead to plan the writes');
         }
-        const plan = p.planAfterRead(Request.fromWit(r), Replies.fromWit(replies));
+        const plan = planOf('planAfterRead', p.planAfterRead(Request.fromWit(r), Replies.fromWit(replies)));
         if (plan.isRead) {
           throw PolicyError.internal(
             'planAfterRead answered with a read plan (Plan.read): a read-then-write has at most two rounds, so the plan after a read runs (new Plan())',
@@ -163,9 +170,12 @@ export function exportPolicy<S, P extends Policy>(cls: PolicyClass<S, P>): Expor
       });
     },
     planBatch(rs) {
-      const fail = (e: unknown) => rs.map(() => ({ tag: 'err' as const, val: toWitError(e) }));
+      const fail = (e: unknown) => {
+        const val = toWitError(e);
+        return rs.map(() => ({ tag: 'err' as const, val }));
+      };
       let p: P;
-      let plans: Array<Plan | PolicyError>;
+      let plans: unknown;
       try {
         p = configured('planBatch');
         const reqs = rs.map((r) => Request.fromWit(r));
@@ -179,15 +189,19 @@ export function exportPolicy<S, P extends Policy>(cls: PolicyClass<S, P>): Expor
                   return e instanceof PolicyError ? e : PolicyError.internal(toWitError(e).val);
                 }
               });
+        if (!Array.isArray(plans)) {
+          throw PolicyError.internal(`planBatch answered ${shown(plans)}, not an array of ${rs.length} plans: one each, in order`);
+        }
+        if (plans.length !== rs.length) {
+          throw PolicyError.internal(`planBatch answered ${plans.length} plans for ${rs.length} requests: one each, in order`);
+        }
       } catch (e) {
         return fail(e);
       }
-      if (plans.length !== rs.length) {
-        return fail(PolicyError.internal(`planBatch answered ${plans.length} plans for ${rs.length} requests: one each, in order`));
-      }
-      return plans.map((plan) => {
+      return (plans as unknown[]).map((plan, i) => {
         try {
           if (plan instanceof PolicyError) throw plan;
+          if (!(plan instanceof Plan)) throw PolicyError.internal(`planBatch answered ${shown(plan)} for request ${i}, not a Plan or a PolicyError`);
           return { tag: 'ok' as const, val: plan.toDecision() };
         } catch (e) {
           return { tag: 'err' as const, val: toWitError(e) };

@@ -36,7 +36,7 @@ export class Replies {
   decode(i: number): unknown;
   decode<T>(i: number, shape: Shape<T>): T | undefined;
   decode<T>(i: number, shape: Shape<T> = t.any as Shape<T>): T | undefined {
-    if (i < 0 || i >= this.values.length) {
+    if (!Number.isInteger(i) || i < 0 || i >= this.values.length) {
       throw PolicyError.internal(`reply ${i} of the read: the read plan had ${this.values.length} actions`);
     }
     const reply = this.values[i];

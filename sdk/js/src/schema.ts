@@ -181,7 +181,7 @@ export const t = {
         }
         const out: Record<string, unknown> = {};
         for (const [name, s] of Object.entries(fields)) {
-          const v = x[name];
+          const v = Object.hasOwn(x, name) ? x[name] : undefined;
           if (v === undefined && !s.optional) throw new Mismatch(path, { kind: 'missing', field: name });
           out[name] = s.read(v, at(path, name), reading);
         }

@@ -4,6 +4,7 @@
  * MessagePack (types kept) until the gateway answers in the client's format.
  */
 import { decode as unpack, encode as pack } from '@msgpack/msgpack';
+import { shown } from './check.js';
 import { PolicyError } from './errors.js';
 import { describe } from './log.js';
 import { inValue, Mismatch, read, t, type Shape } from './schema.js';
@@ -21,10 +22,23 @@ export class Value {
   /** Bytes that already are MessagePack (not checked: a decode says what is wrong). */
   constructor(readonly bytes: Uint8Array) {}
 
-  /** Encode a JS value (objects become maps, bigints 64-bit integers, `Uint8Array`s binary). */
+  /**
+   * Encode a JS value (objects become maps, bigints 64-bit integers,
+   * `Uint8Array`s binary). What MessagePack would get wrong is refused, as
+   * an internal error naming where: a bigint out of its range (-2^63 to
+   * 2^64 - 1), a `Map` or a `Set` (they would be empty maps: an object or an
+   * array says what you mean), a `Date` (a timestamp extension, which the
+   * gateway does not turn into JSON).
+   */
   static encode(x: unknown): Value {
-    if (x instanceof Value) return x;
+    if (x instanceof Value) {
+      // Not `instanceof`: inside the component the host's bytes come from another realm.
+      if (Object.prototype.toString.call(x.bytes) === '[object Uint8Array]') return x;
+      throw PolicyError.internal(`a Value holds MessagePack bytes (a Uint8Array), not ${shown(x.bytes)}`);
+    }
     try {
+      const why = refused(x, '', 0);
+      if (why !== undefined) throw new Error(why);
       return new Value(pack(x, { useBigInt64: true, ignoreUndefined: true }));
     } catch (e) {
       throw PolicyError.internal(`a value could not be encoded as MessagePack: ${e instanceof Error ? e.message : String(e)}`);
@@ -82,6 +96,29 @@ export class Value {
       return `Value(invalid MessagePack ${Array.from(this.bytes, (b) => b.toString(16).padStart(2, '0')).join(' ')})`;
     }
   }
+}
+
+const REFUSED: Array<[new (...args: never[]) => object, string]> = [
+  [Map, 'a Map: encode an object (Object.fromEntries(map))'],
+  [Set, 'a Set: encode an array ([...set])'],
+  [Date, 'a Date: encode a number (date.getTime()) or a string (date.toISOString())'],
+];
+
+/** Why `x` (at `path`) must not be encoded as it is, or undefined; past MessagePack's depth, its encoder says. */
+function refused(x: unknown, path: string, depth: number): string | undefined {
+  const where = path === '' ? 'the value' : `\`${path}\``;
+  if (typeof x === 'bigint' && (x < -(2n ** 63n) || x >= 2n ** 64n)) {
+    return `${where} is ${x}, out of MessagePack's range (-9223372036854775808 to 18446744073709551615)`;
+  }
+  if (typeof x !== 'object' || x === null || ArrayBuffer.isView(x) || depth > 100) return undefined;
+  const refusal = REFUSED.find(([type]) => x instanceof type);
+  if (refusal !== undefined) return `${where} is ${refusal[1]}`;
+  for (const [k, v] of Object.entries(x)) {
+    const at = Array.isArray(x) ? `${path}[${k}]` : path === '' ? k : `${path}.${k}`;
+    const why = refused(v, at, depth + 1);
+    if (why !== undefined) return why;
+  }
+  return undefined;
 }
 
 /** Decode `bytes`, the value or its field `at`; a failure becomes a bad request in plain words. */
