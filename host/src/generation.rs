@@ -17,7 +17,7 @@ use crate::store::plan::TtlBounds;
 use crate::store::scripts::Scripts;
 use crate::store::tracking::Tracking;
 use crate::store::{Gather, Group, Store, StoreError};
-use crate::telemetry::METRICS;
+use crate::telemetry::{Known, METRICS};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,6 +124,7 @@ impl Gateway {
             tracking,
         )?;
         memory_budget(&config);
+        seed_metrics(&config, store.scripts());
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
@@ -156,6 +157,7 @@ impl Gateway {
             }
         };
         self.store.set_breaker_config(config.breaker.clone());
+        seed_metrics(&config, self.store.scripts());
         let clients = Clients::from_config(&config);
         if clients.is_open() && !self.clients.is_open() {
             tracing::warn!(
@@ -475,6 +477,26 @@ impl Gateway {
     pub fn near_cache_usage(&self) -> (u64, u64) {
         self.near.usage()
     }
+}
+
+/// Every series this configuration names, at zero ([`Metrics::seed`]).
+fn seed_metrics(config: &Config, scripts: &Scripts) {
+    let clients = match &config.clients {
+        Some(table) => table.keys().map(|k| k.get_ref().as_str()).collect(),
+        None => vec!["-"],
+    };
+    METRICS.seed(&Known {
+        domains: (config.domains.iter())
+            .map(|(name, d)| (name.get_ref().as_str(), d.streams))
+            .collect(),
+        clients,
+        ratelimits: config
+            .ratelimits
+            .keys()
+            .map(|k| k.get_ref().as_str())
+            .collect(),
+        scripts: scripts.names().collect(),
+    });
 }
 
 fn ratelimits(config: &Config) -> HashMap<String, RateLimitConfig> {

@@ -87,6 +87,7 @@ pub struct Metrics {
     pub plugin_reloads: IntCounterVec,
     pub redis_memory_used: IntGauge,
     pub redis_memory_peak: IntGauge,
+    pub redis_maxmemory: IntGauge,
     pub redis_fragmentation: Gauge,
     pub redis_connected_clients: IntGauge,
     pub redis_keyspace_hits: IntCounter,
@@ -103,6 +104,17 @@ pub struct Metrics {
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The label values a configuration names, for [`Metrics::seed`].
+#[derive(Debug, Default)]
+pub struct Known<'a> {
+    /// Each domain, and whether it has streams (the `streams` route).
+    pub domains: Vec<(&'a str, bool)>,
+    /// API clients by name; `-` when the API is open.
+    pub clients: Vec<&'a str>,
+    pub ratelimits: Vec<&'a str>,
+    pub scripts: Vec<&'a str>,
+}
 
 fn reg<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: C) -> C {
     // Names are static and distinct: registration cannot collide.
@@ -354,6 +366,13 @@ impl Metrics {
                 &r,
                 g("redis_memory_peak_bytes", "Redis memory peak in bytes"),
             ),
+            redis_maxmemory: reg(
+                &r,
+                g(
+                    "redis_maxmemory_bytes",
+                    "Redis maxmemory in bytes (on a cluster the primaries' sum); 0 when Redis has no limit",
+                ),
+            ),
             redis_fragmentation: reg(
                 &r,
                 Gauge::new(
@@ -451,6 +470,49 @@ impl Metrics {
             latency.observe(seconds);
             count.inc();
         });
+    }
+
+    /// Export at zero every series whose labels the configuration names, so
+    /// a fresh gateway's `/metrics` has what dashboards and alerts query (an
+    /// absent series is no data, not 0: Prometheus's own guidance). Each
+    /// generation calls it; the series of a name a reload dropped stay, as
+    /// a counted series does.
+    pub fn seed(&self, known: &Known) {
+        for (family, values) in [
+            (&self.l1, &["hit", "stale", "miss"][..]),
+            (&self.shed, &["connection", "request", "memory"]),
+            (&self.plugin_reloads, &["applied", "refused"]),
+            (&self.breaker_transitions, &["closed", "open", "half-open"]),
+        ] {
+            for value in values {
+                family.with_label_values(&[value]);
+            }
+        }
+        for policy in &known.ratelimits {
+            for result in ["allowed", "limited", "fail_open", "fail_closed"] {
+                self.ratelimit.with_label_values(&[policy, result]);
+            }
+        }
+        for script in &known.scripts {
+            self.script_calls.with_label_values(&[script]);
+        }
+        for (domain, streams) in &known.domains {
+            let routes = ["cache", "mget", "mset", "events"];
+            let routes = routes.iter().chain(streams.then_some(&"streams"));
+            for route in routes {
+                self.requests.with_label_values(&[route, domain, "200"]);
+                for client in &known.clients {
+                    (self.client_requests).with_label_values(&[client, route, domain, "200"]);
+                }
+            }
+        }
+        for client in &known.clients {
+            self.write_bytes.with_label_values(&[client]);
+            self.long_polls.with_label_values(&[client]);
+            for quota in ["write_bytes", "long_polls"] {
+                self.quota_refused.with_label_values(&[client, quota]);
+            }
+        }
     }
 
     /// The Prometheus text exposition of everything.

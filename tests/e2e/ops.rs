@@ -187,20 +187,37 @@ fn dashboard_queries() -> Vec<String> {
     out
 }
 
+/// Two domains (one with a near cache, one on the misbehaving fixture)
+/// and a rate limit, one request in flight at most.
+const EXTRA: &str = "\n[domains.near]\nplugin = \"fixed-ttl\"\nnear_cache_ms = 60000\n\
+                     \n[domains.odd]\nplugin = \"misbehave\"\n\
+                     \n[ratelimits.t]\ncapacity = 10\nrefill_per_s = 1\n";
+
+fn ops_config(redis: &Redis, plugins: &Path) -> String {
+    config_in(redis, plugins, EXTRA).replacen("[server]\n", "[server]\nmax_in_flight = 1\n", 1)
+}
+
+/// The metric names an exposition has.
+fn exported(exposition: &str) -> BTreeSet<String> {
+    let mut exported = BTreeSet::new();
+    for line in exposition.lines() {
+        let name = match line.strip_prefix("# TYPE ") {
+            Some(rest) => rest.split(' ').next(),
+            None if line.starts_with('#') => None,
+            None => line.split(['{', ' ']).next(),
+        };
+        exported.extend(name.map(str::to_owned));
+    }
+    exported
+}
+
 /// A gateway whose every metric family has a child: a near-cache hit, a
 /// rate-limit decision, an invalid plan, a shed request, an applied and a
 /// refused reload, the breaker opened.
 async fn touched_gateway() -> String {
     let mut redis = Redis::start();
     let plugins = own_plugins_dir(&["misbehave"]);
-    let extra = "\n[domains.near]\nplugin = \"fixed-ttl\"\nnear_cache_ms = 60000\n\
-                 \n[domains.odd]\nplugin = \"misbehave\"\n\
-                 \n[ratelimits.t]\ncapacity = 10\nrefill_per_s = 1\n";
-    let text = config_in(&redis, plugins.path(), extra).replacen(
-        "[server]\n",
-        "[server]\nmax_in_flight = 1\n",
-        1,
-    );
+    let text = ops_config(&redis, plugins.path());
     let gw = Gateway::start(&text);
     let client = reqwest::Client::new();
     let url = |p: &str| gw.url(p);
@@ -328,26 +345,51 @@ async fn the_dashboard_and_alerts_query_only_metrics_the_gateway_exports() {
         assert!(wanted.contains(sure), "no {sure} among {wanted:?}");
     }
 
-    let exposition = touched_gateway().await;
-    let mut exported = BTreeSet::new();
-    for line in exposition.lines() {
-        let name = match line.strip_prefix("# TYPE ") {
-            Some(rest) => rest.split(' ').next(),
-            None if line.starts_with('#') => None,
-            None => line.split(['{', ' ']).next(),
-        };
-        exported.extend(name.map(str::to_owned));
-    }
     // Exported only by a gateway on a Redis Cluster (a series per primary):
     // `cluster.rs` checks them on one.
     const CLUSTER_ONLY: [&str; 1] = ["sluice_breaker_node_state"];
-    let missing: Vec<_> = wanted
-        .difference(&exported)
-        .filter(|m| !CLUSTER_ONLY.contains(&m.as_str()))
-        .collect();
+    let missing = |exposition: &str| -> Vec<String> {
+        let exported = exported(exposition);
+        (wanted.difference(&exported))
+            .filter(|m| !CLUSTER_ONLY.contains(&m.as_str()))
+            .cloned()
+            .collect()
+    };
+
+    // A fresh gateway, asked for nothing yet: every series the config
+    // names is there, at zero.
+    let redis = Redis::start();
+    let plugins = own_plugins_dir(&["misbehave"]);
+    let fresh = Gateway::start(&ops_config(&redis, plugins.path()));
+    let exposition = reqwest::get(fresh.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let none = missing(&exposition);
     assert!(
-        missing.is_empty(),
-        "queried but not exported: {missing:?}\n{exposition}"
+        none.is_empty(),
+        "a fresh gateway lacks {none:?}\n{exposition}"
+    );
+    for zero in [
+        "sluice_http_request_duration_seconds_count{domain=\"near\",route=\"cache\",status=\"200\"} 0",
+        "sluice_plugin_invalid_plans_total{plugin=\"misbehave\"} 0",
+        "sluice_plugin_calls_total{plugin=\"fixed-ttl\",result=\"trap\"} 0",
+        "sluice_ratelimit_total{policy=\"t\",result=\"limited\"} 0",
+        "sluice_reloads_total{result=\"refused\"} 0",
+        "sluice_l1_total{result=\"stale\"} 0",
+        "redis_maxmemory_bytes ",
+    ] {
+        assert!(exposition.contains(zero), "no {zero:?} in\n{exposition}");
+    }
+    drop((fresh, redis));
+
+    let exposition = touched_gateway().await;
+    let none = missing(&exposition);
+    assert!(
+        none.is_empty(),
+        "queried but not exported: {none:?}\n{exposition}"
     );
 
     if !have_promtool() {

@@ -362,6 +362,13 @@ async fn four_clients_hammering_a_bucket_are_admitted_exactly_its_capacity() {
 #[tokio::test]
 async fn metrics_carry_redis_info_and_the_gateways_own_families() {
     let redis = Redis::start();
+    // Redis's own limit, which the alerts divide by.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("64mb")
+        .query(&mut redis.conn())
+        .unwrap();
     let fast_info = format!("{RATELIMIT}\n[metrics]\ninfo_interval_ms = 200\n");
     let gw = Gateway::start(&config(&redis, &fast_info));
     let client = reqwest::Client::new();
@@ -391,10 +398,15 @@ async fn metrics_carry_redis_info_and_the_gateways_own_families() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(used > 100_000.0, "redis_memory_used_bytes {used}");
+    assert_eq!(
+        metric(&gw, "redis_maxmemory_bytes").await,
+        64.0 * 1024.0 * 1024.0
+    );
     let text = support::scrape(&gw).await;
     for family in [
         "redis_memory_used_bytes",
         "redis_memory_peak_bytes",
+        "redis_maxmemory_bytes",
         "redis_memory_fragmentation_ratio",
         "redis_keyspace_hits_total",
         "redis_keyspace_misses_total",

@@ -465,6 +465,10 @@ impl Plugin {
                 .plugin_calls
                 .with_label_values(&[&compiled.name, o.label()])
         });
+        // At zero from the start, as every series the config names.
+        METRICS
+            .plugin_invalid_plans
+            .with_label_values(&[&compiled.name]);
         let plugin = Plugin {
             compiled,
             limits,

@@ -14,6 +14,8 @@ use std::time::Duration;
 struct Info {
     used: Option<i64>,
     peak: Option<i64>,
+    /// `maxmemory`: 0 when Redis has no limit.
+    max: Option<i64>,
     fragmentation: Option<f64>,
     clients: Option<i64>,
     /// Cumulative: keyspace hits, misses, evicted keys.
@@ -29,6 +31,7 @@ fn parse(text: &str) -> Info {
         match k {
             "used_memory" => info.used = v.parse().ok(),
             "used_memory_peak" => info.peak = v.parse().ok(),
+            "maxmemory" => info.max = v.parse().ok(),
             "mem_fragmentation_ratio" => info.fragmentation = v.parse().ok(),
             "connected_clients" => info.clients = v.parse().ok(),
             "keyspace_hits" => info.counts[0] = v.parse().ok(),
@@ -62,11 +65,22 @@ pub async fn poll(store: Store, every: Duration) {
     }
 }
 
+/// The memory Redis may hold: the sum of every primary's `maxmemory`, or 0
+/// (no limit) when one of them has none, as alerts read "of maxmemory".
+fn max_memory(nodes: &[(String, Info)]) -> i64 {
+    let limits: Option<Vec<i64>> = nodes
+        .iter()
+        .map(|(_, i)| i.max.filter(|&m| m > 0))
+        .collect();
+    limits.map_or(0, |l| l.iter().sum())
+}
+
 /// Set the metrics from one poll's replies.
 fn record(nodes: &[(String, Info)], last: &mut HashMap<String, [u64; 3]>) {
     let sum = |f: fn(&Info) -> Option<i64>| nodes.iter().filter_map(|(_, i)| f(i)).sum::<i64>();
     METRICS.redis_memory_used.set(sum(|i| i.used));
     METRICS.redis_memory_peak.set(sum(|i| i.peak));
+    METRICS.redis_maxmemory.set(max_memory(nodes));
     METRICS.redis_connected_clients.set(sum(|i| i.clients));
     let worst = nodes
         .iter()
@@ -137,17 +151,36 @@ mod tests {
 
     #[test]
     fn an_info_reply_is_read_field_by_field() {
-        let text = "# Memory\r\nused_memory:1024\r\nused_memory_peak:2048\r\nmem_fragmentation_ratio:1.25\r\n# Clients\r\nconnected_clients:7\r\n# Stats\r\nkeyspace_hits:10\r\nkeyspace_misses:3\r\nevicted_keys:0\r\nother:x\r\n";
+        let text = "# Memory\r\nused_memory:1024\r\nused_memory_peak:2048\r\nmaxmemory:4096\r\nmem_fragmentation_ratio:1.25\r\n# Clients\r\nconnected_clients:7\r\n# Stats\r\nkeyspace_hits:10\r\nkeyspace_misses:3\r\nevicted_keys:0\r\nother:x\r\n";
         assert_eq!(
             parse(text),
             Info {
                 used: Some(1024),
                 peak: Some(2048),
+                max: Some(4096),
                 fragmentation: Some(1.25),
                 clients: Some(7),
                 counts: [Some(10), Some(3), Some(0)],
             }
         );
         assert_eq!(parse("garbage"), Info::default());
+    }
+
+    #[test]
+    fn maxmemory_is_the_primaries_sum_or_none_when_one_has_no_limit() {
+        let node = |max| {
+            let info = Info {
+                max: Some(max),
+                ..Info::default()
+            };
+            (String::new(), info)
+        };
+        assert_eq!(max_memory(&[node(100), node(50)]), 150);
+        assert_eq!(max_memory(&[node(100), node(0)]), 0, "one unbounded");
+        assert_eq!(
+            max_memory(&[node(100), (String::new(), Info::default())]),
+            0
+        );
+        assert_eq!(max_memory(&[]), 0);
     }
 }

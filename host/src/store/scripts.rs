@@ -118,6 +118,11 @@ impl Scripts {
         );
     }
 
+    /// Every script's name, the host's own included.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
     /// Any script, the host's own included.
     pub fn get(&self, name: &str) -> Option<&Arc<Script>> {
         self.by_name.get(name)
