@@ -262,7 +262,8 @@ impl Live {
 
     /// Watch the config file and the plugins folder; reload, debounced, when
     /// either changes. The folders are watched, not the files: an editor's
-    /// rename-and-replace or a symlink swap replaces the file itself. Only
+    /// rename-and-replace or a symlink swap replaces the file itself, and a
+    /// Kubernetes volume swaps its `..data` link ([`swapped_volume`]). Only
     /// events that can change what a reload reads count ([`is_change`]):
     /// a reload reads every plugin file, so reacting to reads would reload
     /// forever.
@@ -290,14 +291,23 @@ impl Live {
             .flatten()
             .map(|p| absolute(p))
             .collect();
+        let mut dirs = vec![config_dir, plugins_dir.clone()];
+        dirs.extend(
+            tls_files
+                .iter()
+                .filter_map(|f| f.parent().map(Path::to_owned)),
+        );
+        dirs.sort();
+        dirs.dedup();
         let relevant = {
-            let (config_file, plugins_dir) = (config_file.clone(), plugins_dir.clone());
+            let (config_file, watched) = (config_file.clone(), dirs.clone());
             let tls_files = tls_files.clone();
             move |p: &Path| {
                 p == config_file
                     || tls_files.iter().any(|f| f == p)
                     || (p.parent() == Some(&plugins_dir)
                         && p.extension().is_some_and(|e| e == "wasm"))
+                    || swapped_volume(p, &watched)
             }
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -310,14 +320,6 @@ impl Live {
                     let _ = tx.send(());
                 }
             })?;
-        let mut dirs = vec![config_dir, plugins_dir];
-        dirs.extend(
-            tls_files
-                .iter()
-                .filter_map(|f| f.parent().map(Path::to_owned)),
-        );
-        dirs.sort();
-        dirs.dedup();
         for dir in &dirs {
             watcher.watch(dir, RecursiveMode::NonRecursive)?;
         }
@@ -412,6 +414,16 @@ fn is_change(kind: &EventKind) -> bool {
     }
 }
 
+/// Whether `p` is the `..data` link of a watched folder: Kubernetes updates
+/// a ConfigMap or Secret volume by writing a new timestamped folder and
+/// renaming a `..data` symlink to it, and every file of the volume is a
+/// link through `..data` — the files themselves never change, so only this
+/// rename says that they did (the kubelet's atomic writer).
+fn swapped_volume(p: &Path, watched: &[PathBuf]) -> bool {
+    p.file_name().is_some_and(|n| n == "..data")
+        && p.parent().is_some_and(|d| watched.iter().any(|w| w == d))
+}
+
 /// The config file's text, if it is the one `gateway` was built from (it
 /// may have changed while the first generation loaded).
 fn config_text_of(path: &Path, gateway: &Gateway) -> Option<String> {
@@ -448,6 +460,22 @@ fn absolute(p: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use notify::event::{CreateKind, DataChange, RemoveKind, RenameMode};
+
+    #[test]
+    fn a_kubernetes_volume_swap_counts_in_a_watched_folder_only() {
+        let watched = [PathBuf::from("/etc/sluice"), PathBuf::from("/plugins")];
+        assert!(swapped_volume(Path::new("/etc/sluice/..data"), &watched));
+        assert!(swapped_volume(Path::new("/plugins/..data"), &watched));
+        assert!(!swapped_volume(
+            Path::new("/etc/sluice/..data_tmp"),
+            &watched
+        ));
+        assert!(!swapped_volume(
+            Path::new("/etc/sluice/..2026_12_02_20_10_00.1"),
+            &watched
+        ));
+        assert!(!swapped_volume(Path::new("/elsewhere/..data"), &watched));
+    }
 
     #[test]
     fn only_events_that_can_change_bytes_trigger_a_reload() {

@@ -135,6 +135,106 @@ async fn python_and_typescript_policies_replaced_under_load_fail_no_request() {
     );
 }
 
+/// A Kubernetes ConfigMap volume, updated as the kubelet's atomic writer
+/// does: the files go into a new timestamped folder, a `..data_tmp`
+/// symlink to it is renamed over `..data`, each file is a symlink through
+/// `..data`, and the old folder is removed. The files a reader opens never
+/// change; only `..data` does.
+struct ConfigMapVolume {
+    dir: tempfile::TempDir,
+    generation: u32,
+}
+
+impl ConfigMapVolume {
+    fn new() -> ConfigMapVolume {
+        ConfigMapVolume {
+            dir: tempfile::tempdir().unwrap(),
+            generation: 0,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Project `files` (name, bytes) as the volume's whole content.
+    fn project(&mut self, files: &[(&str, Vec<u8>)]) {
+        let root = self.dir.path();
+        let old = std::fs::read_link(root.join("..data")).ok();
+        self.generation += 1;
+        let stamp = format!("..2026_12_02_20_00_00.{:09}", self.generation);
+        std::fs::create_dir(root.join(&stamp)).unwrap();
+        for (name, bytes) in files {
+            std::fs::write(root.join(&stamp).join(name), bytes).unwrap();
+        }
+        std::os::unix::fs::symlink(&stamp, root.join("..data_tmp")).unwrap();
+        std::fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+        for (name, _) in files {
+            let link = root.join(name);
+            if std::fs::symlink_metadata(&link).is_err() {
+                std::os::unix::fs::symlink(Path::new("..data").join(name), &link).unwrap();
+            }
+        }
+        if let Some(old) = old {
+            std::fs::remove_dir_all(root.join(old)).unwrap();
+        }
+    }
+}
+
+/// The config and the plugins each in a ConfigMap-style volume, updated the
+/// kubelet's way under load: each swap is one reload, no request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_volume_swap_reloads_once_under_load() {
+    let redis = Redis::start();
+    let wasm = |name: &str| std::fs::read(plugins_dir().join(format!("{name}.wasm"))).unwrap();
+    let mut plugins = ConfigMapVolume::new();
+    plugins.project(&[
+        ("fixed-ttl.wasm", wasm("fixed-ttl")),
+        ("swap.wasm", wasm("fixed-ttl")),
+    ]);
+    let text = config_in(&redis, plugins.path(), SWAP);
+    let mut config = ConfigMapVolume::new();
+    config.project(&[("sluice.toml", text.clone().into_bytes())]);
+    let gw = Arc::new(Gateway::start_at(&config.path().join("sluice.toml")));
+    let client = reqwest::Client::new();
+    assert!(live_ttl(&client, &gw, &redis).await > 50_000);
+    let load = Load::start(&gw, &client);
+    load.serving().await;
+
+    // The config: the swap domain's TTL doubles.
+    let longer = text.replace(
+        "plugin = \"swap\"\nttl_s = 60",
+        "plugin = \"swap\"\nttl_s = 120",
+    );
+    assert_ne!(longer, text);
+    config.project(&[("sluice.toml", longer.into_bytes())]);
+    eventually(
+        "the new config to go live",
+        Duration::from_secs(20),
+        async || live_ttl(&client, &gw, &redis).await > 100_000,
+    )
+    .await;
+    assert_eq!(reloads(&gw).await, (1.0, 0.0));
+
+    // A plugin: adaptive-ttl gives a key nobody reads half the TTL.
+    plugins.project(&[
+        ("fixed-ttl.wasm", wasm("fixed-ttl")),
+        ("swap.wasm", wasm("adaptive-ttl")),
+    ]);
+    eventually(
+        "the new plugin to go live",
+        Duration::from_secs(20),
+        async || live_ttl(&client, &gw, &redis).await < 70_000,
+    )
+    .await;
+    // A reload of the same burst again cannot be awaited: a second is many
+    // debounces.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(reloads(&gw).await, (2.0, 0.0), "one reload per swap");
+    let (ok, failed) = load.stop().await;
+    println!("{ok} request pairs ok, {failed} failed");
+}
+
 /// Eight clients writing and reading back their own keys until stopped.
 struct Load {
     stop: Arc<AtomicBool>,

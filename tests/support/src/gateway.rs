@@ -61,6 +61,7 @@ pub fn gateway_bin() -> PathBuf {
 pub struct Gateway {
     child: Child,
     dir: TempDir,
+    config: PathBuf,
     /// `http://127.0.0.1:PORT`
     pub base: String,
     /// Everything it printed on stdout so far.
@@ -78,11 +79,23 @@ impl Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("sluice.toml");
         std::fs::write(&config_path, config).expect("write config");
+        Gateway::spawn(dir, &config_path, env)
+    }
+
+    /// Start the gateway on a config file the test laid out itself (a
+    /// symlink into a Kubernetes-style volume, say); its log goes to a
+    /// folder of its own.
+    pub fn start_at(config_path: &Path) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Gateway::spawn(dir, config_path, &[])
+    }
+
+    fn spawn(dir: TempDir, config_path: &Path, env: &[(&str, &str)]) -> Gateway {
         let log = std::fs::File::create(dir.path().join("gateway.log")).expect("log file");
         let mut child = Command::new(gateway_bin())
             .arg("serve")
             .arg("--config")
-            .arg(&config_path)
+            .arg(config_path)
             .env("RUST_LOG", "info")
             .env_remove("RUST_BACKTRACE")
             .env_remove("SLUICE_ADMIN_TOKEN")
@@ -117,6 +130,7 @@ impl Gateway {
         Gateway {
             child,
             dir,
+            config: config_path.to_owned(),
             base,
             stdout: printed,
         }
@@ -136,7 +150,7 @@ impl Gateway {
 
     /// The config file it serves; rewrite it to test reloads.
     pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("sluice.toml")
+        self.config.clone()
     }
 
     /// Send the process a signal (e.g. "HUP").
