@@ -99,6 +99,11 @@ impl Redis {
         });
     }
 
+    /// Its data folder (`--dir`): a `dump.rdb` here is loaded at start.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("redis.sock")
     }
