@@ -123,13 +123,29 @@ $(SCHEMATHESIS):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet 'schemathesis>=4,<5'
 
+## kubernetes-validate (PyPI; its Kubernetes schemas ship inside it, so it
+## validates offline) in a virtualenv of its own under var/, installed only when
+## missing, python3-venv as for schemathesis. Pinned: the validator and what
+## deploy/kubernetes/*.py import from its venv.
+KUBE_VENV := var/kube-venv
+KUBERNETES_VALIDATE := $(KUBE_VENV)/bin/kubernetes-validate
+$(KUBERNETES_VALIDATE):
+	@python3 -c 'import venv, ensurepip' 2>/dev/null || { $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv; }
+	python3 -m venv $(KUBE_VENV)
+	$(KUBE_VENV)/bin/pip install --quiet 'kubernetes-validate==1.37.0' 'jsonschema==4.26.0' 'PyYAML==6.0.4'
+
 ## The operations files: the compose file parses (docker-compose 1.29 too), the
-## alert rules load and their unit tests pass.
+## alert rules load and their unit tests pass, the Kubernetes manifests are valid
+## (offline; deploy/kubernetes/check.py says what is checked) and their
+## PrometheusRule holds exactly alerts.yml's groups.
 ops-check: APT_NEEDS += $(OPS_APT_NEEDS)
-ops-check: deps
+ops-check: deps $(KUBERNETES_VALIDATE)
 	docker-compose -f docker/compose.yaml config -q
 	promtool check rules docker/prometheus/alerts.yml
 	promtool test rules docker/prometheus/alerts.test.yml
+	$(KUBE_VENV)/bin/python deploy/kubernetes/gen-rules.py --check
+	$(KUBE_VENV)/bin/python deploy/kubernetes/check.py
 
 ## The chaos suite, long form (`make test` runs its short form): Redis killed
 ## and paused under load, SCRIPT FLUSH under rate-limit load, durability with
