@@ -15,6 +15,7 @@ docs/benchmarks.md figure; it writes nothing.
 """
 
 import json
+import http.server
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -31,6 +33,7 @@ SCRIPTS = ROOT / "bench" / "wrk"
 REDIS_PORT, WEBDIS_PORT, GATEWAY_PORT, CEILING_PORT = 16379, 17379, 18080, 18081
 # The door: the same gateway and ceiling over HTTPS (one certificate, made by the ceiling).
 GATEWAY_TLS_PORT, CEILING_TLS_PORT = 18082, 18083
+TRACED_PORT, TRACE_SINK_PORT = 18084, 18085
 # The fixed-rate rows: h2load --h1, this many connections at this rate each (20k req/s).
 RATE_CONNECTIONS, RATE_PER_CONNECTION = 50, 400
 # The cluster row: 3 primaries and 3 replicas, and a gateway of its own on them.
@@ -156,6 +159,43 @@ def language_reloads():
     return "\n".join(lines)
 
 
+def trace_rows(work, procs, gateway, gw):
+    """The hot GET and the miss-path GET on the bench gateway (traces off)
+    and on a second one exporting every request's spans (sample_ratio 1.0)
+    to an OTLP sink that answers 200 to everything, alternating runs."""
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    sink = http.server.ThreadingHTTPServer(("127.0.0.1", TRACE_SINK_PORT), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    extra = f'\n[tracing]\notlp_endpoint = "http://127.0.0.1:{TRACE_SINK_PORT}"\nsample_ratio = 1.0\n'
+    traced = start_gateway(work, "sluice-traced.toml", REDIS_PORT, TRACED_PORT, extra=extra)
+    procs.append(traced)
+    tgw = f"http://127.0.0.1:{TRACED_PORT}"
+    wait_http(tgw + "/healthz")
+    rows = []
+    try:
+        for name, path, script in [("hot GET (near cache)", "/v1/cache/hot/k", "get10.lua"),
+                                   ("miss-path GET (Redis)", "/v1/cache/cache/k", "get1000.lua")]:
+            off, on = [], []
+            for _ in range(REPEATS):
+                off.append(wrk(gw + path, script, gateway.pid))
+                on.append(wrk(tgw + path, script, traced.pid))
+            rows.append((name, sorted(off)[len(off) // 2], sorted(on)[len(on) // 2]))
+            print(f"traces {name:<24} off {rows[-1][1][0]:>9.0f}/s on {rows[-1][2][0]:>9.0f}/s", flush=True)
+    finally:
+        sink.shutdown()
+    return rows
+
+
 def start_cluster(work, procs):
     """A local Redis Cluster (3 primaries, 3 replicas) and a gateway on it;
     returns the gateway's process once every node is ok and it answers."""
@@ -205,7 +245,7 @@ def wait_port(port, within=30):
     sys.exit(f"nothing listens on {port} after {within}s")
 
 
-def start_gateway(work, name, redis_port, port, redis_extra="", tls=None):
+def start_gateway(work, name, redis_port, port, redis_extra="", tls=None, extra=""):
     """The release gateway with bench/sluice-bench.toml on the Redis at
     `redis_port`; over HTTPS with `tls` = (cert, key)."""
     config = (ROOT / "bench" / "sluice-bench.toml").read_text()
@@ -214,6 +254,7 @@ def start_gateway(work, name, redis_port, port, redis_extra="", tls=None):
     config = config.replace("[redis]\n", f"[redis]\n{redis_extra}", 1)
     if tls:
         config += f'\n[server.tls]\ncert_file = "{tls[0]}"\nkey_file = "{tls[1]}"\n'
+    config += extra
 
     (work / name).write_text(config)
     return subprocess.Popen(
@@ -334,6 +375,7 @@ def main():
                          value, work)
         if CHECK:
             sys.exit(check(results))
+        traces = trace_rows(work, procs, gateway, gw)
         # The same gateway build on a Redis Cluster: one gateway, 3 primaries.
         REDIS_PID = None
         cgw_proc = start_cluster(work, procs)
@@ -365,7 +407,7 @@ def main():
         plugins = (plugins.split("\n\n", 1) + [""])[:2]
         plugins.append(language_reloads())
         versions["h2load"] = sh("h2load", "--version").split()[1]
-        write_report(results, ceiling_run, floor, rss, versions, claims, plugins, cluster, door)
+        write_report(results, ceiling_run, floor, rss, versions, claims, plugins, cluster, door, traces)
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)
@@ -445,7 +487,7 @@ def check(results):
     return 0
 
 
-def write_report(results, ceiling, floor, rss, versions, claims, plugins, cluster, door):
+def write_report(results, ceiling, floor, rss, versions, claims, plugins, cluster, door, traces):
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), "unknown CPU")
     lines = [
@@ -539,6 +581,18 @@ def write_report(results, ceiling, floor, rss, versions, claims, plugins, cluste
         "| claim | measured | verdict |",
         "| --- | --- | --- |",
         *[f"| {c} | {m} | {v} |" for c, m, v in claims],
+        "",
+        "## Traces",
+        "",
+        "The bench gateway (traces off: `[tracing]` unset) beside a second one exporting every",
+        "request's spans (`otlp_endpoint` set, `sample_ratio = 1.0`) to an OTLP/HTTP sink on",
+        "loopback that answers 200, alternating runs, median of them; CPU is the gateway's, the",
+        "export thread's included. Off, a request checks one flag; the rows above are that build.",
+        "",
+        "| row | off req/s | on req/s | on/off | CPU µs/req off | on |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *[f"| {n} | {off[0]:,.0f} | {on[0]:,.0f} | {on[0] / off[0]:.2f}× | {off[3]:.1f} | {on[3]:.1f} |"
+          for n, off, on in traces],
         "",
         "## The plugin decision",
         "",

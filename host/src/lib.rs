@@ -56,8 +56,12 @@
 //! - [`secret`]: the admin token and the Redis URL's password, which no
 //!   `Debug`, `Display`, log line or answer ever shows.
 //! - [`error`]: every request error and its HTTP status, in one place.
-//! - [`telemetry`]: logging set-up (text or JSON lines) and the Prometheus
+//! - [`telemetry`]: logging set-up (text or JSON lines; a line written
+//!   inside a traced request carries its `trace_id`) and the Prometheus
 //!   metrics.
+//! - [`traces`]: W3C trace context in, OpenTelemetry spans out (OTLP/HTTP):
+//!   the request's span, its policy call's and each Redis round trip's, a
+//!   bounded queue and the exporter's thread; one flag when off.
 //! - [`cli`]: `serve`, `check-config`, `hash-key`, `plugin check`, `plugin new`;
 //!   `main.rs` only calls it.
 // The request future nests deeply (hyper → routes → flow → store → the
@@ -81,6 +85,7 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod traces;
 
 /// The layout held to the docs and to itself (tests only).
 #[cfg(test)]

@@ -385,6 +385,9 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
     if old.server.http2 != new.server.http2 {
         needs_restart.push("server.http2".into());
     }
+    if old.tracing != new.tracing {
+        needs_restart.push("tracing (the span exporter starts with the process)".into());
+    }
     if old.scripts.dir != new.scripts.dir {
         needs_restart.push("scripts.dir".into());
     }
@@ -460,6 +463,23 @@ fn absolute(p: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use notify::event::{CreateKind, DataChange, RemoveKind, RenameMode};
+
+    #[test]
+    fn a_change_of_tracing_needs_a_restart() {
+        let parse = |extra: &str| {
+            let text = format!("[plugins]\ndir = \"p\"\n{extra}");
+            Config::parse(&text, Path::new("conf/sluice.toml")).unwrap()
+        };
+        let off = parse("");
+        let on = parse("[tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\n");
+        let rarer =
+            parse("[tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\nsample_ratio = 0.5\n");
+        assert!(needs_restart(&off, &off).is_empty());
+        for (a, b) in [(&off, &on), (&on, &off), (&on, &rarer)] {
+            let said = needs_restart(a, b);
+            assert!(said.iter().any(|s| s.starts_with("tracing")), "{said:?}");
+        }
+    }
 
     #[test]
     fn a_kubernetes_volume_swap_counts_in_a_watched_folder_only() {

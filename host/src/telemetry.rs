@@ -10,6 +10,9 @@ use prometheus::{
 use std::io::IsTerminal;
 use std::sync::LazyLock;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 
 /// How log lines are written on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -40,18 +43,64 @@ pub fn init(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
+        LogFormat::Text => {
+            let ansi = std::io::stderr().is_terminal();
+            let lines = tracing_subscriber::fmt::format().with_ansi(ansi);
+            builder
+                .with_ansi(ansi)
+                .event_format(WithTraceId(lines, false))
+                .try_init()
+        }
         // Fields at the top level, no span lists: a collector reads
         // `event` and `outcome` without knowing tracing's nesting.
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Json => {
+            let lines = tracing_subscriber::fmt::format()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false);
+            builder
+                .json()
+                .event_format(WithTraceId(lines, true))
+                .try_init()
+        }
     };
+}
+
+/// A line format that adds `trace_id` to the lines written while a traced
+/// request is served on the thread (`.1`: the lines are JSON objects). A
+/// line outside a request, or with traces off, is the format's own.
+struct WithTraceId<F>(F, bool);
+
+impl<S, N, F> FormatEvent<S, N> for WithTraceId<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Some(trace_id) = crate::traces::current_trace_id() else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        writer.write_str(&with_trace_id(&line, &trace_id, self.1))
+    }
+}
+
+/// `line` (one formatted log line, its newline included) with `trace_id`:
+/// a last field of a JSON object, or a last `trace_id=…` of a text line.
+fn with_trace_id(line: &str, trace_id: &str, json: bool) -> String {
+    let body = line.strip_suffix('\n').unwrap_or(line);
+    match (json, body.strip_suffix('}')) {
+        (true, Some(open)) => format!("{open},\"trace_id\":\"{trace_id}\"}}\n"),
+        _ => format!("{body} trace_id={trace_id}\n"),
+    }
 }
 
 /// The process's metrics.
@@ -85,6 +134,7 @@ pub struct Metrics {
     pub plugin_calls: IntCounterVec,
     pub plugin_invalid_plans: IntCounterVec,
     pub plugin_reloads: IntCounterVec,
+    pub trace_spans_dropped: IntCounterVec,
     pub redis_memory_used: IntGauge,
     pub redis_memory_peak: IntGauge,
     pub redis_maxmemory: IntGauge,
@@ -358,6 +408,14 @@ impl Metrics {
                     &["result"],
                 ),
             ),
+            trace_spans_dropped: reg(
+                &r,
+                cv(
+                    "sluice_trace_spans_dropped_total",
+                    "Finished spans not delivered to the OTLP collector: reason=queue_full (the export queue held its bound), export_failed (the collector refused or did not answer)",
+                    &["reason"],
+                ),
+            ),
             redis_memory_used: reg(
                 &r,
                 g("redis_memory_used_bytes", "Redis memory used in bytes"),
@@ -483,6 +541,7 @@ impl Metrics {
             (&self.shed, &["connection", "request", "memory"]),
             (&self.plugin_reloads, &["applied", "refused"]),
             (&self.breaker_transitions, &["closed", "open", "half-open"]),
+            (&self.trace_spans_dropped, &["queue_full", "export_failed"]),
         ] {
             for value in values {
                 family.with_label_values(&[value]);
@@ -529,4 +588,25 @@ pub fn mirror(counter: &IntCounter, last: &mut u64, now: u64) {
     let delta = if now >= *last { now - *last } else { now };
     counter.inc_by(delta);
     *last = now;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_traced_line_ends_with_its_trace_id_in_either_format() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let json = "{\"level\":\"WARN\",\"message\":\"x\"}\n";
+        let line = super::with_trace_id(json, id, true);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (v["trace_id"].as_str(), v["message"].as_str()),
+            (Some(id), Some("x"))
+        );
+        assert!(line.ends_with("}\n"));
+        let text = "2026-01-01T00:00:00Z  WARN sluice::server: request failed status=500\n";
+        assert_eq!(
+            super::with_trace_id(text, id, false),
+            format!("{} trace_id={id}\n", text.trim_end())
+        );
+    }
 }

@@ -345,6 +345,10 @@ async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Resu
         tracing::warn!("{warning}");
     }
     let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("WebAssembly runtime: {e:#}"))?;
+    // Read at start only: a reload that changes [tracing] says it needs a restart.
+    let dropped = crate::telemetry::METRICS.trace_spans_dropped.clone();
+    crate::traces::start(&config.tracing, dropped)
+        .map_err(|e| anyhow::anyhow!("cannot start exporting traces: {e:#}"))?;
     let gateway = Gateway::new(config, &runtime)?;
     if gateway.clients().is_open() {
         tracing::warn!(
@@ -374,6 +378,9 @@ async fn serve(config_path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Resu
     println!("sluice listening on {scheme}://{local}");
     let _ = std::io::stdout().flush();
     crate::server::run(listeners, live, shutdown_signal()).await;
+    // The spans of the last requests, within a deadline (off a runtime
+    // thread: sending them waits).
+    let _ = tokio::task::spawn_blocking(crate::traces::shutdown).await;
     Ok(())
 }
 

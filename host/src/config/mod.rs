@@ -16,6 +16,7 @@ mod redis;
 mod server;
 #[cfg(test)]
 pub(crate) mod testing;
+mod tracing;
 
 #[cfg(test)]
 pub(crate) use self::redis::url_refusal;
@@ -28,6 +29,7 @@ pub use near_cache::NearCacheConfig;
 pub use plugins::{PluginsConfig, ScriptsConfig};
 pub use ratelimits::{RateLimitConfig, WhenUnavailable};
 pub use server::{Http2Config, ServerConfig, ServerTls};
+pub use tracing::TracingConfig;
 
 use crate::secret::redact_urls;
 use lines::{Checker, Lines};
@@ -53,6 +55,9 @@ pub struct Config {
     pub scripts: ScriptsConfig,
     #[serde(default)]
     pub near_cache: NearCacheConfig,
+    /// Request traces to an OpenTelemetry collector (off by default).
+    #[serde(default)]
+    pub tracing: TracingConfig,
     /// Token-bucket policies for `/v1/ratelimit/{policy}/{subject}`.
     #[serde(default)]
     pub ratelimits: BTreeMap<Spanned<String>, RateLimitConfig>,
@@ -139,6 +144,7 @@ impl Config {
         self.redis.check(&file.at("redis"))?;
         self.server.check(&file.at("server"))?;
         self.breaker.check(&file.at("breaker"))?;
+        self.tracing.check(&file.at("tracing"))?;
         if self.plugins.max_instance_memory_mb == 0 {
             return Err(file
                 .at("plugins")

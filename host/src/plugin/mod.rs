@@ -317,7 +317,8 @@ pub struct Planner<'p> {
 impl Planner<'_> {
     /// Ask the policy what to do. A trap or timeout fails this call only.
     pub fn plan(&mut self, req: &Request) -> Result<Decision, PluginError> {
-        let answer = self.plugin.call_with(&mut self.held, 1, |inst| {
+        let mut span = crate::traces::policy(self.plugin.name(), "plan", 1);
+        let answer = self.plugin.call_with(&mut self.held, 1, &mut span, |inst| {
             let store = &mut inst.store;
             match &inst.policy {
                 Exports::Now(p) => p.call_plan(store, req),
@@ -327,7 +328,9 @@ impl Planner<'_> {
                     .map_err(older::error)),
             }
         });
-        self.plugin.answer(answer?)
+        let answer = self.plugin.answer(answer?);
+        outcome(&mut span, &answer);
+        answer
     }
 
     /// The second round of a read: the plan that writes, given what the
@@ -337,7 +340,8 @@ impl Planner<'_> {
         req: &Request,
         replies: &[Option<Vec<u8>>],
     ) -> Result<Plan, PluginError> {
-        let answer = self.plugin.call_with(&mut self.held, 1, |inst| {
+        let mut span = crate::traces::policy(self.plugin.name(), "after_read", 1);
+        let answer = self.plugin.call_with(&mut self.held, 1, &mut span, |inst| {
             let store = &mut inst.store;
             match &inst.policy {
                 Exports::Now(p) => p.call_plan_after_read(store, req, replies),
@@ -347,7 +351,9 @@ impl Planner<'_> {
                 ))),
             }
         });
-        self.plugin.answer(answer?)
+        let answer = self.plugin.answer(answer?);
+        outcome(&mut span, &answer);
+        answer
     }
 
     /// What to do with each request of a batch, in one call across the
@@ -355,7 +361,8 @@ impl Planner<'_> {
     /// deadline once per request, as that many calls could.
     pub fn plan_batch(&mut self, reqs: &[Request]) -> Vec<Result<Decision, PluginError>> {
         let n = reqs.len() as u32;
-        let answers = self.plugin.call_with(&mut self.held, n, |inst| {
+        let mut span = crate::traces::policy(self.plugin.name(), "plan_batch", n);
+        let answers = self.plugin.call_with(&mut self.held, n, &mut span, |inst| {
             let store = &mut inst.store;
             match &inst.policy {
                 Exports::Now(p) => p.call_plan_batch(store, reqs),
@@ -369,7 +376,7 @@ impl Planner<'_> {
                     .collect(),
             }
         });
-        match answers {
+        let answers: Vec<_> = match answers {
             Ok(answers) if answers.len() == reqs.len() => {
                 answers.into_iter().map(|a| self.plugin.answer(a)).collect()
             }
@@ -379,7 +386,27 @@ impl Planner<'_> {
                 reqs.iter().map(|_| Err(e.clone())).collect()
             }
             Err(e) => reqs.iter().map(|_| Err(e.clone())).collect(),
+        };
+        // The batch's outcome: its first decision that was not a plan, if any.
+        match answers.iter().find(|a| a.is_err()) {
+            Some(Err(e)) => outcome(&mut span, &Err::<(), _>(e.clone())),
+            _ => outcome(&mut span, &Ok(())),
         }
+        answers
+    }
+}
+
+/// A policy call's outcome on its span, unless the call already said it
+/// (a trap, a timeout).
+fn outcome<T>(span: &mut Option<crate::traces::Child>, answer: &Result<T, PluginError>) {
+    if let Some(span) = span {
+        span.outcome(match answer {
+            Ok(_) => "ok",
+            Err(PluginError::Refused { .. }) => "refused",
+            Err(PluginError::Failed { .. }) => "failed",
+            Err(PluginError::InvalidPlan { .. }) => "invalid_plan",
+            Err(PluginError::NoMemory { .. }) => "no_memory",
+        });
     }
 }
 
@@ -528,6 +555,7 @@ impl Plugin {
         &self,
         held: &mut Option<Instance>,
         decisions: u32,
+        span: &mut Option<crate::traces::Child>,
         call: impl FnOnce(&mut Instance) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
         (self.stats.calls).fetch_add(u64::from(decisions), Ordering::Relaxed);
@@ -574,6 +602,9 @@ impl Plugin {
                     }
                 };
                 tracing::warn!(plugin = %self.compiled.name, %message, "plugin call failed");
+                if let Some(span) = span {
+                    span.outcome(outcome.label());
+                }
                 self.outcomes[outcome as usize].inc_by(u64::from(decisions.max(1)));
                 Err(self
                     .no_memory(&inst.store)

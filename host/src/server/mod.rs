@@ -34,6 +34,7 @@ use crate::generation::Gateway;
 use crate::reload::Live;
 use crate::telemetry::METRICS;
 use crate::tls::PeerNames;
+use crate::traces;
 use codec::Format;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -54,6 +55,10 @@ use tokio::sync::Semaphore;
 /// How long a client may take to send a request's headers (HTTP/1.1) or
 /// to finish its TLS handshake.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// W3C Trace Context Level 2: the gateway's span in the caller's trace.
+const TRACERESPONSE: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("traceresponse");
 
 /// Listening sockets for `threads` HTTP threads on one address, each with
 /// `SO_REUSEPORT` so the kernel spreads new connections over them (port 0:
@@ -316,6 +321,8 @@ async fn serve(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
+    // Traces off: `None`, and nothing more is paid for them below.
+    let trace = traces::RequestSpan::start(req.method(), req.headers());
     // Held to the end of the request; none left: shed it at once.
     let permit = in_flight.try_acquire_owned();
     // This request works with the generation that is live now, to its end.
@@ -323,9 +330,13 @@ async fn serve(
     let method = req.method().clone();
     let route = Route::parse(req.uri().path());
     let admin_path = admin::is_admin_path(req.uri().path());
-    let (label, name) = match &route {
-        Ok(r) => (r.label(), r.subject().map_or("-", |s| gateway.label(s))),
-        Err(_) => ("other", "-"),
+    let (label, name, template) = match &route {
+        Ok(r) => (
+            r.label(),
+            r.subject().map_or("-", |s| gateway.label(s)),
+            Some(r.template()),
+        ),
+        Err(_) => ("other", "-", None),
     };
     // Problems honour `Accept` too, falling back to JSON when it rules out both.
     let format = Format::for_response(req.headers()).unwrap_or(Format::Json);
@@ -344,12 +355,17 @@ async fn serve(
             Err(Error::Overloaded("server.max_in_flight"))
         }
         (Ok(route), Ok(_)) => match admit(&gateway, &route, &req, names.as_deref(), &mut client) {
-            Ok(()) => dispatch(&live, &gateway, route, req, (client, peer)).await,
+            Ok(()) => {
+                let work = dispatch(&live, &gateway, route, req, (client, peer));
+                traces::Traced::new(work, trace.as_ref().map(|t| t.context())).await
+            }
             Err(e) => Err(e),
         },
         (Err(e), _) => Err(e),
     };
     drop(permit);
+    // This request's log lines below carry its trace id too.
+    let entered = trace.as_ref().map(traces::RequestSpan::enter);
     let mut response = result.unwrap_or_else(|e| {
         if e.status().is_server_error() {
             tracing::warn!(%method, route = label, status = e.status().as_u16(), error = %e, "request failed");
@@ -368,6 +384,20 @@ async fn serve(
     let elapsed = started.elapsed();
     METRICS.answered(label, name, status.as_str(), client, elapsed.as_secs_f64());
     tracing::debug!(%method, route = label, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, "request");
+    drop(entered);
+    if let Some(trace) = trace {
+        if let Some(value) = trace.traceresponse() {
+            respond::set(&mut response, TRACERESPONSE, value);
+        }
+        let answered = traces::Answered {
+            template,
+            route: label,
+            domain: name,
+            client,
+            status: status.as_u16(),
+        };
+        trace.finish(&method, answered);
+    }
     Ok(response)
 }
 

@@ -200,6 +200,11 @@ impl Breaker {
         })
     }
 
+    /// A cluster node's breaker: the node's address.
+    pub fn addr(&self) -> Option<&str> {
+        self.node.as_ref().map(|(addr, _)| addr.as_str())
+    }
+
     pub fn state(&self) -> State {
         State::from_u8(self.state.load(Ordering::Acquire))
     }

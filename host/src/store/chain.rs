@@ -47,6 +47,14 @@ pub(super) enum Gate<'s> {
 }
 
 impl Gate<'_> {
+    /// The cluster node that serves the call, when known (for its span).
+    fn node(&self) -> Option<&str> {
+        match self {
+            Gate::Node(b) => b.addr(),
+            Gate::Whole(_) | Gate::Any(_) => None,
+        }
+    }
+
     /// Admit a call; `blocking`: one that holds its connection (never a
     /// half-open trial).
     fn admit(&self, blocking: bool) -> Result<breaker::Ticket<'_>, StoreError> {
@@ -71,7 +79,7 @@ pub(super) async fn call(
     deadline: Duration,
 ) -> Result<Vec<Value>, StoreError> {
     let ticket = gate.admit(false)?;
-    let result = tokio::time::timeout(deadline, recover(conn, pipe, scripts))
+    let result = tokio::time::timeout(deadline, recover(conn, pipe, scripts, gate.node()))
         .await
         .unwrap_or(Err(StoreError::Timeout(deadline)));
     settle(ticket, &result);
@@ -84,8 +92,9 @@ async fn recover(
     conn: &impl Connection,
     pipe: &Pipeline,
     scripts: &Scripts,
+    node: Option<&str>,
 ) -> Result<Vec<Value>, StoreError> {
-    let mut replies = round_trip(conn, pipe).await?;
+    let mut replies = round_trip(conn, pipe, node).await?;
     let failed: Vec<usize> = (replies.iter().enumerate())
         .filter(|(_, v)| is_noscript(v))
         .map(|(i, _)| i)
@@ -101,7 +110,7 @@ async fn recover(
             retry.add_command((*cmd).clone());
         }
     }
-    let again = round_trip(conn, &retry).await?;
+    let again = round_trip(conn, &retry, node).await?;
     METRICS.noscript_recoveries.inc_by(failed.len() as u64);
     for (i, v) in failed.into_iter().zip(again) {
         replies[i] = v;
@@ -109,10 +118,26 @@ async fn recover(
     Ok(replies)
 }
 
-async fn round_trip(conn: &impl Connection, pipe: &Pipeline) -> Result<Vec<Value>, StoreError> {
+/// One round trip, in a span of its own when the request is traced (a
+/// round trip cut short by the deadline ends its span when dropped).
+async fn round_trip(
+    conn: &impl Connection,
+    pipe: &Pipeline,
+    node: Option<&str>,
+) -> Result<Vec<Value>, StoreError> {
     METRICS.round_trips.inc();
     METRICS.pipeline_commands.observe(pipe.len() as f64);
-    conn.send(pipe).await
+    let mut span = crate::traces::redis(pipe, node);
+    let result = conn.send(pipe).await;
+    traced(&mut span, &result);
+    result
+}
+
+/// A round trip's outcome on its span: a failure's kind, never its message.
+fn traced<T>(span: &mut Option<crate::traces::Child>, result: &Result<T, StoreError>) {
+    if let (Some(span), Err(e)) = (span, result) {
+        span.failed(e.kind());
+    }
 }
 
 /// A call that holds a connection of its own (from `open`) while Redis
@@ -136,7 +161,8 @@ pub(super) async fn hold<C: Held>(
         METRICS.pipeline_commands.observe(pipe.len() as f64);
         let limit = deadline + holds_for;
         let mut armed = Unfinished(conn, true);
-        match tokio::time::timeout(limit, armed.0.query(pipe)).await {
+        let mut span = crate::traces::redis(pipe, gate.node());
+        let result = match tokio::time::timeout(limit, armed.0.query(pipe)).await {
             Ok(Ok(v)) => {
                 armed.1 = false;
                 Ok(v)
@@ -147,7 +173,9 @@ pub(super) async fn hold<C: Held>(
             }
             // A reply may still come on this connection.
             Err(_) => Err(StoreError::Timeout(limit)),
-        }
+        };
+        traced(&mut span, &result);
+        result
     }
     .await;
     settle(ticket, &result);
@@ -189,11 +217,13 @@ impl<C: Held> Session<'_, C> {
         let ticket = self.gate.admit(false)?;
         METRICS.round_trips.inc();
         METRICS.pipeline_commands.observe(pipe.len() as f64);
+        let mut span = crate::traces::redis(pipe, self.gate.node());
         let result = match tokio::time::timeout(self.deadline, self.conn.0.query(pipe)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(StoreError::Timeout(self.deadline)),
         };
+        traced(&mut span, &result);
         settle(ticket, &result);
         result
     }

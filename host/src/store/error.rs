@@ -40,6 +40,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// What kind of failure, in a word (a span's status: never the
+    /// message, which may quote what Redis or a script wrote).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Timeout(_) => "timeout",
+            StoreError::CircuitOpen { .. } => "circuit_open",
+            StoreError::Command(_) => "command",
+            StoreError::Busy(_) => "busy",
+            StoreError::NoGroup(_) => "no_group",
+            StoreError::Contended(_) => "contended",
+            StoreError::Internal(_) => "internal",
+        }
+    }
+
     /// Whether this says Redis could not be reached (as opposed to refusing).
     pub fn is_unavailable(&self) -> bool {
         matches!(
