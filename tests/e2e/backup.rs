@@ -170,24 +170,20 @@ async fn a_backup_restores_every_kind_of_data_with_its_ttl_less_the_time_passed(
         },
     )
     .await;
-    let got: Value = (http
-        .get(url("/v1/cache/cache/user:1"))
-        .send()
-        .await
-        .unwrap())
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(got, value);
-    let got: Value = (http
-        .get(url("/v1/cache/prices/btc:usd"))
-        .send()
-        .await
-        .unwrap())
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(got, price);
+    for (path, stored) in [
+        ("/v1/cache/cache/user:1", &value),
+        ("/v1/cache/prices/btc:usd", &price),
+    ] {
+        let got: Value = http
+            .get(url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(&got, stored, "{path}");
+    }
     // The group goes on after its last delivered entry; the pending one
     // is still pending, and can be claimed.
     let next: Value = http.get(&read).send().await.unwrap().json().await.unwrap();

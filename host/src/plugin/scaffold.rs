@@ -186,15 +186,21 @@ fn repo_sdk() -> Result<PathBuf, String> {
 /// The manifest of a Cargo workspace whose `members` patterns cover `dir`,
 /// and `dir` relative to it.
 fn covering_workspace(dir: &Path) -> Option<(PathBuf, String)> {
+    let (root, _, relative) = enclosing_workspace(dir)?;
+    Some((root.join("Cargo.toml"), relative.to_str()?.to_owned()))
+}
+
+/// The nearest Cargo workspace above `dir` whose `members` cover it: its
+/// root, its manifest's text, and `dir` relative to the root.
+fn enclosing_workspace(dir: &Path) -> Option<(PathBuf, String, PathBuf)> {
     let dir = std::path::absolute(dir).ok()?;
     let (root, text) = dir.ancestors().skip(1).find_map(|root| {
         let text = fs::read_to_string(root.join("Cargo.toml")).ok()?;
         has_table(&text, "workspace").then(|| (root.to_path_buf(), text))
     })?;
-    let relative = dir.strip_prefix(&root).ok()?;
-    let covered = members(&text).iter().any(|p| covers(p, relative));
-    let relative = relative.to_str()?.to_owned();
-    covered.then(|| (root.join("Cargo.toml"), relative))
+    let relative = dir.strip_prefix(&root).ok()?.to_path_buf();
+    let covered = members(&text).iter().any(|p| covers(p, &relative));
+    covered.then_some((root, text, relative))
 }
 
 /// Whether the `members` pattern (`plugins/*`, `host`) names `relative`.
@@ -398,15 +404,9 @@ fn member_names(root: &Path, toml: &str) -> Vec<String> {
 /// case gets a standalone crate: its own `[workspace]` keeps cargo from
 /// attaching it to an enclosing workspace that does not list it.
 fn find_workspace(dir: &Path) -> Option<Workspace> {
-    let dir = std::path::absolute(dir).ok()?;
-    let (root, text) = dir.ancestors().skip(1).find_map(|root| {
-        let text = fs::read_to_string(root.join("Cargo.toml")).ok()?;
-        has_table(&text, "workspace").then(|| (root.to_path_buf(), text))
-    })?;
-    let relative = dir.strip_prefix(&root).ok()?;
-    let member = members(&text).iter().any(|p| covers(p, relative));
+    let (root, text, _) = enclosing_workspace(dir)?;
     let deps = keys(&text, "workspace.dependencies");
-    (member && deps.contains(&"sluice-sdk")).then(|| Workspace {
+    deps.contains(&"sluice-sdk").then(|| Workspace {
         taken: member_names(&root, &text),
         package: ["version", "edition", "license", "rust-version"]
             .into_iter()
